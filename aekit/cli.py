@@ -1,0 +1,243 @@
+"""The ``aekit`` command line: one entry point, sub-commands, TOML config files whose values flags override.
+
+    aekit train --data digits --model conv --latent-dim 8 --epochs 30 --out runs/digits
+    aekit evaluate --model runs/digits
+    aekit encode --model runs/digits --data digits --out codes.npy
+    aekit reconstruct --model runs/digits --data digits --out recon.npy
+    aekit export-onnx --model runs/digits --out model.onnx
+    aekit list-models
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+# flag -> TrainConfig field
+_TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "max_time": "max_time",
+                "seed": "random_state", "device": "device", "loss": "loss", "early_stopping": "early_stopping",
+                "weight_decay": "weight_decay", "optimizer": "optimizer", "schedule": "schedule",
+                "precision": "precision"}
+_RUN_KEYS = {"data", "out", "model", "latent_dim", "data_dir", "image_size", "grayscale", "scaler",
+             "val_fraction", "test_fraction", "limit", "resume"}
+
+
+class CLIError(ValueError):
+    """A bad command-line option or config file."""
+
+
+def _read_toml(path: str) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"config file {path} does not exist")
+    try:
+        return tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise CLIError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _parse_param(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise CLIError(f"--param {text!r}: expected KEY=VALUE, e.g. --param channels=[16,32]")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip().replace("-", "_"), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip().replace("-", "_"), value  # a bare string such as gelu
+
+
+def build_run_options(args: argparse.Namespace):
+    """Merge defaults < config file < flags into :class:`aekit.run.RunOptions`."""
+    from aekit.run import RunOptions
+
+    cfg = _read_toml(args.config) if args.config else {}
+    cfg = {k.replace("-", "_"): v for k, v in cfg.items()}
+    train = dict(cfg.pop("train", {}))
+    model_params = dict(cfg.pop("model_params", {}))
+    for flag, fieldname in _TRAIN_FLAGS.items():
+        if flag in cfg:
+            train[fieldname] = cfg.pop(flag)
+    unknown = sorted(set(cfg) - _RUN_KEYS)
+    if unknown:
+        raise CLIError(f"config file {args.config}: unknown key(s) {unknown}; known: "
+                       f"{sorted(_RUN_KEYS | set(_TRAIN_FLAGS) | {'train', 'model_params'})}")
+    for key in _RUN_KEYS:
+        value = getattr(args, key, None)
+        if value is not None:
+            cfg[key] = value
+    for flag, fieldname in _TRAIN_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            train[fieldname] = value
+    if args.quiet:
+        train["progress"] = False
+    for text in args.param or []:
+        key, value = _parse_param(text)
+        model_params[key] = value
+    for required in ("data", "out"):
+        if required not in cfg:
+            raise CLIError(f"train needs --{required} (or '{required}' in the config file)")
+    return RunOptions(**cfg, model_params=model_params, train=train, verbose=not args.quiet)
+
+
+def _add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("--data", required=required, help="dataset name (digits, mnist, fashion-mnist, cifar10) or a "
+                   "path: folder of images, .npy, .npz, .csv")
+    p.add_argument("--data-dir", help="folder with datasets (default: $AEKIT_DATA_DIR, then download to cache)")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aekit", description="Autoencoders for every job.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train an autoencoder; writes model, history, metrics and report.html")
+    _add_data_args(p)
+    p.add_argument("--config", help="TOML file with the same keys as the flags (flags win)")
+    p.add_argument("--model", help="registered model name (see list-models); default conv")
+    p.add_argument("--latent-dim", type=int, help="code size (default 32)")
+    p.add_argument("--out", help="output folder")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--optimizer", choices=["adam", "adamw"])
+    p.add_argument("--schedule", choices=["cosine", "constant"])
+    p.add_argument("--loss", choices=["mse", "bce"])
+    p.add_argument("--max-time", type=float, help="wall-clock budget in seconds")
+    p.add_argument("--early-stopping", type=int, help="patience in epochs")
+    p.add_argument("--precision", choices=["32", "bf16"])
+    p.add_argument("--seed", type=int, help="random_state (default 0)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--image-size", type=int, help="resize images to this size")
+    p.add_argument("--grayscale", action="store_true", default=None, help="convert images to grey")
+    p.add_argument("--scaler", choices=["none", "range", "minmax", "standard"])
+    p.add_argument("--val-fraction", type=float)
+    p.add_argument("--test-fraction", type=float)
+    p.add_argument("--limit", type=int, help="use only the first N samples")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="model argument, JSON value: --param channels=[16,32] --param activation=relu")
+    p.add_argument("--resume", action="store_true", default=None, help="continue from OUT/checkpoint.pt")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    for name, helptext in (("evaluate", "test MSE/PSNR of a trained model (prints JSON)"),
+                           ("encode", "write the codes of the data to a .npy file"),
+                           ("reconstruct", "write reconstructions to a .npy file")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--model", required=True, help="model folder written by aekit train")
+        _add_data_args(p)
+        p.add_argument("--split", default=None, choices=["train", "val", "test", "all"],
+                       help="which part of the data (default: test for evaluate, all otherwise)")
+        p.add_argument("--limit", type=int)
+        if name != "evaluate":
+            p.add_argument("--out", required=True, help="output .npy file")
+        else:
+            p.add_argument("--out", help="also write the metrics to this JSON file")
+
+    p = sub.add_parser("export-onnx", help="export a trained model to ONNX (checks parity with onnxruntime)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--opset", type=int, default=18)
+
+    sub.add_parser("list-models", help="names of the registered models")
+    return parser
+
+
+def _select(args, trained):
+    from aekit.data import load_dataset
+    from aekit.run import load_eval_split
+
+    split = args.split or ("test" if args.command == "evaluate" else "all")
+    if split == "all":
+        data = args.data or trained.metadata.get("run", {}).get("data")
+        if data is None:
+            raise CLIError("pass --data: this model folder does not record its data")
+        run = trained.metadata.get("run", {})
+        ds = load_dataset(data, data_dir=args.data_dir or run.get("data_dir"), image_size=run.get("image_size"),
+                          grayscale=run.get("grayscale"), limit=args.limit)
+        X = ds.train.X if ds.test is None else np.concatenate([ds.train.X, ds.test.X])
+        return ds, X
+    ds, part = load_eval_split(trained, args.data, data_dir=args.data_dir, split=split, limit=args.limit)
+    return ds, part.X
+
+
+def _save_npy(path: str, arr: np.ndarray) -> None:
+    from aekit.training.checkpoint import atomic_write_bytes
+
+    if not path.endswith(".npy"):
+        raise CLIError(f"--out {path}: expected a .npy file name")
+    atomic_write_bytes(path, lambda f: np.save(f, arr, allow_pickle=False))
+    print(f"wrote {arr.shape} to {path}", file=sys.stderr)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    import aekit
+    from aekit.metrics import mse, psnr
+    from aekit.persistence import export_onnx, load
+
+    if args.command == "list-models":
+        print("\n".join(aekit.list_models()))
+        return 0
+    if args.command == "train":
+        from aekit.run import train_run
+
+        metrics = train_run(build_run_options(args))
+        if metrics:
+            print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, indent=2))
+        return 0
+    trained = load(args.model)
+    if args.command == "export-onnx":
+        path = export_onnx(trained, args.out, opset=args.opset)
+        x = np.random.default_rng(0).random((4, *trained.model.input_shape), dtype=np.float32)
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            print(f"wrote {path} (install aekit[onnx] to check it against PyTorch)", file=sys.stderr)
+            return 0
+        import torch
+
+        got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+        with torch.no_grad():
+            want = trained.model(torch.from_numpy(x)).recon.numpy()
+        print(f"wrote {path}; max |onnxruntime - torch| = {np.abs(got - want).max():.2e}", file=sys.stderr)
+        return 0
+    ds, X = _select(args, trained)
+    if args.command == "encode":
+        _save_npy(args.out, trained.encode(X))
+    elif args.command == "reconstruct":
+        _save_npy(args.out, trained.reconstruct(X))
+    else:  # evaluate
+        scaled = trained.scaler.transform(X) if trained.scaler is not None else X
+        recon = trained.reconstruct(X, scaled=True)
+        metrics = {"data": ds.name, "split": args.split or "test", "n": len(X), "mse": mse(scaled, recon)}
+        if ds.kind == "image":
+            metrics["psnr"] = psnr(np.clip(scaled, 0, 1), np.clip(recon, 0, 1))
+        text = json.dumps(metrics, indent=2)
+        print(text)
+        if args.out:
+            Path(args.out).write_text(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return run_command(args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        # user errors: one clear line, no traceback (set AEKIT_DEBUG=1 for it)
+        import os
+
+        if os.environ.get("AEKIT_DEBUG"):
+            raise
+        print(f"aekit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

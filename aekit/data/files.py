@@ -1,0 +1,402 @@
+"""Loaders for the user's own files: image folders, ``.npy``, ``.npz`` and ``.csv``.
+
+Each loader returns a :class:`~aekit.data.base.Dataset` with float32 raw values and checks the
+data (no samples, NaN / inf, wrong rank...) with a :class:`~aekit.data.errors.DataError` that
+names the file at fault.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from aekit.data._images import to_channels_first
+from aekit.data._validation import as_samples_float32, encode_labels, head
+from aekit.data.base import Dataset, Split
+from aekit.data.errors import DataError
+
+__all__ = ["IMAGE_EXTENSIONS", "LABEL_COLUMNS", "load_image_folder", "load_npy", "load_npz", "load_csv"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+LABEL_COLUMNS = ("label", "labels", "y", "target", "class")
+_X_KEYS, _Y_KEYS = ("X", "x", "data"), ("y", "labels")
+_X_TEST_KEYS, _Y_TEST_KEYS = ("X_test", "x_test"), ("y_test", "labels_test")
+# PIL modes that hold one grey channel; every other mode is converted to RGB.
+_GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
+
+
+# ----------------------------------------------------------------------------------------- images
+def _list_images(root: Path) -> list[Path]:
+    """Image files under ``root`` (recursive), sorted by relative path; hidden files are skipped."""
+    found = []
+    for p in root.rglob("*"):
+        rel = p.relative_to(root)
+        if p.suffix.lower() in IMAGE_EXTENSIONS and not any(part.startswith(".") for part in rel.parts) and p.is_file():
+            found.append(p)
+    return sorted(found, key=lambda p: p.relative_to(root).parts)
+
+
+def _read_image(path: Path) -> Image.Image:
+    """Open ``path`` fully as an "L" or "RGB" image."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("L" if im.mode in _GREY_MODES else "RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path}: cannot read image ({type(exc).__name__}: {exc}), expected a PNG, JPEG or BMP file") from exc
+
+
+def load_image_folder(
+    path: str | os.PathLike,
+    *,
+    image_size: tuple[int, int] | None = None,
+    grayscale: bool | None = None,
+    limit: int | None = None,
+    name: str | None = None,
+) -> Dataset:
+    """Load every image under a folder (recursively, sorted by path).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder. When it has subfolders, each subfolder is a class (sorted names -> labels
+        0, 1, ...) and every image must be inside one; otherwise ``y`` is None.
+    image_size : (height, width) or None
+        Resize every image (bilinear). Required when the images differ in size.
+    grayscale : bool or None
+        True -> one grey channel, False -> RGB, None -> grey if every image is grey, else RGB.
+    limit : int or None
+        Keep only the first ``limit`` images (in sorted order).
+    name : str or None
+        The dataset name; defaults to ``str(path)``.
+
+    Returns
+    -------
+    Dataset
+        kind "image", X float32 ``(N, C, H, W)`` with values 0..255, ``value_range=(0, 255)``.
+
+    Raises
+    ------
+    DataError
+        Empty folder, unreadable image, images of different sizes without ``image_size``, or
+        images both at the top level and in class subfolders.
+    """
+    root = Path(path)
+    files = _list_images(root)
+    if not files:
+        raise DataError(
+            f"{root}: no images found, expected files with extensions {', '.join(IMAGE_EXTENSIONS)} "
+            "(case-insensitive, searched recursively)"
+        )
+    top = [p for p in files if len(p.relative_to(root).parts) == 1]
+    classes = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
+    if classes and top:
+        raise DataError(
+            f"{root}: has images both at the top level (e.g. {top[0].name}) and in subfolders "
+            f"(e.g. {classes[0]}/), expected either all images in class subfolders or none"
+        )
+    if limit is not None:
+        files = files[:limit]
+
+    images: list[Image.Image] = []
+    first: tuple[Path, tuple[int, int]] | None = None
+    for f in files:
+        im = _read_image(f)
+        if image_size is None:
+            if first is None:
+                first = (f, im.size)
+            elif im.size != first[1]:
+                (w0, h0), (w1, h1) = first[1], im.size
+                raise DataError(
+                    f"images differ in size: {first[0]} is {h0}x{w0} (height x width) but {f} is {h1}x{w1}; "
+                    "pass image_size=(height, width) to resize them all"
+                )
+        else:
+            h, w = image_size
+            if im.size != (w, h):
+                im = im.resize((w, h), Image.Resampling.BILINEAR)
+        images.append(im)
+
+    if grayscale is None:
+        grayscale = all(im.mode == "L" for im in images)
+    mode = "L" if grayscale else "RGB"
+    arrays = [np.asarray(im if im.mode == mode else im.convert(mode)) for im in images]
+    stacked = np.stack(arrays)
+    X = stacked[:, None] if stacked.ndim == 3 else np.transpose(stacked, (0, 3, 1, 2))
+    X = as_samples_float32(X, str(root))
+    y = None
+    if classes:
+        index = {c: i for i, c in enumerate(classes)}
+        y = np.array([index[f.relative_to(root).parts[0]] for f in files], dtype=np.int64)
+    return Dataset(
+        name=str(path) if name is None else name,
+        kind="image",
+        train=Split(X, y),
+        test=None,
+        value_range=(0.0, 255.0),
+        classes=tuple(classes) if classes else None,
+    )
+
+
+# ------------------------------------------------------------------------------------- npy / npz
+def _array_value_range(arrays: list[np.ndarray], raw_dtypes: list[np.dtype], kind: str) -> tuple[float, float] | None:
+    if kind != "image":
+        return None
+    if all(d == np.uint8 for d in raw_dtypes):
+        return (0.0, 255.0)
+    if all(float(a.min()) >= 0.0 and float(a.max()) <= 1.0 for a in arrays):
+        return (0.0, 1.0)
+    return None
+
+
+def _samples(arr: np.ndarray, source: str, limit: int | None) -> tuple[np.ndarray, str]:
+    """Layout + float32 + checks for one array of samples."""
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{source}: array has dtype {arr.dtype}, expected a numeric (bool, int or float) array")
+    X, kind = to_channels_first(arr, source)
+    return as_samples_float32(head(X, limit), source), kind
+
+
+def load_npy(path: str | os.PathLike, *, limit: int | None = None, name: str | None = None) -> Dataset:
+    """Load a ``.npy`` array (never with pickle).
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``(N, D)`` -> table; ``(N, H, W)`` -> grey images; ``(N, C, H, W)`` or ``(N, H, W, C)`` with
+        C in {1, 3} -> images (channels first wins when both fit).
+    limit : int or None
+        Keep only the first ``limit`` samples.
+    name : str or None
+        The dataset name; defaults to ``str(path)``.
+
+    Returns
+    -------
+    Dataset
+        ``y`` is None. Images get ``value_range`` (0, 255) for uint8, (0, 1) when all values are
+        in [0, 1], else None; tables get None.
+
+    Raises
+    ------
+    DataError
+        Unreadable file or object array, wrong rank, no samples, NaN / inf.
+    """
+    path = Path(path)
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read .npy file ({exc}), expected a numeric NumPy array without pickled objects") from exc
+    if not isinstance(arr, np.ndarray):
+        raise DataError(f"{path}: is an .npz archive, expected a single .npy array (rename it to .npz)")
+    X, kind = _samples(arr, str(path), limit)
+    return Dataset(
+        name=str(path) if name is None else name,
+        kind=kind,
+        train=Split(X, None),
+        test=None,
+        value_range=_array_value_range([X], [arr.dtype], kind),
+    )
+
+
+def _pick(keys: list[str], candidates: tuple[str, ...]) -> str | None:
+    return next((k for k in candidates if k in keys), None)
+
+
+def load_npz(path: str | os.PathLike, *, limit: int | None = None, name: str | None = None) -> Dataset:
+    """Load a ``.npz`` archive (never with pickle).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Keys: ``X`` (or ``x`` or ``data``) required; ``y`` (or ``labels``) optional;
+        ``X_test`` / ``y_test`` optional, giving a predefined test split. Array layouts as in
+        :func:`load_npy`.
+    limit : int or None
+        Keep only the first ``limit`` training samples and the first ``limit`` test samples.
+    name : str or None
+        The dataset name; defaults to ``str(path)``.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataError
+        Missing key (listing the keys found), labels whose length differs from the samples, test
+        samples whose shape differs from the training samples, and the checks of :func:`load_npy`.
+    """
+    path = Path(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read .npz file ({exc}), expected a NumPy .npz archive without pickled objects") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: holds a single array, expected an .npz archive (rename it to .npy)")
+    with archive:
+        keys = list(archive.files)
+        x_key, y_key = _pick(keys, _X_KEYS), _pick(keys, _Y_KEYS)
+        xt_key, yt_key = _pick(keys, _X_TEST_KEYS), _pick(keys, _Y_TEST_KEYS)
+        if x_key is None:
+            raise DataError(
+                f"{path}: no data array, found keys {keys}, expected 'X' (or 'x' or 'data'), "
+                "optionally 'y' (or 'labels'), 'X_test', 'y_test'"
+            )
+        if yt_key is not None and xt_key is None:
+            raise DataError(f"{path}: has {yt_key!r} but no 'X_test', found keys {keys}")
+
+        def get(key: str | None) -> np.ndarray | None:
+            if key is None:
+                return None
+            try:
+                return archive[key]
+            except (OSError, ValueError, EOFError) as exc:
+                raise DataError(f"{path}: cannot read array {key!r} ({exc}), expected a numeric array without pickled objects") from exc
+
+        raw_x, raw_y, raw_xt, raw_yt = get(x_key), get(y_key), get(xt_key), get(yt_key)
+
+    for xs, ys, xk, yk in ((raw_x, raw_y, x_key, y_key), (raw_xt, raw_yt, xt_key, yt_key)):
+        if xs is not None and ys is not None and (ys.ndim != 1 or xs.ndim == 0 or ys.shape[0] != xs.shape[0]):
+            raise DataError(
+                f"{path}: {yk!r} has shape {ys.shape} but {xk!r} has shape {xs.shape}, "
+                f"expected {yk!r} of shape ({xs.shape[0] if xs.ndim else 0},)"
+            )
+    X, kind = _samples(raw_x, f"{path} [{x_key}]", limit)
+    test_X = None
+    if raw_xt is not None:
+        test_X, test_kind = _samples(raw_xt, f"{path} [{xt_key}]", limit)
+        if test_X.shape[1:] != X.shape[1:]:
+            raise DataError(
+                f"{path}: {xt_key!r} samples have shape {test_X.shape[1:]} but {x_key!r} samples have "
+                f"shape {X.shape[1:]}, expected the same shape"
+            )
+    # Codes come from all labels, so they do not depend on ``limit``.
+    (y, test_y), classes = encode_labels([raw_y, raw_yt], f"{path} [{y_key or yt_key}]")
+    y, test_y = head(y, limit), head(test_y, limit)
+    arrays = [X] if test_X is None else [X, test_X]
+    dtypes = [raw_x.dtype] if raw_xt is None else [raw_x.dtype, raw_xt.dtype]
+    return Dataset(
+        name=str(path) if name is None else name,
+        kind=kind,
+        train=Split(X, y),
+        test=None if test_X is None else Split(test_X, test_y),
+        value_range=_array_value_range(arrays, dtypes, kind),
+        classes=classes,
+    )
+
+
+# ------------------------------------------------------------------------------------------- csv
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_csv(path: str | os.PathLike, *, limit: int | None = None, name: str | None = None) -> Dataset:
+    """Load a ``.csv`` table with a header row (UTF-8, comma-separated).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Every column must be numeric except an optional label column named ``label``, ``labels``,
+        ``y``, ``target`` or ``class`` (case-insensitive). Integer labels keep their values; other
+        labels (text, fractional numbers) become codes 0, 1, ... in sorted order, kept as
+        ``Dataset.classes``. Blank lines are skipped.
+    limit : int or None
+        Keep only the first ``limit`` data rows (the label column is still read to the end so
+        that label codes do not depend on ``limit``).
+    name : str or None
+        The dataset name; defaults to ``str(path)``.
+
+    Returns
+    -------
+    Dataset
+        kind "table", X float32 ``(N, D)``, ``value_range`` None.
+
+    Raises
+    ------
+    DataError
+        No header, no rows, a non-numeric feature value (naming the column, the row and the value),
+        a row with the wrong number of fields, several label columns, NaN / inf.
+    """
+    path = Path(path)
+    try:
+        f = open(path, newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot open CSV file ({exc})") from exc
+    rows: list[list[float]] = []
+    labels: list[str] = []
+    with f:
+        reader = csv.reader(f)
+        try:
+            header = next(reader, None)
+            while header is not None and not any(cell.strip() for cell in header):
+                header = next(reader, None)
+            if header is None:
+                raise DataError(f"{path}: CSV file is empty, expected a header row with column names and data rows")
+            names = [h.strip() for h in header]
+            if all(_is_number(n) for n in names):
+                raise DataError(
+                    f"{path}: first row {header[:5]} looks like data, expected a header row with column names"
+                )
+            label_idx = [i for i, n in enumerate(names) if n.lower() in LABEL_COLUMNS]
+            if len(label_idx) > 1:
+                raise DataError(
+                    f"{path}: several label columns {[names[i] for i in label_idx]}, expected at most one "
+                    f"column named one of {LABEL_COLUMNS}"
+                )
+            label = label_idx[0] if label_idx else None
+            features = [i for i in range(len(names)) if i != label]
+            if not features:
+                raise DataError(f"{path}: only a label column {names}, expected at least one numeric feature column")
+            n_rows = 0
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                n_rows += 1
+                if len(row) != len(names):
+                    raise DataError(
+                        f"{path}: data row {n_rows} (line {reader.line_num}) has {len(row)} fields, "
+                        f"expected {len(names)} (one per header column)"
+                    )
+                if limit is not None and n_rows > limit:
+                    if label is None:
+                        break
+                    labels.append(row[label].strip())  # label codes do not depend on ``limit``
+                    continue
+                try:
+                    values = [float(row[i]) for i in features]
+                except ValueError:
+                    bad = next(i for i in features if not _is_number(row[i]))
+                    raise DataError(
+                        f"{path}: column {names[bad]!r}, data row {n_rows} (line {reader.line_num}): "
+                        f"non-numeric value {row[bad]!r}, expected a number (only a label column named one of "
+                        f"{LABEL_COLUMNS} may hold text)"
+                    ) from None
+                rows.append(values)
+                if label is not None:
+                    labels.append(row[label].strip())
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: malformed CSV near line {reader.line_num} ({exc}), expected UTF-8 comma-separated text") from exc
+    if not rows:
+        raise DataError(f"{path}: no data rows after the header {names}, expected at least one")
+    X = as_samples_float32(np.array(rows, dtype=np.float64), str(path))
+    y, classes = None, None
+    if label is not None:
+        column = labels
+        raw = np.array([float(v) for v in column]) if all(_is_number(v) for v in column) else np.array(column, dtype=str)
+        (y,), classes = encode_labels([raw], f"{path}: column {names[label]!r}")
+        y = y[: len(rows)]
+    return Dataset(
+        name=str(path) if name is None else name,
+        kind="table",
+        train=Split(X, y),
+        test=None,
+        value_range=None,
+        classes=classes,
+    )

@@ -1,0 +1,262 @@
+"""Scaling raw values to the model's range and back, saved as JSON (never pickle)."""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Mapping
+
+import numpy as np
+
+from aekit.data.base import Dataset
+from aekit.data.errors import DataError, NotFittedError
+
+__all__ = ["Scaler", "SCALER_METHODS"]
+
+SCALER_METHODS = ("none", "range", "minmax", "standard")
+_GLOBAL = ("none", "range")  # one offset / scale for every value
+_FORMAT, _VERSION = "aekit.Scaler", 1
+_CHUNK = 8192  # rows per chunk when computing statistics
+
+
+def _check_method(method: Any) -> str:
+    if not isinstance(method, str) or method not in SCALER_METHODS:
+        raise ValueError(f"Scaler method must be one of {SCALER_METHODS}, got {method!r}")
+    return method
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def _check_value_range(value_range: Any, what: str = "value_range") -> tuple[float, float]:
+    if (
+        not isinstance(value_range, (tuple, list, np.ndarray))
+        or len(value_range) != 2
+        or not all(_is_number(v) for v in value_range)
+        or not float(value_range[0]) < float(value_range[1])
+    ):
+        raise ValueError(f"{what} must be a pair of finite numbers (low, high) with low < high, got {value_range!r}")
+    return (float(value_range[0]), float(value_range[1]))
+
+
+class Scaler:
+    """Maps raw values to the model's range and back; saved with the model as JSON (no pickle).
+
+    Parameters
+    ----------
+    method : {"none", "range", "minmax", "standard"}, default "minmax"
+        ``"none"``: identity. ``"range"``: a fixed raw range ``(low, high)`` -> [0, 1].
+        ``"minmax"``: per-feature min / max fitted on the training data -> [0, 1].
+        ``"standard"``: per-feature mean / standard deviation -> zero mean, unit variance.
+        Constant features get a scale of 1 (no division by zero).
+    value_range : (low, high), optional
+        Default raw range for ``"range"`` when :meth:`fit` gets none (set by :meth:`default_for`).
+
+    Attributes
+    ----------
+    feature_shape_ : tuple of int
+        Shape of one sample seen by :meth:`fit`.
+    offset_, scale_ : np.ndarray (float64)
+        ``transform(X) = (X - offset_) / scale_``; shape ``()`` for "none" / "range", else
+        ``feature_shape_``.
+
+    Examples
+    --------
+    >>> s = Scaler("range").fit(X_train, value_range=(0, 255))
+    >>> Z = s.transform(X_train); X_back = s.inverse_transform(Z)
+    >>> json.dumps(s.to_dict())
+    """
+
+    def __init__(self, method: str = "minmax", *, value_range: tuple[float, float] | None = None) -> None:
+        self.method = _check_method(method)
+        self.value_range = None if value_range is None else _check_value_range(value_range)
+        self.feature_shape_: tuple[int, ...] | None = None
+        self.offset_: np.ndarray | None = None
+        self.scale_: np.ndarray | None = None
+
+    # ------------------------------------------------------------------------------------ fitting
+    @property
+    def is_fitted(self) -> bool:
+        return self.offset_ is not None
+
+    @classmethod
+    def default_for(cls, dataset: Dataset) -> "Scaler":
+        """An unfitted scaler suited to ``dataset``: "range" (with the dataset's ``value_range``)
+        for images whose raw range is known, else "minmax"."""
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"dataset must be an aekit.data.Dataset, got {type(dataset).__name__}")
+        if dataset.kind == "image" and dataset.value_range is not None:
+            return cls("range", value_range=dataset.value_range)
+        return cls("minmax")
+
+    def fit(self, X: Any, value_range: tuple[float, float] | None = None) -> "Scaler":
+        """Learn the offset and scale from training samples ``X`` of shape ``(N, *feature_shape)``.
+
+        Parameters
+        ----------
+        X : array-like
+            Raw training samples.
+        value_range : (low, high), optional
+            The raw range for "range" (required for it unless given to the constructor);
+            ignored by the other methods.
+
+        Returns
+        -------
+        Scaler
+            ``self``.
+        """
+        X = self._as_array(X, "fit")
+        if X.shape[0] == 0:
+            raise DataError(f"Scaler.fit: X has shape {X.shape} with no samples, expected at least one")
+        if self.method == "range":
+            vr = value_range if value_range is not None else self.value_range
+            if vr is None:
+                raise ValueError("Scaler method 'range' needs value_range=(low, high), e.g. (0, 255), got None")
+            self.value_range = _check_value_range(vr)
+            offset, scale = np.float64(self.value_range[0]), np.float64(self.value_range[1] - self.value_range[0])
+            self._check_finite(X)
+        elif self.method == "none":
+            offset, scale = np.float64(0.0), np.float64(1.0)
+            self._check_finite(X)
+        else:
+            offset, scale = self._statistics(X)
+        self.feature_shape_ = tuple(int(s) for s in X.shape[1:])
+        self.offset_, self.scale_ = np.asarray(offset, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+        return self
+
+    def _statistics(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = X.min(axis=0).astype(np.float64), X.max(axis=0).astype(np.float64)
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+            self._check_finite(X)
+        constant = hi == lo
+        if self.method == "minmax":
+            return lo, np.where(constant, 1.0, hi - lo)
+        n = X.shape[0]
+        mean = np.zeros(X.shape[1:], dtype=np.float64)
+        for i in range(0, n, _CHUNK):
+            mean += X[i:i + _CHUNK].sum(axis=0, dtype=np.float64)
+        mean /= n
+        var = np.zeros_like(mean)
+        for i in range(0, n, _CHUNK):
+            var += np.square(X[i:i + _CHUNK] - mean).sum(axis=0)
+        std = np.sqrt(var / n)
+        return mean, np.where(constant | (std == 0), 1.0, std)
+
+    @staticmethod
+    def _check_finite(X: np.ndarray) -> None:
+        bad = ~np.isfinite(X)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise DataError(f"Scaler.fit: X contains {int(bad.sum())} NaN/inf value(s), first at index {first}; expected finite values")
+
+    def fit_transform(self, X: Any, value_range: tuple[float, float] | None = None) -> np.ndarray:
+        return self.fit(X, value_range).transform(X)
+
+    # ------------------------------------------------------------------------------- transforming
+    def _as_array(self, X: Any, caller: str) -> np.ndarray:
+        X = np.asarray(X)
+        if X.dtype.kind not in "biuf":
+            raise TypeError(f"Scaler.{caller}: X has dtype {X.dtype}, expected a numeric array")
+        if X.ndim < 2 and caller == "fit":
+            raise DataError(f"Scaler.fit: X has shape {X.shape}, expected (n_samples, *feature_shape) with rank >= 2")
+        return X
+
+    def _checked(self, X: Any, caller: str) -> np.ndarray:
+        if not self.is_fitted:
+            raise NotFittedError(f"this Scaler({self.method!r}) is not fitted yet; call fit(X_train) before {caller}")
+        X = self._as_array(X, caller)
+        if tuple(X.shape[1:]) != self.feature_shape_ or X.ndim != len(self.feature_shape_) + 1:
+            raise DataError(
+                f"Scaler.{caller}: got X of shape {X.shape} with samples of shape {tuple(X.shape[1:])}, "
+                f"expected samples of shape {self.feature_shape_} as seen by fit"
+            )
+        return X
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Raw values -> model range. Returns float32 of the same shape as ``X``."""
+        X = self._checked(X, "transform")
+        out = np.array(X, dtype=np.float32, copy=True)
+        if self.method != "none":
+            out -= self.offset_.astype(np.float32)
+            out /= self.scale_.astype(np.float32)
+        return out
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Model range -> raw values. Returns float32 of the same shape as ``X``."""
+        X = self._checked(X, "inverse_transform")
+        out = np.array(X, dtype=np.float32, copy=True)
+        if self.method != "none":
+            out *= self.scale_.astype(np.float32)
+            out += self.offset_.astype(np.float32)
+        return out
+
+    # ----------------------------------------------------------------------------- serialisation
+    def to_dict(self) -> dict:
+        """A JSON-serialisable description (plain lists of floats) that :meth:`from_dict` restores."""
+        d: dict[str, Any] = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "method": self.method,
+            "value_range": None if self.value_range is None else [float(v) for v in self.value_range],
+            "feature_shape": None,
+            "offset": None,
+            "scale": None,
+        }
+        if self.is_fitted:
+            d["feature_shape"] = list(self.feature_shape_)
+            d["offset"] = [float(v) for v in np.ravel(self.offset_)]
+            d["scale"] = [float(v) for v in np.ravel(self.scale_)]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Scaler":
+        """Rebuild a scaler from :meth:`to_dict` output.
+
+        Raises
+        ------
+        DataError
+            Wrong type, unknown method or version, or offset / scale / shape that do not fit together.
+        """
+        if not isinstance(d, Mapping):
+            raise DataError(f"Scaler.from_dict: expected a dict, got {type(d).__name__}")
+        if d.get("format", _FORMAT) != _FORMAT:
+            raise DataError(f"Scaler.from_dict: format is {d.get('format')!r}, expected {_FORMAT!r}")
+        if d.get("version", _VERSION) != _VERSION:
+            raise DataError(f"Scaler.from_dict: version is {d.get('version')!r}, expected {_VERSION}")
+        method = d.get("method")
+        if not isinstance(method, str) or method not in SCALER_METHODS:
+            raise DataError(f"Scaler.from_dict: method is {method!r}, expected one of {SCALER_METHODS}")
+        value_range = d.get("value_range")
+        if value_range is not None:
+            try:
+                value_range = _check_value_range(value_range, "Scaler.from_dict: value_range")
+            except ValueError as exc:
+                raise DataError(str(exc)) from None
+        scaler = cls(method, value_range=value_range)
+        shape, offset, scale = d.get("feature_shape"), d.get("offset"), d.get("scale")
+        if shape is None and offset is None and scale is None:
+            return scaler  # unfitted
+        if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
+            raise DataError(f"Scaler.from_dict: feature_shape is {shape!r}, expected a list of positive ints")
+        size = 1 if method in _GLOBAL else math.prod(shape)
+        for key, values in (("offset", offset), ("scale", scale)):
+            if not isinstance(values, list) or len(values) != size or not all(_is_number(v) for v in values):
+                got = f"{len(values)} values" if isinstance(values, list) else repr(values)
+                raise DataError(
+                    f"Scaler.from_dict: {key} is {got}, expected a list of {size} finite numbers "
+                    f"for method {method!r} and feature_shape {shape}"
+                )
+        if not all(v > 0 for v in scale):
+            raise DataError("Scaler.from_dict: scale has values <= 0, expected positive values")
+        if method == "range" and value_range is None:
+            raise DataError("Scaler.from_dict: method 'range' needs value_range, got None")
+        target = () if method in _GLOBAL else tuple(shape)
+        scaler.feature_shape_ = tuple(shape)
+        scaler.offset_ = np.asarray(offset, dtype=np.float64).reshape(target)
+        scaler.scale_ = np.asarray(scale, dtype=np.float64).reshape(target)
+        return scaler
+
+    def __repr__(self) -> str:
+        extra = f", value_range={self.value_range}" if self.method == "range" else ""
+        state = f"fitted on samples of shape {self.feature_shape_}" if self.is_fitted else "not fitted"
+        return f"Scaler({self.method!r}{extra}) [{state}]"

@@ -1,0 +1,58 @@
+"""Shared building blocks and the activation factory used by every model family."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ClampInEval(nn.Module):
+    """Identity while training (gradients flow everywhere), clamp to [lo, hi] in eval mode.
+
+    A linear output trained with MSE and clamped at evaluation avoids the all-black collapse that a
+    sigmoid output trained with MSE can fall into (see README, "collapsed model").
+    """
+
+    def __init__(self, lo: float = 0.0, hi: float = 1.0):
+        super().__init__()
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.training else x.clamp(self.lo, self.hi)
+
+
+_ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "identity": nn.Identity,
+    "clamp": ClampInEval,
+}
+
+
+def list_activations() -> list[str]:
+    """Names accepted by :func:`get_activation` (``None`` means identity)."""
+    return sorted(_ACTIVATIONS)
+
+
+def get_activation(name: str | None) -> nn.Module:
+    """Return a fresh activation module for ``name`` (``None``/"none"/"linear" -> identity)."""
+    if name is None or name in ("none", "linear"):
+        return nn.Identity()
+    if not isinstance(name, str) or name.lower() not in _ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {name!r}; expected one of {list_activations()} or None"
+        )
+    return _ACTIVATIONS[name.lower()]()
+
+
+def conv_block(c_in: int, c_out: int, *, stride: int, activation: str | None, norm: bool) -> nn.Sequential:
+    """3x3 convolution (+ optional BatchNorm) + activation; ``stride=2`` halves H and W."""
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=not norm)]
+    if norm:
+        layers.append(nn.BatchNorm2d(c_out))
+    layers.append(get_activation(activation))
+    return nn.Sequential(*layers)

@@ -1,0 +1,124 @@
+"""The base class, the one output type and the registry shared by every autoencoder family.
+
+Registry idea from timm (``@register_model`` + ``list_models()``): a string maps to a builder through
+one table, and tests iterate over everything registered.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Callable, NamedTuple
+
+import torch
+from torch import nn
+
+from aekit.layers import get_activation
+
+_REGISTRY: dict[str, type["Autoencoder"]] = {}
+
+
+class ModelOutput(NamedTuple):
+    """What every model's ``forward`` returns; the fields never depend on flags.
+
+    recon:        reconstruction, same shape as the input                      (B, *input_shape)
+    code:         the bottleneck code                                          (B, latent_dim)
+    pre_output:   the decoder output before the output activation (logits when it is a sigmoid)
+    regularizers: named, already weighted loss terms the model adds (empty for plain autoencoders)
+    """
+
+    recon: torch.Tensor
+    code: torch.Tensor
+    pre_output: torch.Tensor
+    regularizers: dict[str, torch.Tensor]
+
+
+class Autoencoder(nn.Module):
+    """Base class: subclasses build ``encoder`` and ``decoder`` and record their constructor arguments.
+
+    ``self.config`` holds the keyword arguments the model was built with, so that
+    ``create_model(name, **model.config)`` rebuilds the same architecture (used by :func:`aekit.load`).
+    """
+
+    name: str = ""
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def __init__(self, *, input_shape: tuple[int, ...], latent_dim: int, output_activation: str | None):
+        super().__init__()
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.latent_dim = int(latent_dim)
+        self.output_activation = output_activation
+        self.out_act = get_activation(output_activation)
+        self.config: dict = {}
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, *input_shape) -> (B, latent_dim)"""
+        return self.encoder(x)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim) -> (B, *input_shape), before the output activation."""
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim) -> (B, *input_shape)"""
+        return self.out_act(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        code = self.encode(x)
+        pre = self.decode_logits(code)
+        return ModelOutput(self.out_act(pre), code, pre, {})
+
+
+def _check_input_shape(name: str, input_shape) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(s) for s in input_shape)
+    except TypeError:
+        raise TypeError(f"model {name!r}: input_shape must be a tuple of ints, got {input_shape!r}") from None
+    if not shape or any(s <= 0 for s in shape):
+        raise ValueError(f"model {name!r}: input_shape must be non-empty and positive, got {shape}")
+    return shape
+
+
+def register_model(name: str) -> Callable[[type[Autoencoder]], type[Autoencoder]]:
+    """Class decorator: make ``create_model(name, ...)`` build this class."""
+
+    def wrap(cls: type[Autoencoder]) -> type[Autoencoder]:
+        if name in _REGISTRY:
+            raise ValueError(f"model name {name!r} is already registered by {_REGISTRY[name].__name__}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    """Names of every registered model, sorted."""
+    return sorted(_REGISTRY)
+
+
+def model_class(name: str) -> type[Autoencoder]:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; registered models: {list_models()}")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, **kwargs) -> Autoencoder:
+    """Build a registered model: ``create_model("conv", input_shape=(1, 28, 28), latent_dim=32)``."""
+    cls = model_class(name)
+    params = inspect.signature(cls.__init__).parameters
+    unknown = sorted(set(kwargs) - set(params) - {"self"})
+    if unknown:
+        allowed = sorted(p for p in params if p != "self")
+        raise TypeError(f"model {name!r} got unknown argument(s) {unknown}; it accepts {allowed}")
+    if "input_shape" in kwargs:
+        kwargs["input_shape"] = _check_input_shape(name, kwargs["input_shape"])
+    missing = [p for p, v in params.items() if p != "self" and v.default is inspect.Parameter.empty
+               and p not in kwargs]
+    if missing:
+        raise TypeError(f"model {name!r} needs argument(s) {missing}")
+    model = cls(**kwargs)
+    # record the complete configuration (defaults included) so the folder format is self-describing
+    bound = {p: kwargs.get(p, v.default) for p, v in params.items() if p != "self"}
+    bound["input_shape"] = list(bound["input_shape"])
+    model.config = bound
+    return model

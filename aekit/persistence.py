@@ -1,0 +1,210 @@
+"""A trained model is a folder: ``config.json`` + ``model.safetensors`` (+ the scaler, inside config.json).
+
+Loading runs no pickled code: the weights are safetensors, the rest is JSON, and the SHA-256 of the
+weights file recorded in ``config.json`` detects a corrupted or swapped weights file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aekit.models.base import Autoencoder, create_model, model_class
+from aekit.training.checkpoint import atomic_write_bytes
+
+FORMAT = "aekit-model"
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+class ModelFileError(ValueError):
+    """A model folder is missing, corrupted, tampered with, or from an incompatible version."""
+
+
+def _scaler_cls():
+    from aekit.data import Scaler
+    return Scaler
+
+
+@dataclass
+class TrainedAutoencoder:
+    """A model with the scaler that maps raw data to its inputs; what :func:`aekit.load` returns.
+
+    ``encode`` / ``reconstruct`` take raw data (as loaded from files) and handle the scaling.
+    """
+
+    model: Autoencoder
+    scaler: object | None = None          # aekit.data.Scaler, or None when the data was used as is
+    metadata: dict = field(default_factory=dict)
+
+    def _inputs(self, X) -> torch.Tensor:
+        X = np.asarray(X, dtype=np.float32)
+        if self.scaler is not None:
+            X = self.scaler.transform(X)
+        if tuple(X.shape[1:]) != self.model.input_shape:
+            raise ValueError(f"inputs have sample shape {tuple(X.shape[1:])}, but the model expects "
+                             f"{self.model.input_shape}")
+        return torch.from_numpy(np.ascontiguousarray(X))
+
+    @torch.no_grad()
+    def _map(self, fn, X, batch_size: int) -> np.ndarray:
+        self.model.eval()
+        device = next(self.model.parameters()).device
+        x = self._inputs(X)
+        parts = [fn(x[i:i + batch_size].to(device)).float().cpu().numpy() for i in range(0, len(x), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0,), np.float32)
+
+    def encode(self, X, *, batch_size: int = 1024) -> np.ndarray:
+        """Codes (N, latent_dim) of raw samples ``X``."""
+        return self._map(self.model.encode, X, batch_size)
+
+    def reconstruct(self, X, *, batch_size: int = 1024, scaled: bool = False) -> np.ndarray:
+        """Reconstructions of raw samples, in raw units (``scaled=True``: in the model's units)."""
+        out = self._map(lambda x: self.model(x).recon, X, batch_size)
+        if scaled or self.scaler is None:
+            return out
+        return self.scaler.inverse_transform(out)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        return save_model(directory, self.model, scaler=self.scaler, metadata=self.metadata)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_model(directory: str | os.PathLike, model: Autoencoder, *, scaler=None, metadata: dict | None = None) -> Path:
+    """Write ``model`` (and its scaler) as a folder; each file is replaced atomically."""
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    blob = save(tensors, metadata={"format": FORMAT})
+    atomic_write_bytes(directory / WEIGHTS_NAME, lambda f: f.write(blob))
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": model.name,
+        "params": model.config,
+        "scaler": None if scaler is None else scaler.to_dict(),
+        "weights_sha256": hashlib.sha256(blob).hexdigest(),
+        "metadata": metadata or {},
+    }
+    text = json.dumps(config, indent=2, default=_json_default).encode()
+    atomic_write_bytes(directory / CONFIG_NAME, lambda f: f.write(text))
+    return directory
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    if isinstance(obj, (tuple, np.ndarray)):
+        return list(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to config.json")
+
+
+def _read_config(directory: Path) -> dict:
+    path = directory / CONFIG_NAME
+    if not directory.is_dir():
+        raise ModelFileError(f"{directory} is not a model folder (no such directory)")
+    if not path.exists():
+        raise ModelFileError(f"{directory} is not a model folder: {CONFIG_NAME} is missing")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path} is corrupted: not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not an aekit model config (expected \"format\": \"{FORMAT}\")")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"{path} has format_version {config.get('format_version')!r}; this aekit reads "
+                             f"version {FORMAT_VERSION}")
+    for key, kind in (("model", str), ("params", dict), ("weights_sha256", str)):
+        if not isinstance(config.get(key), kind):
+            raise ModelFileError(f"{path}: field {key!r} is missing or not a {kind.__name__}")
+    return config
+
+
+def load(directory: str | os.PathLike, *, device: str | torch.device = "cpu") -> TrainedAutoencoder:
+    """Load a model folder written by :func:`save_model` (or ``aekit train``), on CPU by default.
+
+    No pickle is involved; a damaged, tampered or mismatched folder raises :class:`ModelFileError`.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_bytes
+
+    directory = Path(directory)
+    config = _read_config(directory)
+    weights = directory / WEIGHTS_NAME
+    if not weights.exists():
+        raise ModelFileError(f"{directory} is incomplete: {WEIGHTS_NAME} is missing")
+    blob = weights.read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != config["weights_sha256"]:
+        raise ModelFileError(f"{weights} does not match {CONFIG_NAME} (SHA-256 {digest[:12]}... expected "
+                             f"{config['weights_sha256'][:12]}...): the file was corrupted or replaced")
+    try:
+        state = load_bytes(blob)
+    except (SafetensorError, Exception) as exc:
+        raise ModelFileError(f"{weights} is not a readable safetensors file ({exc})") from None
+    try:
+        model_class(config["model"])
+        model = create_model(config["model"], **config["params"])
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{directory / CONFIG_NAME}: cannot rebuild the model ({exc})") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelFileError(f"{weights} does not fit the {config['model']!r} model described in "
+                             f"{CONFIG_NAME}: {exc}") from None
+    model.to(device).eval()
+    scaler = None
+    if config.get("scaler") is not None:
+        try:
+            scaler = _scaler_cls().from_dict(config["scaler"])
+        except ValueError as exc:
+            raise ModelFileError(f"{directory / CONFIG_NAME}: bad scaler entry ({exc})") from None
+    return TrainedAutoencoder(model=model, scaler=scaler, metadata=config.get("metadata", {}))
+
+
+class _ReconstructionOnly(torch.nn.Module):
+    def __init__(self, model: Autoencoder):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        out = self.model(x)
+        return out.recon, out.code
+
+
+def export_onnx(model: Autoencoder | TrainedAutoencoder, path: str | os.PathLike, *, opset: int = 18) -> Path:
+    """Export to ONNX with a dynamic batch axis: input ``input`` -> outputs ``reconstruction``, ``code``.
+
+    The graph takes scaled inputs (apply the saved scaler first, as :class:`TrainedAutoencoder` does).
+    """
+    if isinstance(model, TrainedAutoencoder):
+        model = model.model
+    model = model.cpu().eval()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros(2, *model.input_shape)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        torch.onnx.export(_ReconstructionOnly(model).eval(), (example,), str(tmp), input_names=["input"],
+                          output_names=["reconstruction", "code"], opset_version=opset,
+                          dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, verbose=False,
+                          external_data=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,16 @@
+"""Run reports: self-contained HTML plus PNG figures.
+
+The report only reads results (metrics, history, arrays); it never trains
+or evaluates models.  matplotlib is imported lazily when a figure is drawn.
+"""
+
+from .figures import figure_to_png, latent_map, loss_curves, reconstruction_grid
+from .html import write_report
+
+__all__ = [
+    "write_report",
+    "reconstruction_grid",
+    "loss_curves",
+    "latent_map",
+    "figure_to_png",
+]

@@ -1,0 +1,484 @@
+"""Figures for the run report, returned as PNG bytes.
+
+The functions in this module only *draw* results that were computed
+elsewhere; they never train or evaluate models.  matplotlib is imported
+lazily, and figures are created through :class:`matplotlib.figure.Figure`
+with an explicit Agg canvas, so no pyplot global state is touched.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "figure_to_png",
+    "new_figure",
+    "reconstruction_grid",
+    "loss_curves",
+    "latent_map",
+]
+
+#: Maximum number of points drawn by :func:`latent_map`.
+MAX_LATENT_POINTS = 5000
+#: Maximum number of table samples drawn by :func:`reconstruction_grid`.
+MAX_TABLE_SAMPLES = 5
+#: Up to this many distinct labels are drawn as categories with a legend.
+MAX_CATEGORIES = 20
+
+_DPI = 100
+
+
+def new_figure(*, figsize: tuple[float, float] = (6.4, 4.8)) -> Any:
+    """Create a matplotlib figure attached to an Agg canvas.
+
+    Parameters
+    ----------
+    figsize : tuple of float, optional
+        Figure size in inches ``(width, height)``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A figure that is independent of pyplot's global state.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=_DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_to_png(fig: Any, *, dpi: int = _DPI) -> bytes:
+    """Render a matplotlib figure to PNG bytes.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to render.  If it has no canvas (or a non-Agg one), an
+        Agg canvas is attached.
+    dpi : int, optional
+        Resolution of the PNG.
+
+    Returns
+    -------
+    bytes
+        The PNG-encoded image.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(getattr(fig, "canvas", None), FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------
+# reconstruction grid
+# --------------------------------------------------------------------------
+
+
+def _as_float_array(x: Any, *, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric array-like: {exc}") from exc
+    return arr
+
+
+def reconstruction_grid(
+    originals: np.ndarray, reconstructions: np.ndarray, *, n: int = 10
+) -> bytes:
+    """Draw inputs next to their reconstructions.
+
+    Parameters
+    ----------
+    originals : numpy.ndarray
+        Either images shaped ``(N, C, H, W)`` with ``C`` in ``{1, 3}`` and
+        values in ``[0, 1]`` (out-of-range values are clipped), or tabular
+        data shaped ``(N, D)``.
+    reconstructions : numpy.ndarray
+        Reconstructions, same shape as `originals`.
+    n : int, optional
+        Number of samples to show.  For tables at most 5 are shown.
+
+    Returns
+    -------
+    bytes
+        PNG image.  Images give two titled rows (input / reconstruction);
+        tables give one small axis per sample comparing input and
+        reconstruction feature by feature.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, are not 2-D or 4-D, the channel count is not
+        1 or 3, the arrays are empty, or `n` < 1.
+    """
+    orig = _as_float_array(originals, name="originals")
+    recon = _as_float_array(reconstructions, name="reconstructions")
+    if orig.shape != recon.shape:
+        raise ValueError(
+            "originals and reconstructions must have the same shape, got "
+            f"originals.shape={orig.shape} and reconstructions.shape={recon.shape}"
+        )
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if orig.ndim not in (2, 4):
+        raise ValueError(
+            "expected images shaped (N, C, H, W) or tables shaped (N, D), got "
+            f"originals.shape={orig.shape}"
+        )
+    if orig.shape[0] == 0 or orig.size == 0:
+        raise ValueError(f"originals is empty: shape {orig.shape}")
+    if orig.ndim == 4:
+        if orig.shape[1] not in (1, 3):
+            raise ValueError(
+                f"image channel count must be 1 or 3, got shape {orig.shape}"
+            )
+        return _image_grid(orig, recon, n=int(n))
+    return _table_grid(orig, recon, n=int(n))
+
+
+def _to_hwc(img: np.ndarray) -> np.ndarray:
+    img = np.nan_to_num(img, nan=0.0, posinf=1.0, neginf=0.0)
+    img = np.clip(img, 0.0, 1.0)
+    if img.shape[0] == 1:
+        return img[0]
+    return np.transpose(img, (1, 2, 0))
+
+
+def _image_grid(orig: np.ndarray, recon: np.ndarray, *, n: int) -> bytes:
+    k = min(n, orig.shape[0])
+    gray = orig.shape[1] == 1
+    h, w = orig.shape[2], orig.shape[3]
+    cell = 1.2
+    aspect = w / h if h else 1.0
+    fig = new_figure(figsize=(max(3.0, k * cell * aspect + 1.2), 2 * cell + 0.6))
+    axes = fig.subplots(2, k, squeeze=False)
+    for row, (data, label) in enumerate(
+        ((orig, "input"), (recon, "reconstruction"))
+    ):
+        for j in range(k):
+            ax = axes[row][j]
+            kwargs = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0} if gray else {}
+            ax.imshow(_to_hwc(data[j]), interpolation="nearest", **kwargs)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+        axes[row][0].set_ylabel(label, fontsize=9)
+    fig.suptitle("Inputs (top) and reconstructions (bottom)", fontsize=10)
+    fig.subplots_adjust(left=0.08, right=0.99, top=0.85, bottom=0.02,
+                        wspace=0.05, hspace=0.08)
+    return figure_to_png(fig)
+
+
+def _table_grid(orig: np.ndarray, recon: np.ndarray, *, n: int) -> bytes:
+    k = min(n, MAX_TABLE_SAMPLES, orig.shape[0])
+    d = orig.shape[1]
+    fig = new_figure(figsize=(max(4.0, 2.6 * k), 2.8))
+    axes = fig.subplots(1, k, squeeze=False, sharey=True)[0]
+    x = np.arange(d)
+    for j in range(k):
+        ax = axes[j]
+        if d <= 30:
+            width = 0.4
+            ax.bar(x - width / 2, orig[j], width=width, label="input",
+                   color="tab:blue")
+            ax.bar(x + width / 2, recon[j], width=width, label="reconstruction",
+                   color="tab:orange")
+        else:
+            ax.plot(x, orig[j], "-", lw=1.0, label="input", color="tab:blue")
+            ax.plot(x, recon[j], "--", lw=1.0, label="reconstruction",
+                    color="tab:orange")
+        ax.set_title(f"sample {j}", fontsize=9)
+        ax.set_xlabel("feature", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("value", fontsize=8)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle("Input vs reconstruction per feature", fontsize=10)
+    fig.tight_layout()
+    return figure_to_png(fig)
+
+
+# --------------------------------------------------------------------------
+# loss curves
+# --------------------------------------------------------------------------
+
+
+def _finite_float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def loss_curves(history: list[dict]) -> bytes:
+    """Plot training curves from a per-epoch history.
+
+    Parameters
+    ----------
+    history : list of dict
+        One dict per epoch, e.g. ``{"epoch": 1, "train_loss": 0.05,
+        "val_loss": 0.04, "lr": 3e-3, "time": 2.1, "train_recon": 0.05}``.
+        ``train_loss`` and ``val_loss`` (when present) are drawn as the
+        main lines; any other ``train_*`` / ``val_*`` keys are drawn as
+        thinner dashed lines.  If ``epoch`` is missing, the 1-based position
+        in the list is used.  Non-numeric or non-finite values are skipped.
+
+    Returns
+    -------
+    bytes
+        PNG image.  The y-axis is logarithmic when every plotted value is
+        positive.  Markers are drawn for short histories so that a single
+        epoch remains visible.
+
+    Raises
+    ------
+    ValueError
+        If `history` is empty, contains non-dict entries, or has no
+        ``train_*`` / ``val_*`` values to plot.
+    """
+    if isinstance(history, dict) or not isinstance(history, (list, tuple)):
+        raise ValueError(
+            f"history must be a list of dicts, got {type(history).__name__}"
+        )
+    if len(history) == 0:
+        raise ValueError("history is empty")
+    for i, row in enumerate(history):
+        if not isinstance(row, dict):
+            raise ValueError(
+                f"history[{i}] must be a dict, got {type(row).__name__}"
+            )
+
+    keys: list[str] = []
+    for row in history:
+        for key in row:
+            if (
+                isinstance(key, str)
+                and key.startswith(("train_", "val_"))
+                and key not in keys
+            ):
+                keys.append(key)
+    main = [k for k in ("train_loss", "val_loss") if k in keys]
+    extra = [k for k in keys if k not in main]
+
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    for key in main + extra:
+        xs: list[float] = []
+        ys: list[float] = []
+        for i, row in enumerate(history):
+            y = _finite_float(row.get(key))
+            if y is None:
+                continue
+            x = _finite_float(row.get("epoch"))
+            xs.append(x if x is not None else float(i + 1))
+            ys.append(y)
+        if ys:
+            series[key] = (xs, ys)
+    if not series:
+        raise ValueError(
+            "history has no numeric train_* / val_* values to plot; keys: "
+            f"{sorted({str(k) for row in history for k in row})}"
+        )
+
+    all_y = [y for _, ys in series.values() for y in ys]
+    log_y = all(y > 0 for y in all_y)
+    few = len(history) <= 20
+
+    fig = new_figure(figsize=(6.4, 4.0))
+    ax = fig.add_subplot(1, 1, 1)
+    main_styles = {"train_loss": ("tab:blue", "o"), "val_loss": ("tab:orange", "s")}
+    extra_colors = ["tab:green", "tab:red", "tab:purple", "tab:brown",
+                    "tab:pink", "tab:gray", "tab:olive", "tab:cyan"]
+    ci = 0
+    for key, (xs, ys) in series.items():
+        if key in main_styles:
+            color, marker = main_styles[key]
+            ax.plot(xs, ys, "-", color=color, lw=2.0, label=key,
+                    marker=marker if few or len(xs) == 1 else None, ms=5)
+        else:
+            color = extra_colors[ci % len(extra_colors)]
+            ci += 1
+            ax.plot(xs, ys, "--" if key.startswith("train_") else ":",
+                    color=color, lw=1.2, alpha=0.9, label=key,
+                    marker="." if few or len(xs) == 1 else None, ms=6)
+    if log_y:
+        ax.set_yscale("log")
+    if len(history) == 1:
+        x0 = next(iter(series.values()))[0][0]
+        ax.set_xlim(x0 - 1, x0 + 1)
+    all_x = [x for xs, _ in series.values() for x in xs]
+    if all(float(x).is_integer() for x in all_x):
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (log scale)" if log_y else "loss")
+    ax.set_title("Training curves")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return figure_to_png(fig)
+
+
+# --------------------------------------------------------------------------
+# latent map
+# --------------------------------------------------------------------------
+
+
+def latent_map(
+    codes: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    max_points: int = MAX_LATENT_POINTS,
+    seed: int = 0,
+) -> bytes:
+    """Draw the latent codes.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray
+        Latent codes shaped ``(N, k)`` (a 1-D array is treated as
+        ``(N, 1)``).  ``k == 1``: code vs sample index; ``k == 2``: direct
+        scatter; ``k > 2``: scatter of a 2-D PCA projection (a view of the
+        results, noted in the axis labels).
+    labels : numpy.ndarray or None, optional
+        One label per sample.  With at most 20 distinct values the points
+        are coloured categorically (``tab10`` / ``tab20``) with a legend;
+        numeric labels with more distinct values use a colorbar.  ``None``
+        draws every point in a single colour.
+    max_points : int, optional
+        Points are randomly subsampled to at most this many.
+    seed : int, optional
+        Seed of the subsampling.
+
+    Returns
+    -------
+    bytes
+        PNG image.
+
+    Raises
+    ------
+    ValueError
+        If `codes` is not 1-D/2-D, is empty, or `labels` does not have one
+        entry per sample.
+    """
+    z = _as_float_array(codes, name="codes")
+    if z.ndim == 1:
+        z = z[:, None]
+    if z.ndim != 2:
+        raise ValueError(f"codes must be shaped (N, k), got shape {z.shape}")
+    if z.shape[0] == 0 or z.shape[1] == 0:
+        raise ValueError(f"codes is empty: shape {z.shape}")
+    lab = None
+    if labels is not None:
+        lab = np.asarray(labels)
+        if lab.ndim != 1 or lab.shape[0] != z.shape[0]:
+            lab = lab.reshape(-1) if lab.size == z.shape[0] else None
+            if lab is None:
+                raise ValueError(
+                    "labels must have one entry per code, got "
+                    f"codes.shape={np.shape(codes)} and "
+                    f"labels.shape={np.shape(labels)}"
+                )
+    if max_points < 1:
+        raise ValueError(f"max_points must be >= 1, got {max_points}")
+
+    index = np.arange(z.shape[0])
+    if z.shape[0] > max_points:
+        rng = np.random.default_rng(seed)
+        index = np.sort(rng.choice(z.shape[0], size=max_points, replace=False))
+        z = z[index]
+        if lab is not None:
+            lab = lab[index]
+    z = np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+
+    k = z.shape[1]
+    if k == 1:
+        xs, ys = index.astype(float), z[:, 0]
+        xlabel, ylabel = "sample index", "code z[0]"
+        title = "Latent code (k=1)"
+    elif k == 2:
+        xs, ys = z[:, 0], z[:, 1]
+        xlabel, ylabel = "z[0]", "z[1]"
+        title = "Latent space (k=2)"
+    else:
+        xs, ys, ratio = _pca_2d(z)
+        xlabel = f"PCA component 1 of {k}-D codes ({ratio[0]:.1%} var.)"
+        ylabel = f"PCA component 2 ({ratio[1]:.1%} var.)"
+        title = f"Latent space (k={k}, PCA projection to 2-D)"
+
+    fig = new_figure(figsize=(6.4, 5.0))
+    ax = fig.add_subplot(1, 1, 1)
+    size = 12 if len(xs) <= 1000 else 4
+    if lab is None:
+        ax.scatter(xs, ys, s=size, color="tab:blue", alpha=0.7, linewidths=0)
+    else:
+        classes = _unique_labels(lab)
+        numeric = np.issubdtype(lab.dtype, np.number) and not np.issubdtype(
+            lab.dtype, np.bool_
+        )
+        if len(classes) <= MAX_CATEGORIES or not numeric:
+            _categorical_scatter(fig, ax, xs, ys, lab, classes, size=size)
+        else:
+            sc = ax.scatter(xs, ys, s=size, c=lab.astype(float),
+                            cmap="viridis", alpha=0.8, linewidths=0)
+            fig.colorbar(sc, ax=ax, label="label")
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return figure_to_png(fig)
+
+
+def _unique_labels(lab: np.ndarray) -> list[Any]:
+    try:
+        return list(np.unique(lab))
+    except TypeError:  # mixed, unorderable objects
+        seen: dict[str, Any] = {}
+        for v in lab:
+            seen.setdefault(repr(v), v)
+        return list(seen.values())
+
+
+def _categorical_scatter(fig, ax, xs, ys, lab, classes, *, size) -> None:
+    from matplotlib import colormaps
+
+    many = len(classes) > MAX_CATEGORIES
+    if many:
+        # Non-numeric labels with too many classes: cycle tab20, no legend.
+        cmap = colormaps["tab20"]
+    else:
+        cmap = colormaps["tab10" if len(classes) <= 10 else "tab20"]
+    lab_str = np.array([repr(v) for v in lab], dtype=object)
+    for i, cls in enumerate(classes):
+        mask = lab_str == repr(cls)
+        ax.scatter(xs[mask], ys[mask], s=size, color=cmap(i % cmap.N),
+                   alpha=0.8, linewidths=0, label=None if many else str(cls))
+    if not many:
+        ax.legend(title="label", fontsize=7, title_fontsize=8, markerscale=1.5,
+                  loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+
+
+def _pca_2d(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.decomposition import PCA
+
+    n_comp = min(2, z.shape[0], z.shape[1])
+    proj = PCA(n_components=n_comp).fit(z)
+    out = proj.transform(z)
+    ratio = np.zeros(2)
+    ratio[:n_comp] = np.nan_to_num(proj.explained_variance_ratio_)
+    if n_comp < 2:
+        out = np.concatenate([out, np.zeros((out.shape[0], 2 - n_comp))], axis=1)
+    return out[:, 0], out[:, 1], ratio

@@ -1,0 +1,161 @@
+"""One training run end to end: data -> scaler -> model -> training -> model folder, metrics, report.
+
+This is what ``aekit train`` does; the CLI only parses options into :class:`RunOptions`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from aekit.metrics import mse, pca_baseline, psnr
+from aekit.models import create_model
+from aekit.persistence import TrainedAutoencoder, save_model
+from aekit.summary import model_summary
+from aekit.training import TrainConfig, Trainer
+from aekit.training.checkpoint import atomic_write_bytes
+
+
+@dataclass
+class RunOptions:
+    data: str                               # dataset name or path (folder of images, .npy/.npz, .csv)
+    out: str                                # output folder
+    model: str = "conv"                     # registered model name
+    latent_dim: int = 32                    # code size
+    model_params: dict = field(default_factory=dict)   # extra model arguments (channels, hidden, ...)
+    train: dict = field(default_factory=dict)          # TrainConfig fields (epochs, lr, batch_size, ...)
+    data_dir: str | None = None             # where named datasets are looked for (else $AEKIT_DATA_DIR)
+    image_size: int | None = None           # resize images to this size
+    grayscale: bool | None = None           # force grey (True) or RGB (False) images
+    scaler: str | None = None               # "none", "range", "minmax", "standard"; None: per data kind
+    val_fraction: float = 0.1               # of the training data, for early stopping
+    test_fraction: float = 0.2              # carved from the data when it has no test split
+    limit: int | None = None                # use only the first N samples (quick runs)
+    resume: bool = False                    # continue from DIR/checkpoint.pt
+    report: bool = True                     # write report.html
+    verbose: bool = True                    # print the model summary and a result line
+
+
+def prepare_data(opts: RunOptions):
+    """Load and split the data, fit the scaler on the training split: (dataset, splits, scaler)."""
+    from aekit.data import Scaler, load_dataset, train_val_test_split
+
+    ds = load_dataset(opts.data, data_dir=opts.data_dir, image_size=opts.image_size, grayscale=opts.grayscale,
+                      limit=opts.limit)
+    train, val, test = train_val_test_split(ds, val_fraction=opts.val_fraction, test_fraction=opts.test_fraction,
+                                            random_state=opts.train.get("random_state", 0) or 0)
+    scaler = Scaler(opts.scaler) if opts.scaler else Scaler.default_for(ds)
+    scaler.fit(train.X, value_range=ds.value_range)
+    return ds, (train, val, test), scaler
+
+
+def train_run(opts: RunOptions) -> dict:
+    """Train, save and report; returns the metrics written to ``metrics.json``."""
+    from aekit.training.distributed import init_distributed
+
+    out = Path(opts.out)
+    ds, (train, val, test), scaler = prepare_data(opts)
+    x_train, x_val = scaler.transform(train.X), scaler.transform(val.X) if len(val.X) else None
+    model = create_model(opts.model, input_shape=ds.sample_shape, latent_dim=opts.latent_dim, **opts.model_params)
+    config = TrainConfig.from_dict({**opts.train, "checkpoint_dir": str(out)})
+    info = init_distributed()
+    summary = model_summary(model)
+    if opts.verbose and info.is_main:
+        print(summary, file=sys.stderr)
+    t0 = time.perf_counter()
+    result = Trainer(model, config).fit(x_train, x_val, resume=opts.resume)
+    wall = time.perf_counter() - t0
+    if not info.is_main:
+        return {}
+
+    trained = TrainedAutoencoder(model.cpu().eval(), scaler, metadata={
+        "dataset": ds.name, "data_kind": ds.kind, "run": _jsonable(dataclasses.asdict(opts)),
+        "train_config": config.to_dict(), "aekit_version": _version()})
+    save_model(out, trained.model, scaler=scaler, metadata=trained.metadata)
+    _write_json(out / "history.json", result.history)
+
+    eval_split = test if test is not None else val
+    split_name = "test" if test is not None else "val"
+    x_eval = scaler.transform(eval_split.X)
+    recon = trained.reconstruct(eval_split.X, scaled=True)
+    metrics = {
+        f"{split_name}_mse": mse(x_eval, recon),
+        f"{split_name}_psnr": psnr(np.clip(x_eval, 0, 1), np.clip(recon, 0, 1)) if ds.kind == "image" else None,
+        "train_time_s": result.elapsed, "wall_time_s": wall, "epochs": len(result.history),
+        "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
+        "n_train": len(train.X), "n_val": len(val.X), f"n_{split_name}": len(eval_split.X),
+        "collapse": {k: v for k, v in result.diagnostics.items() if k != "warnings"},
+        "warnings": result.diagnostics.get("warnings", []),
+    }
+    metrics = {k: v for k, v in metrics.items() if v is not None}
+    clip = (0.0, 1.0) if ds.kind == "image" else None
+    pca = pca_baseline(x_train, x_eval, opts.latent_dim, clip=clip)
+    metrics[f"pca_{split_name}_mse"] = pca["test_mse"]
+    _write_json(out / "metrics.json", metrics)
+
+    if opts.report:
+        from aekit.report import write_report
+
+        n_show = min(len(x_eval), 2000)
+        codes = trained.encode(eval_split.X[:n_show])
+        rows = [{"method": f"aekit {opts.model}", "code_size": opts.latent_dim, "test_mse": metrics[f"{split_name}_mse"],
+                 "fit_time_s": result.elapsed},
+                {"method": "PCA", "code_size": pca["code_size"], "test_mse": pca["test_mse"], "fit_time_s": pca["fit_time"]}]
+        if clip is not None:
+            rows.append({"method": "PCA, clipped to [0, 1]", "code_size": pca["code_size"],
+                         "test_mse": pca["test_mse_clipped"], "fit_time_s": pca["fit_time"]})
+        write_report(out / "report.html", title=f"aekit {opts.model} on {ds.name}",
+                     summary={"dataset": ds.name, "samples (train/val/" + split_name + ")":
+                              f"{len(train.X)}/{len(val.X)}/{len(eval_split.X)}",
+                              "sample shape": str(ds.sample_shape), "model": opts.model,
+                              "latent dim": opts.latent_dim, "epochs run": len(result.history),
+                              "training time (s)": round(result.elapsed, 1), "scaler": scaler.method,
+                              "evaluated on": f"{split_name} split"},
+                     metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+                     baselines=rows, history=result.history,
+                     originals=x_eval[:10], reconstructions=recon[:10], codes=codes,
+                     labels=None if eval_split.y is None else eval_split.y[:n_show],
+                     model_summary=summary)
+    if opts.verbose:
+        print(f"{split_name} MSE {metrics[f'{split_name}_mse']:.5f} (PCA-{pca['code_size']}: {pca['test_mse']:.5f}); "
+              f"model and report in {out}", file=sys.stderr)
+    return metrics
+
+
+def _version() -> str:
+    from aekit import __version__
+    return __version__
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _write_json(path: Path, obj) -> None:
+    text = json.dumps(obj, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)).encode()
+    atomic_write_bytes(path, lambda f: f.write(text))
+
+
+def load_eval_split(trained: TrainedAutoencoder, data: str | None, *, data_dir: str | None = None,
+                    split: str = "test", limit: int | None = None):
+    """The split a saved model should be judged on: the same split options it was trained with."""
+    run = dict(trained.metadata.get("run", {}))
+    if data is not None and data != run.get("data"):
+        run["data"] = data
+    if "data" not in run:
+        raise ValueError("this model folder does not record its data; pass --data")
+    opts = RunOptions(**{k: v for k, v in run.items() if k in {f.name for f in dataclasses.fields(RunOptions)}})
+    opts.data_dir = data_dir or opts.data_dir or os.environ.get("AEKIT_DATA_DIR")
+    opts.limit = limit if limit is not None else opts.limit
+    opts.scaler = trained.scaler.method if trained.scaler is not None else "none"
+    ds, (train, val, test), _ = prepare_data(opts)
+    chosen = {"train": train, "val": val, "test": test if test is not None else val}
+    if split not in chosen:
+        raise ValueError(f"split={split!r}; expected one of {sorted(chosen)}")
+    return ds, chosen[split]

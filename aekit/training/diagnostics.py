@@ -1,0 +1,55 @@
+"""Detect a collapsed autoencoder: a (near-)constant output, or code units that never change.
+
+Remedy (also in the README): a sigmoid output trained with MSE at a high learning rate can saturate to
+an all-black image and never recover (the classic Keras conv recipe did, on MNIST, here). Use a linear
+output clamped at evaluation (``output_activation="clamp"``, the default), or keep the sigmoid and
+train with ``loss="bce"``; lower the learning rate; or add ``batch_norm=True`` to the conv model.
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+REMEDY = ("Remedies: use output_activation='clamp' (linear output, clamped at evaluation) instead of a "
+          "sigmoid trained with MSE, or train the sigmoid with loss='bce'; lower the learning rate; add "
+          "batch_norm=True; see the README section 'A collapsed model'.")
+CONSTANT_OUTPUT_RATIO = 0.01   # output variance across samples below 1% of the input's: constant output
+DEAD_UNIT_STD = 1e-6           # a code unit whose std across samples is below this never changes
+
+
+class CollapseWarning(UserWarning):
+    """The trained model looks collapsed (constant output or dead code units)."""
+
+
+@torch.no_grad()
+def check_collapse(model, x: torch.Tensor, *, warn: bool = True) -> dict:
+    """Measure output and code variability on up to ~1000 samples ``x``; warn when collapsed.
+
+    Returns ``{"output_variance_ratio", "dead_units", "latent_dim", "warnings"}``.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    x = torch.as_tensor(x, dtype=torch.float32, device=device)
+    out = model(x)
+    model.train(was_training)
+    in_var = x.flatten(1).var(dim=0).mean().item() if len(x) > 1 else 0.0
+    out_var = out.recon.flatten(1).float().var(dim=0).mean().item() if len(x) > 1 else 0.0
+    ratio = out_var / in_var if in_var > 0 else 1.0
+    code_std = out.code.flatten(1).float().std(dim=0) if len(x) > 1 else torch.ones(out.code.shape[1:])
+    dead = int((code_std < DEAD_UNIT_STD).sum().item())
+    messages = []
+    if len(x) > 1 and ratio < CONSTANT_OUTPUT_RATIO:
+        messages.append(
+            f"the {model.name!r} model's output is (nearly) the same for every input: its variance across "
+            f"samples is {ratio:.2%} of the data's. The model collapsed. " + REMEDY)
+    if dead:
+        messages.append(
+            f"{dead} of {code_std.numel()} code units of the {model.name!r} model are dead (constant over "
+            f"{len(x)} samples), so the code is smaller than asked for. " + REMEDY)
+    if warn:
+        for m in messages:
+            warnings.warn(m, CollapseWarning, stacklevel=3)
+    return {"output_variance_ratio": ratio, "dead_units": dead, "latent_dim": int(code_std.numel()),
+            "warnings": messages}

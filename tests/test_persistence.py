@@ -1,0 +1,123 @@
+"""Model folders: save -> load identical outputs, no pickle, clear errors on damage; ONNX parity."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import aekit
+from aekit.models import create_model, list_models
+from aekit.persistence import ModelFileError, export_onnx, load, save_model
+
+SHAPE = (1, 8, 8)
+
+
+def trained_like(name):
+    torch.manual_seed(0)
+    model = create_model(name, input_shape=SHAPE, latent_dim=4)
+    with torch.no_grad():  # non-default values everywhere, as after training
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_save_load_identical_outputs(tmp_path, name):
+    model = trained_like(name)
+    save_model(tmp_path / name, model)
+    loaded = aekit.load(tmp_path / name)
+    x = torch.rand(16, *SHAPE)
+    with torch.no_grad():
+        assert torch.equal(model(x).recon, loaded.model(x).recon)
+        assert torch.equal(model(x).code, loaded.model(x).code)
+    assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_scaler_is_saved_with_the_model(tmp_path):
+    from aekit.data import Scaler
+
+    X = np.random.default_rng(0).random((50, 10)).astype(np.float32) * 7 + 3
+    scaler = Scaler("minmax").fit(X)
+    model = create_model("mlp", input_shape=(10,), latent_dim=3, hidden=[8])
+    save_model(tmp_path, model, scaler=scaler)
+    loaded = load(tmp_path)
+    np.testing.assert_allclose(loaded.scaler.transform(X), scaler.transform(X))
+    assert loaded.reconstruct(X).shape == X.shape and loaded.encode(X).shape == (50, 3)
+
+
+def test_weights_file_is_not_a_pickle(tmp_path):
+    save_model(tmp_path, trained_like("mlp"))
+    head = (tmp_path / "model.safetensors").read_bytes()[:16]
+    assert not head.startswith(b"\x80")  # pickle protocol marker
+    json.loads((tmp_path / "config.json").read_text())
+
+
+def _damage(folder, how):
+    cfg_path, w_path = folder / "config.json", folder / "model.safetensors"
+    if how == "flip-byte":
+        blob = bytearray(w_path.read_bytes())
+        blob[-5] ^= 0xFF
+        w_path.write_bytes(bytes(blob))
+    elif how == "truncate":
+        w_path.write_bytes(w_path.read_bytes()[:100])
+    elif how == "missing-weights":
+        w_path.unlink()
+    elif how == "missing-config":
+        cfg_path.unlink()
+    elif how == "bad-json":
+        cfg_path.write_text("{not json")
+    elif how == "other-architecture":
+        cfg = json.loads(cfg_path.read_text())
+        cfg["params"]["latent_dim"] = 5
+        cfg_path.write_text(json.dumps(cfg))
+    elif how == "unknown-model":
+        cfg = json.loads(cfg_path.read_text())
+        cfg["model"] = "evil"
+        cfg_path.write_text(json.dumps(cfg))
+    elif how == "future-version":
+        cfg = json.loads(cfg_path.read_text())
+        cfg["format_version"] = 99
+        cfg_path.write_text(json.dumps(cfg))
+    elif how == "swapped-weights":  # weights of another model, checksum updated: shapes must still match
+        other = create_model("mlp", input_shape=SHAPE, latent_dim=4, hidden=[16])
+        save_model(folder / "other", other)
+        w_path.write_bytes((folder / "other" / "model.safetensors").read_bytes())
+        cfg = json.loads(cfg_path.read_text())
+        cfg["weights_sha256"] = json.loads((folder / "other" / "config.json").read_text())["weights_sha256"]
+        cfg_path.write_text(json.dumps(cfg))
+
+
+@pytest.mark.parametrize("how, match", [
+    ("flip-byte", r"does not match config.json .*corrupted or replaced"),
+    ("truncate", r"does not match config.json"),
+    ("missing-weights", r"model.safetensors is missing"),
+    ("missing-config", r"config.json is missing"),
+    ("bad-json", r"not valid JSON"),
+    ("other-architecture", r"does not fit the 'mlp' model"),
+    ("unknown-model", r"cannot rebuild the model \(unknown model 'evil'"),
+    ("future-version", r"format_version 99"),
+    ("swapped-weights", r"does not fit the 'mlp' model"),
+])
+def test_damaged_folder_gets_clear_error(tmp_path, how, match):
+    save_model(tmp_path, trained_like("mlp"))
+    _damage(tmp_path, how)
+    with pytest.raises(ModelFileError, match=match):
+        load(tmp_path)
+
+
+def test_not_a_folder(tmp_path):
+    with pytest.raises(ModelFileError, match=r"no such directory"):
+        load(tmp_path / "absent")
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_onnx_matches_pytorch(tmp_path, name):
+    ort = pytest.importorskip("onnxruntime", reason="install aekit[onnx] for the ONNX export tests")
+    model = trained_like(name)
+    path = export_onnx(model, tmp_path / "m.onnx")
+    x = torch.rand(7, *SHAPE)  # another batch size than the export example: the batch axis is dynamic
+    rec, code = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})
+    with torch.no_grad():
+        out = model(x)
+    assert np.abs(rec - out.recon.numpy()).max() <= 1e-5
+    assert np.abs(code - out.code.numpy()).max() <= 1e-5

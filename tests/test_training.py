@@ -1,0 +1,217 @@
+"""The training loop: resume, checkpoints, early stopping, divergence, collapse, summary, DDP."""
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from aekit.models import create_model
+from aekit.summary import model_summary
+from aekit.training import CollapseWarning, TrainConfig, Trainer, TrainingError, check_collapse, fit
+from aekit.training.checkpoint import CHECKPOINT_NAME
+from tests.helpers import digits_split
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def conv(seed=0, **kw):
+    torch.manual_seed(seed)
+    return create_model("conv", input_shape=(1, 8, 8), latent_dim=8, channels=(8, 16), **kw)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
+    train, val = digits_split()
+    cfg = dict(epochs=4, batch_size=128, progress=False, random_state=3)
+    full = conv(dropout_free := 0)
+    fit(full, train, val, config=TrainConfig(**cfg, checkpoint_dir=str(tmp_path / "a")))
+
+    def stop_after_two(epoch, logs):
+        if epoch == 2:
+            raise Interrupt
+
+    part = conv(dropout_free)
+    with pytest.raises(Interrupt):
+        fit(part, train, val, config=TrainConfig(**cfg, checkpoint_dir=str(tmp_path / "b")),
+            callbacks=[stop_after_two])
+    resumed = conv(seed=99)  # a fresh process would start from other weights; resume must overwrite them
+    result = fit(resumed, train, val, config=TrainConfig(**cfg, checkpoint_dir=str(tmp_path / "b")), resume=True)
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_resume_with_other_options_is_refused(tmp_path):
+    train, val = digits_split()
+    fit(conv(), train[:256], config=TrainConfig(epochs=1, progress=False, checkpoint_dir=str(tmp_path)))
+    with pytest.raises(TrainingError, match=r"batch_size: checkpoint 256 vs now 32"):
+        fit(conv(), train[:256], config=TrainConfig(epochs=2, batch_size=32, progress=False,
+                                                   checkpoint_dir=str(tmp_path)), resume=True)
+
+
+def test_checkpoint_written_every_epoch_atomically(tmp_path):
+    train, val = digits_split()
+    seen = []
+
+    def look(epoch, logs):
+        ckpt = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
+        seen.append(ckpt["epoch"])
+
+    fit(conv(), train[:256], val[:64], config=TrainConfig(epochs=3, progress=False, checkpoint_dir=str(tmp_path)),
+        callbacks=[look])
+    assert seen == [1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]  # no temporary files left
+
+
+def test_history_and_early_stopping():
+    train, val = digits_split()
+    noise = np.random.default_rng(0).random(val.shape).astype(np.float32)  # val unrelated to train: no progress
+    result = fit(conv(), train[:512], noise, config=TrainConfig(epochs=30, lr=3e-3, early_stopping=2,
+                                                               progress=False))
+    assert result.stopped_early and len(result.history) < 30
+    h = result.history[0]
+    assert {"epoch", "train_loss", "train_recon", "val_loss", "val_recon", "lr", "time"} <= set(h)
+
+
+def test_cosine_schedule_decays_to_floor():
+    train, _ = digits_split()
+    result = fit(conv(), train[:256], config=TrainConfig(epochs=4, batch_size=64, lr=1e-2, progress=False))
+    lrs = [h["lr"] for h in result.history]
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 1e-3
+
+
+def test_max_time_stops_training():
+    train, _ = digits_split()
+    result = fit(conv(), train, config=TrainConfig(epochs=10_000, max_time=1.5, progress=False))
+    assert result.elapsed < 10 and len(result.history) < 10_000
+
+
+def test_diverging_loss_names_epoch_and_step():
+    train, _ = digits_split()
+    with pytest.raises(TrainingError, match=r"the loss became (nan|inf).* at epoch \d+, step \d+"):
+        fit(conv(), train * 1e30, config=TrainConfig(epochs=2, progress=False))
+
+
+def test_bce_needs_sigmoid_output():
+    with pytest.raises(ValueError, match=r"loss='bce' needs .*output_activation='sigmoid'.*'clamp'"):
+        Trainer(conv(), TrainConfig(loss="bce"))
+
+
+def test_bce_with_sigmoid_trains():
+    train, val = digits_split()
+    result = fit(conv(output_activation="sigmoid"), train, val,
+                 config=TrainConfig(epochs=5, loss="bce", progress=False))
+    assert result.history[-1]["val_recon"] < result.history[0]["val_recon"]
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(epochs=0), r"epochs=0 must be a positive integer"),
+    (dict(optimizer="sgd"), r"optimizer='sgd'; expected one of"),
+    (dict(lr=-1), r"lr=-1 must be > 0"),
+    (dict(loss="l1"), r"loss='l1'; expected"),
+])
+def test_bad_config_is_named(bad, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**bad)
+
+
+def test_wrong_sample_shape_is_named():
+    with pytest.raises(ValueError, match=r"shape \(1, 28, 28\) but the 'conv' model expects \(1, 8, 8\)"):
+        fit(conv(), np.zeros((4, 1, 28, 28), np.float32), config=TrainConfig(progress=False))
+
+
+def test_constant_output_is_detected_with_remedy():
+    model = conv()
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            p.zero_()
+        model.decoder[-1].bias.fill_(0.1)  # every input gives the same grey image
+    train, _ = digits_split()
+    with pytest.warns(CollapseWarning, match=r"output is \(nearly\) the same.*Remedies: .*clamp"):
+        report = check_collapse(model, torch.from_numpy(train[:200]))
+    assert report["output_variance_ratio"] < 0.01
+
+
+def test_dead_code_units_are_detected():
+    model = conv()
+    with torch.no_grad():
+        model.encoder[-1].weight[:3].zero_()  # three code units ignore the input
+    train, _ = digits_split()
+    with pytest.warns(CollapseWarning, match=r"3 of 8 code units .* are dead"):
+        assert check_collapse(model, torch.from_numpy(train[:200]))["dead_units"] == 3
+
+
+def test_healthy_model_raises_no_collapse_warning():
+    train, val = digits_split()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollapseWarning)
+        result = fit(conv(), train, val, config=TrainConfig(epochs=10, batch_size=64, progress=False))
+    assert result.diagnostics["dead_units"] == 0
+
+
+def test_memmap_uses_dataloader_path_and_learns(tmp_path):
+    train, val = digits_split()
+    path = tmp_path / "x.npy"
+    np.save(path, train)
+    mm = np.load(path, mmap_mode="r")
+    result = fit(conv(), mm, val, config=TrainConfig(epochs=4, batch_size=64, progress=False))
+    assert result.history[-1]["val_recon"] < result.history[0]["val_recon"]
+
+
+def test_progress_bar_can_be_silenced(capfd):
+    train, _ = digits_split()
+    fit(conv(), train[:128], config=TrainConfig(epochs=1, progress=False))
+    assert capfd.readouterr().err == ""
+    fit(conv(), train[:128], config=TrainConfig(epochs=1, progress=True))
+    assert "training" in capfd.readouterr().err
+
+
+def test_model_summary_lists_layers_shapes_and_params():
+    model = conv()
+    text = model_summary(model)
+    total = sum(p.numel() for p in model.parameters())
+    assert f"Total params: {total:,}" in text
+    assert "encoder.0.0 (Conv2d)" in text and "(-1, 8, 4, 4)" in text and "(-1, 1, 8, 8)" in text
+
+
+DDP_SCRIPT = textwrap.dedent("""
+    import sys, torch, torch.distributed as dist
+    from safetensors.torch import save_file
+    from aekit.models import create_model
+    from aekit.training import TrainConfig, fit
+    from tests.helpers import digits_split
+    train, _ = digits_split()
+    torch.manual_seed(0)
+    model = create_model("conv", input_shape=(1, 8, 8), latent_dim=8, channels=(8, 16))
+    fit(model, train[:512], config=TrainConfig(epochs=2, batch_size=128, progress=False, device="cpu"))
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, sys.argv[1] + f"/rank{rank}.safetensors")
+    if dist.is_initialized():
+        dist.destroy_process_group()
+""")
+
+
+def test_ddp_two_cpu_processes_match_single_process(tmp_path):
+    from safetensors.torch import load_file
+
+    script = tmp_path / "ddp_run.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    (tmp_path / "ddp").mkdir()
+    (tmp_path / "single").mkdir()
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                    str(script), str(tmp_path / "ddp")], check=True, env=env, cwd=ROOT, timeout=300)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "single")], check=True, env=env, cwd=ROOT, timeout=300)
+    r0, r1 = load_file(tmp_path / "ddp/rank0.safetensors"), load_file(tmp_path / "ddp/rank1.safetensors")
+    single = load_file(tmp_path / "single/rank0.safetensors")
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), f"DDP replicas differ in {k}"
+        assert torch.allclose(r0[k], single[k], atol=1e-4), f"DDP differs from one process in {k}"
