@@ -188,6 +188,10 @@ def run_command(args: argparse.Namespace) -> int:
         from aekit.run import train_run
 
         metrics = train_run(build_run_options(args))
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():  # launched by torchrun
+            dist.destroy_process_group()
         if metrics:
             print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, indent=2))
         return 0

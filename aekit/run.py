@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from aekit.metrics import mse, pca_baseline, psnr
 from aekit.models import create_model
@@ -62,8 +63,10 @@ def train_run(opts: RunOptions) -> dict:
     out = Path(opts.out)
     ds, (train, val, test), scaler = prepare_data(opts)
     x_train, x_val = scaler.transform(train.X), scaler.transform(val.X) if len(val.X) else None
-    model = create_model(opts.model, input_shape=ds.sample_shape, latent_dim=opts.latent_dim, **opts.model_params)
     config = TrainConfig.from_dict({**opts.train, "checkpoint_dir": str(out)})
+    if config.random_state is not None:
+        torch.manual_seed(config.random_state)  # the initial weights too are part of a reproducible run
+    model = create_model(opts.model, input_shape=ds.sample_shape, latent_dim=opts.latent_dim, **opts.model_params)
     info = init_distributed()
     summary = model_summary(model)
     if opts.verbose and info.is_main:

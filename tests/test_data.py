@@ -9,7 +9,6 @@ import gzip
 import io
 import json
 import os
-import shutil
 import struct
 import tarfile
 import urllib.request

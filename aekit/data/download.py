@@ -118,6 +118,7 @@ def download(urls: Sequence[str], dest: Path, check: Callable[[Path, str], str |
             if problem is not None:
                 problems.append(f"{url}: {problem}")
                 continue
+            os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
             os.replace(tmp, dest)
             return dest
         finally:

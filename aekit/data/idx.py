@@ -6,6 +6,7 @@ uint32 dimensions, then the values in C order.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -83,7 +84,7 @@ def parse_idx(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarray:
         )
     dims = struct.unpack(f">{ndim}I", data[4:header])
     dtype = _DTYPES[code]
-    count = int(np.prod(dims, dtype=np.int64))
+    count = math.prod(dims)  # exact: a corrupted header cannot overflow
     expected, actual = count * dtype.itemsize, len(data) - header
     if actual < expected:
         raise DataError(

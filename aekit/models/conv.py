@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from aekit.layers import conv_block, get_activation
+from aekit.layers import conv_block, get_activation, init_weights
 from aekit.models.base import Autoencoder, register_model
 
 DOWNSAMPLE = ("stride", "pool")
@@ -18,10 +18,14 @@ UPSAMPLE = ("transpose", "nearest")
 
 @register_model("conv")
 class ConvAutoencoder(Autoencoder):
-    """(C, H, W) images; H and W must be divisible by 2 ** len(channels)."""
+    """(C, H, W) images; H and W must be divisible by 2 ** len(channels).
 
-    def __init__(self, *, input_shape, latent_dim: int = 32, channels: tuple[int, ...] | list[int] = (32, 64),
-                 depth: int = 1, activation: str = "gelu", output_activation: str | None = "clamp",
+    ``depth`` convolutions per stage (the first one strided); the defaults, 16-32 channels with two
+    convolutions per stage, train fastest to a low MNIST error on CPU (benchmarks/reduction.py).
+    """
+
+    def __init__(self, *, input_shape, latent_dim: int = 32, channels: tuple[int, ...] | list[int] = (16, 32),
+                 depth: int = 2, activation: str = "gelu", output_activation: str | None = "clamp",
                  downsample: str = "stride", upsample: str = "transpose", batch_norm: bool = False):
         channels = [int(c) for c in channels]
         if len(input_shape) != 3:
@@ -74,3 +78,4 @@ class ConvAutoencoder(Autoencoder):
             dec.append(get_activation(activation))
         dec.append(nn.Conv2d(rev[-1], c_in, 3, padding=1))  # (B, C, H, W)
         self.decoder = nn.Sequential(*dec)
+        init_weights(self)
