@@ -23,12 +23,14 @@ class ModelOutput(NamedTuple):
     code:         the bottleneck code                                          (B, latent_dim)
     pre_output:   the decoder output before the output activation (logits when it is a sigmoid)
     regularizers: named, already weighted loss terms the model adds (empty for plain autoencoders)
+    stats:        named quantities to record but not to optimise (codebook perplexity, L0, ...)
     """
 
     recon: torch.Tensor
     code: torch.Tensor
     pre_output: torch.Tensor
     regularizers: dict[str, torch.Tensor]
+    stats: dict[str, torch.Tensor]
 
 
 class Autoencoder(nn.Module):
@@ -41,6 +43,7 @@ class Autoencoder(nn.Module):
     name: str = ""
     encoder: nn.Module
     decoder: nn.Module
+    can_decode: bool = True   # False where decoding needs more than the code (U-Net's skip connections)
 
     def __init__(self, *, input_shape: tuple[int, ...], latent_dim: int, output_activation: str | None):
         super().__init__()
@@ -49,6 +52,11 @@ class Autoencoder(nn.Module):
         self.output_activation = output_activation
         self.out_act = get_activation(output_activation)
         self.config: dict = {}
+
+    @property
+    def code_shape(self) -> tuple[int, ...]:
+        """Shape of one sample's code: (latent_dim,) here; a grid (D, h, w) for VQ-VAE, for example."""
+        return (self.latent_dim,)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, *input_shape) -> (B, latent_dim)"""
@@ -62,10 +70,13 @@ class Autoencoder(nn.Module):
         """(B, latent_dim) -> (B, *input_shape)"""
         return self.out_act(self.decode_logits(z))
 
+    def set_training_progress(self, step: int, total_steps: int) -> None:
+        """Called by the training loop before every step (KL warm-up and similar schedules); no-op here."""
+
     def forward(self, x: torch.Tensor) -> ModelOutput:
         code = self.encode(x)
         pre = self.decode_logits(code)
-        return ModelOutput(self.out_act(pre), code, pre, {})
+        return ModelOutput(self.out_act(pre), code, pre, {}, {})
 
 
 def _check_input_shape(name: str, input_shape) -> tuple[int, ...]:

@@ -156,10 +156,12 @@ class Trainer:
         progress = min(1.0, progress)
         return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
-    def _loss(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> LossBreakdown:
+    def _loss(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> tuple[LossBreakdown, dict]:
+        """The loss breakdown, and everything to record: ``{"loss", <terms>, <model stats>}``."""
         out = model(xb)
         logits = out.pre_output if self.model.output_activation == "sigmoid" else None
-        return total_loss(out.recon, yb, out.regularizers, self.config.loss, logits=logits)
+        lb = total_loss(out.recon, yb, out.regularizers, self.config.loss, logits=logits)
+        return lb, {"loss": lb.total, **lb.terms, **out.stats}
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
@@ -178,8 +180,8 @@ class Trainer:
             xb = torch.as_tensor(x[start:start + bs], dtype=torch.float32, device=device)
             yb = xb if y is None else torch.as_tensor(y[start:start + bs], dtype=torch.float32, device=device)
             with self._autocast(device):
-                lb = self._loss(self.model, xb, yb)
-            for k, v in {"loss": lb.total, **lb.terms}.items():
+                _, logged = self._loss(self.model, xb, yb)
+            for k, v in logged.items():
                 sums[k] = sums.get(k, torch.zeros((), dtype=torch.float64, device=device)) + v.double() * len(xb)
             count += len(xb)
         self.model.train(was_training)
@@ -255,11 +257,12 @@ class Trainer:
                 lr = cfg.lr * self._lr_factor(state["step"], total_steps, elapsed)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
+                model.set_training_progress(state["step"], total_steps)
                 if channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
                 inputs = xb if self.corruption is None else self.corruption(xb, self._corruption_gen(epoch, step_in_epoch))
                 with self._autocast(device):
-                    lb = self._loss(ddp_model, inputs, yb)
+                    lb, logged = self._loss(ddp_model, inputs, yb)
                 if not torch.isfinite(lb.total):
                     raise TrainingError(
                         f"the loss became {lb.total.detach().item()} at epoch {epoch}, step {step_in_epoch} "
@@ -273,7 +276,7 @@ class Trainer:
                 optimizer.step()
                 state["step"] += 1
                 b = len(xb)
-                for k, v in {"loss": lb.total, **lb.terms}.items():
+                for k, v in logged.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach()) * b
                 seen += b
                 if bar is not None:
