@@ -39,3 +39,26 @@ def pca_baseline(train: np.ndarray, test: np.ndarray, n_components: int, *, clip
     if clip is not None:
         out["test_mse_clipped"] = mse(te, np.clip(rec, *clip))
     return out
+
+
+def mean_iou(pred_classes, target_classes, num_classes: int) -> float:
+    """Mean intersection-over-union of two integer class maps, over the classes present in either.
+
+    ``pred_classes`` (e.g. ``logits.argmax(1)``) and ``target_classes``: same shape, values in
+    0..num_classes-1 (numpy arrays or tensors). A class absent from both is left out of the mean.
+    """
+    p = np.asarray(pred_classes.detach().cpu() if hasattr(pred_classes, "detach") else pred_classes)
+    t = np.asarray(target_classes.detach().cpu() if hasattr(target_classes, "detach") else target_classes)
+    if p.shape != t.shape:
+        raise ValueError(f"mean_iou: shapes differ, {p.shape} vs {t.shape}")
+    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"mean_iou: num_classes={num_classes!r} must be a positive integer")
+    p, t = p.astype(np.int64).ravel(), t.astype(np.int64).ravel()
+    for name, a in (("pred_classes", p), ("target_classes", t)):
+        if a.size and (a.min() < 0 or a.max() >= num_classes):
+            raise ValueError(f"mean_iou: {name} holds values in [{a.min()}, {a.max()}], expected 0..{num_classes - 1}")
+    confusion = np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
+    inter = np.diag(confusion)
+    union = confusion.sum(0) + confusion.sum(1) - inter
+    present = union > 0
+    return float(np.mean(inter[present] / union[present])) if present.any() else float("nan")

@@ -1,0 +1,415 @@
+"""Training-time corruptions for denoising autoencoders: ``corruption(x, generator) -> x_tilde``.
+
+Vincent, Larochelle, Bengio & Manzagol, "Extracting and composing robust features with denoising
+autoencoders", ICML 2008: train on corrupted inputs x_tilde ~ q(x_tilde | x) with the clean x as the
+target (additive Gaussian noise, salt-and-pepper noise and masking noise are their corruptions). Square
+cut-outs follow DeVries & Taylor, "Improved Regularization of Convolutional Neural Networks with Cutout"
+(arXiv 1708.04552) and Pathak et al., "Context Encoders" (CVPR 2016) for inpainting; overlaid marks follow
+Dekel et al., "On the Effectiveness of Visible Watermarks" (CVPR 2017).
+
+Every corruption takes a batch ``x`` (B, *shape) of values in [0, 1] and a ``torch.Generator`` and
+returns a new tensor of the same shape; ``x`` is never modified, and the same generator state gives the
+same result. The random numbers are drawn on the generator's device and moved to ``x``'s.
+"Pixels" of images (B, C, H, W) are spatial positions: one draw is shared by the C channels; for any
+other shape, such as tables (B, D), every element is drawn on its own.
+
+Strings map to corruptions through one registry (``@register_corruption``); :func:`make_corruption`
+parses command-line specs such as ``"gaussian:0.5"``, ``"block:8,n=3"`` or ``"watermark:marks,alpha=0.6"``
+and :func:`to_spec` writes them back.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+_REGISTRY: dict[str, type["Corruption"]] = {}
+
+
+def register_corruption(name: str) -> Callable[[type["Corruption"]], type["Corruption"]]:
+    """Class decorator: make ``make_corruption("name:...")`` build this (dataclass) corruption."""
+
+    def wrap(cls: type[Corruption]) -> type[Corruption]:
+        if name in _REGISTRY:
+            raise ValueError(f"corruption name {name!r} is already registered by {_REGISTRY[name].__name__}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def list_corruptions() -> list[str]:
+    """Names of every registered corruption, sorted."""
+    return sorted(_REGISTRY)
+
+
+class Corruption:
+    """Base class: a dataclass of parameters whose ``apply(x, generator)`` does the work.
+
+    ``__call__`` checks the input first; ``images_only`` corruptions need (B, C, H, W) batches.
+    """
+
+    name: ClassVar[str] = ""
+    images_only: ClassVar[bool] = False
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise TypeError(f"corruption {self.name!r} needs a floating-point torch.Tensor, got "
+                            f"{getattr(x, 'dtype', type(x).__name__)}")
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"corruption {self.name!r} needs a torch.Generator, got {type(generator).__name__}")
+        if x.dim() < 2:
+            raise ValueError(f"corruption {self.name!r} needs a batch shaped (B, *shape), got shape {tuple(x.shape)}")
+        if self.images_only and x.dim() != 4:
+            tables = [n for n in list_corruptions() if not _REGISTRY[n].images_only]
+            raise ValueError(f"corruption {self.name!r} works on images shaped (B, C, H, W), got a batch shaped "
+                             f"{tuple(x.shape)}; for tables and other data use one of {tables}")
+        return self.apply(x, generator)
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def _uniform(shape: tuple[int, ...], generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+    """U[0, 1) of ``shape`` drawn from ``generator`` (on its device), moved to ``like``'s device."""
+    return torch.rand(shape, generator=generator, device=generator.device).to(like.device)
+
+
+def _pixel_shape(x: torch.Tensor) -> tuple[int, ...]:
+    """One draw per pixel: (B, 1, H, W) for images (shared by the channels), x's shape otherwise."""
+    return (x.shape[0], 1, *x.shape[2:]) if x.dim() == 4 else tuple(x.shape)
+
+
+def _check_fraction(obj, name: str, *, open_zero: bool = False) -> None:
+    value = getattr(obj, name)
+    lo_ok = value > 0 if open_zero else value >= 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (lo_ok and value <= 1):
+        raise ValueError(f"{obj.name}: {name}={value!r} must be a number in {'(0' if open_zero else '[0'}, 1]")
+
+
+def _check_positive_int(obj, name: str) -> None:
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{obj.name}: {name}={value!r} must be a positive integer")
+
+
+# ------------------------------------------------------------------ noise on any shape
+
+
+@register_corruption("gaussian")
+@dataclass
+class GaussianNoise(Corruption):
+    """Additive Gaussian noise ``x + sigma * N(0, 1)``, clipped to [0, 1] unless ``clip=False``."""
+
+    sigma: float = 0.5     # standard deviation of the noise
+    clip: bool = True      # clip the result to [0, 1]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sigma, bool) or not isinstance(self.sigma, (int, float)) or not 0 <= self.sigma < math.inf:
+            raise ValueError(f"gaussian: sigma={self.sigma!r} must be a finite number >= 0")
+        if not isinstance(self.clip, bool):
+            raise ValueError(f"gaussian: clip={self.clip!r} must be True or False")
+
+    def apply(self, x, generator):
+        noise = torch.randn(tuple(x.shape), generator=generator, device=generator.device).to(x.device, x.dtype)
+        out = x + self.sigma * noise
+        return out.clamp(0.0, 1.0) if self.clip else out
+
+
+@register_corruption("salt_pepper")
+@dataclass
+class SaltPepperNoise(Corruption):
+    """A fraction ``p`` of the pixels (in expectation) set to 0 or 1 with equal odds."""
+
+    p: float = 0.2         # fraction of pixels hit
+
+    def __post_init__(self) -> None:
+        _check_fraction(self, "p")
+
+    def apply(self, x, generator):
+        shape = _pixel_shape(x)
+        hit = _uniform(shape, generator, x) < self.p                   # (B, 1, H, W) or x's shape
+        salt = (_uniform(shape, generator, x) < 0.5).to(x.dtype)       # 1 (salt) or 0 (pepper)
+        return torch.where(hit, salt, x)                              # broadcast over the channels
+
+
+@register_corruption("mask")
+@dataclass
+class MaskingNoise(Corruption):
+    """Masking (dropout) noise: a fraction ``p`` of the pixels (in expectation) set to 0."""
+
+    p: float = 0.5         # fraction of pixels masked
+
+    def __post_init__(self) -> None:
+        _check_fraction(self, "p")
+
+    def apply(self, x, generator):
+        keep = _uniform(_pixel_shape(x), generator, x) >= self.p       # (B, 1, H, W) or x's shape
+        return x * keep.to(x.dtype)
+
+
+# ------------------------------------------------------------------ image-only corruptions
+
+
+@register_corruption("block")
+@dataclass
+class BlockCutout(Corruption):
+    """``n`` square blocks of ``size`` x ``size`` pixels at uniform random positions (inside the image,
+    possibly overlapping) filled with ``value``."""
+
+    images_only: ClassVar[bool] = True
+    size: int = 8          # side of each block, in pixels
+    n: int = 1             # blocks per image
+    value: float = 0.0     # fill value
+
+    def __post_init__(self) -> None:
+        _check_positive_int(self, "size")
+        _check_positive_int(self, "n")
+        if isinstance(self.value, bool) or not isinstance(self.value, (int, float)) or not math.isfinite(self.value):
+            raise ValueError(f"block: value={self.value!r} must be a finite number")
+
+    def apply(self, x, generator):
+        b, _, h, w = x.shape
+        s = self.size
+        if s > h or s > w:
+            raise ValueError(f"block: size={s} is larger than the {h}x{w} images")
+        top = torch.randint(0, h - s + 1, (b, self.n), generator=generator, device=generator.device).to(x.device)
+        left = torch.randint(0, w - s + 1, (b, self.n), generator=generator, device=generator.device).to(x.device)
+        rows = torch.arange(h, device=x.device)
+        cols = torch.arange(w, device=x.device)
+        in_rows = (rows >= top[..., None]) & (rows < top[..., None] + s)          # (B, n, H)
+        in_cols = (cols >= left[..., None]) & (cols < left[..., None] + s)        # (B, n, W)
+        hit = (in_rows[..., :, None] & in_cols[..., None, :]).any(1)              # (B, H, W)
+        return x.masked_fill(hit[:, None], float(self.value))                     # (B, C, H, W)
+
+
+WATERMARK_STYLES = ("text", "marks")
+WATERMARK_COLORS = ("white", "black", "random")
+_WORDS = ("SAMPLE", "COPY", "DRAFT", "aekit", "\u00a9 2024", "PROOF", "ID 4821", "12:30")
+_BANK_PX = 64  # marks are drawn on a 64x64 canvas (text at a 32 px font), resized to the images later
+
+
+def _render_bank(style: str) -> list[torch.Tensor]:
+    """Stamps as coverage maps in [0, 1], each cropped to its ink: a list of (h, w) tensors."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    images = []
+    if style == "text":
+        font = ImageFont.load_default(size=32)
+        for word in _WORDS:
+            im = Image.new("L", (12 * 32, 2 * 32))
+            ImageDraw.Draw(im).text((8, 8), word, fill=255, font=font, stroke_width=2, stroke_fill=255)  # bold
+            images.append(im)
+    else:
+        n, lw = _BANK_PX, 6
+        drawings = [
+            lambda d: d.line([(0, n // 2), (n - 1, n // 2)], fill=255, width=lw),               # bar
+            lambda d: d.line([(0, 0), (n - 1, n - 1)], fill=255, width=lw),                     # diagonal \
+            lambda d: d.line([(0, n - 1), (n - 1, 0)], fill=255, width=lw),                     # diagonal /
+            lambda d: d.ellipse([4, 4, n - 5, n - 5], outline=255, width=lw),                   # ring
+            lambda d: (d.line([(8, 8), (n - 9, n - 9)], fill=255, width=lw),                    # cross X
+                       d.line([(8, n - 9), (n - 9, 8)], fill=255, width=lw)),
+            lambda d: d.rectangle([4, 4, n - 5, n - 5], outline=255, width=lw),                 # frame
+            lambda d: d.polygon([(n // 2, 2), (n - 3, n - 3), (2, n - 3)], outline=255, width=lw),  # triangle
+            lambda d: d.line([(2, n // 2), (n // 4, 8), (n // 2, n - 9), (3 * n // 4, 8), (n - 3, n // 2)],
+                             fill=255, width=lw, joint="curve"),                                # zigzag
+            lambda d: (d.ellipse([4, 4, n - 5, n - 5], outline=255, width=lw),                  # logo: ring + bar
+                       d.rectangle([n // 2 - lw, 14, n // 2 + lw, n - 15], fill=255)),
+            lambda d: d.regular_polygon((n // 2, n // 2, n // 2 - 3), 5, fill=255),             # pentagon seal
+        ]
+        for draw in drawings:
+            im = Image.new("L", (n, n))
+            draw(ImageDraw.Draw(im))
+            images.append(im)
+    stamps = []
+    for im in images:
+        im = im.crop(im.getbbox())
+        stamps.append(torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+                      .reshape(im.height, im.width).float() / 255.0)
+    return stamps
+
+
+@register_corruption("watermark")
+@dataclass
+class Watermark(Corruption):
+    """Overlaid text or marks (lines, rings, crosses, frames, logos) at random positions with opacity
+    ``alpha``: ``x * (1 - alpha * m) + alpha * m * color`` where m in [0, 1] is the stamp's coverage.
+
+    The stamp bank is drawn once with PIL when the corruption is built; each call resizes it to the
+    images (the stamps' height at most ``scale`` of the image height, their width at most the image's),
+    then pastes ``n`` stamps per image with tensor indexing.
+    """
+
+    images_only: ClassVar[bool] = True
+    style: str = "text"    # "text" (words) or "marks" (lines, rings, crosses, frames, logos)
+    alpha: float = 0.5     # opacity of the stamps, in (0, 1]
+    n: int = 1             # stamps per image
+    scale: float = 0.5     # largest stamp height, as a fraction of the image height, in (0, 1]
+    color: str = "white"   # "white", "black", or "random" (one colour per image)
+    _bank: list = field(init=False, repr=False, compare=False)
+    _sized: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.style not in WATERMARK_STYLES:
+            raise ValueError(f"watermark: style={self.style!r}, expected one of {WATERMARK_STYLES}")
+        if self.color not in WATERMARK_COLORS:
+            raise ValueError(f"watermark: color={self.color!r}, expected one of {WATERMARK_COLORS}")
+        _check_fraction(self, "alpha", open_zero=True)
+        _check_fraction(self, "scale", open_zero=True)
+        _check_positive_int(self, "n")
+        self._bank = _render_bank(self.style)
+        self._sized = {}
+
+    def stamps(self, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bank resized for h x w images, zero-padded to a common size (K, hs, ws), and each stamp's
+        own (height, width) (K, 2); cached per image size."""
+        if (h, w) not in self._sized:
+            max_h = max(1, round(self.scale * h))
+            sized = []
+            for st in self._bank:
+                f = min(max_h / st.shape[0], w / st.shape[1])
+                size = (max(1, round(st.shape[0] * f)), max(1, round(st.shape[1] * f)))
+                sized.append(F.interpolate(st[None, None], size=size, mode="bilinear", antialias=True,
+                                           align_corners=False)[0, 0].clamp(0, 1))
+            hs, ws = max(s.shape[0] for s in sized), max(s.shape[1] for s in sized)
+            self._sized[(h, w)] = (torch.stack([F.pad(s, (0, ws - s.shape[1], 0, hs - s.shape[0])) for s in sized]),
+                                   torch.tensor([s.shape for s in sized]))
+        return self._sized[(h, w)]
+
+    def apply(self, x, generator):
+        b, c, h, w = x.shape
+        bank, sizes = self.stamps(h, w)
+        bank, sizes = bank.to(x.device, x.dtype), sizes.to(x.device)           # (K, hs, ws), (K, 2)
+        k, hs, ws = bank.shape
+        m = b * self.n
+        which = torch.randint(0, k, (m,), generator=generator, device=generator.device).to(x.device)
+        room = torch.tensor([h + 1, w + 1], device=x.device) - sizes[which]    # (m, 2) positions that fit
+        corner = (_uniform((m, 2), generator, x) * room).long()               # (m, 2) top, left
+        top, left = corner[:, 0], corner[:, 1]
+        rows = top[:, None, None] + torch.arange(hs, device=x.device)[None, :, None]   # (m, hs, 1)
+        cols = left[:, None, None] + torch.arange(ws, device=x.device)[None, None, :]  # (m, 1, ws)
+        canvas = x.new_zeros(m, h + hs, w + ws)  # room for the padding of stamps near the edges
+        canvas[torch.arange(m, device=x.device)[:, None, None], rows, cols] = bank[which]  # (m, H+hs, W+ws)
+        canvas = canvas[:, :h, :w].reshape(b, self.n, h, w)                             # (B, n, H, W)
+        cover = self.alpha * canvas.amax(1, keepdim=True)                               # (B, 1, H, W)
+        if self.color == "random":
+            color = _uniform((b, c, 1, 1), generator, x).to(x.dtype)
+        else:
+            color = x.new_full((1, 1, 1, 1), 1.0 if self.color == "white" else 0.0)
+        return x * (1 - cover) + cover * color                                         # (B, C, H, W)
+
+
+# ------------------------------------------------------------------ specs
+
+
+def _parse_value(spec: str, kind: str, f: dataclasses.Field, text: str):
+    default = f.default
+    text = text.strip()
+    if isinstance(default, bool):
+        low = text.lower()
+        if low in ("true", "yes", "on", "1"):
+            return True
+        if low in ("false", "no", "off", "0"):
+            return False
+        raise ValueError(f"corruption spec {spec!r}: {kind} option {f.name}={text!r} must be true or false")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"corruption spec {spec!r}: {kind} option {f.name}={text!r} must be an integer") from None
+    if isinstance(default, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"corruption spec {spec!r}: {kind} option {f.name}={text!r} must be a number") from None
+    return text
+
+
+def _options(cls: type[Corruption]) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(cls) if f.init]
+
+
+def make_corruption(spec: str | Corruption | None) -> Corruption | None:
+    """Build a corruption from a spec ``"kind[:value][,option=value...]"``; None for None / "none".
+
+    The first value without a name sets the kind's first option::
+
+        gaussian:0.5             GaussianNoise(sigma=0.5)        gaussian:0.3,clip=false
+        salt_pepper:0.2          SaltPepperNoise(p=0.2)          mask:0.5  MaskingNoise(p=0.5)
+        block:12                 BlockCutout(size=12)            block:8,n=3,value=1
+        watermark:text           Watermark(style="text")         watermark:marks,alpha=0.6,n=2
+
+    A :class:`Corruption` instance is returned as it is.
+    """
+    if spec is None or isinstance(spec, Corruption):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"a corruption spec must be a string such as 'gaussian:0.5', got {type(spec).__name__}")
+    text = spec.strip()
+    if text.lower() in ("", "none"):
+        return None
+    kind, _, rest = text.partition(":")
+    kind = kind.strip().lower()
+    if kind not in _REGISTRY:
+        raise ValueError(f"unknown corruption {kind!r} in spec {spec!r}; valid kinds: {list_corruptions()} "
+                         f"(or 'none')")
+    cls = _REGISTRY[kind]
+    options = _options(cls)
+    by_name = {f.name: f for f in options}
+    kwargs: dict = {}
+    parts = [p.strip() for p in rest.split(",")] if rest.strip() else []
+    n_positional = 0
+    for part in parts:
+        if not part:
+            raise ValueError(f"corruption spec {spec!r} has an empty option (two commas, or a trailing comma)")
+        if "=" in part:
+            key, _, value = part.partition("=")
+            key = key.strip()
+            if key not in by_name:
+                raise ValueError(f"corruption spec {spec!r}: {kind} has no option {key!r}; its options are "
+                                 f"{list(by_name)}")
+        else:
+            if kwargs and n_positional < len(kwargs):
+                raise ValueError(f"corruption spec {spec!r}: the value {part!r} without a name comes after a "
+                                 f"named option; write it as <option>={part}")
+            if n_positional >= 1:
+                raise ValueError(f"corruption spec {spec!r}: only the first option of {kind} may be given without "
+                                 f"a name; name {part!r} as one of {list(by_name)[1:]}")
+            key, value = options[0].name, part
+            n_positional += 1
+        if key in kwargs:
+            raise ValueError(f"corruption spec {spec!r} sets {kind} option {key!r} twice")
+        kwargs[key] = _parse_value(spec, kind, by_name[key], value)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ValueError(f"corruption spec {spec!r}: {exc}") from None
+
+
+def _format(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def to_spec(corruption: Corruption | None) -> str:
+    """The spec string of a corruption ("none" for None); ``make_corruption(to_spec(c)) == c``."""
+    if corruption is None:
+        return "none"
+    if not isinstance(corruption, Corruption) or not dataclasses.is_dataclass(corruption):
+        raise TypeError(f"to_spec needs a registered corruption (see list_corruptions()), got "
+                        f"{type(corruption).__name__}")
+    first, *others = _options(type(corruption))
+    parts = [_format(getattr(corruption, first.name))]
+    parts += [f"{f.name}={_format(getattr(corruption, f.name))}" for f in others
+              if getattr(corruption, f.name) != f.default]
+    return f"{corruption.name}:" + ",".join(parts)
+
+
+__all__ = ["Corruption", "GaussianNoise", "SaltPepperNoise", "MaskingNoise", "BlockCutout", "Watermark",
+           "register_corruption", "list_corruptions", "make_corruption", "to_spec"]
