@@ -22,7 +22,7 @@ _TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "max
                 "weight_decay": "weight_decay", "optimizer": "optimizer", "schedule": "schedule",
                 "precision": "precision"}
 _RUN_KEYS = {"data", "out", "model", "latent_dim", "data_dir", "image_size", "grayscale", "scaler",
-             "val_fraction", "test_fraction", "limit", "resume"}
+             "val_fraction", "test_fraction", "limit", "resume", "corruption"}
 
 
 class CLIError(ValueError):
@@ -123,6 +123,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use only the first N samples")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="model argument, JSON value: --param channels=[16,32] --param activation=relu")
+    p.add_argument("--corruption", metavar="SPEC", help="corrupt training inputs, targets stay clean (denoising): "
+                   "gaussian:0.5, salt_pepper:0.2, mask:0.5, block:8,n=3, watermark:text, watermark:marks,alpha=0.6")
     p.add_argument("--resume", action="store_true", default=None, help="continue from OUT/checkpoint.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 

@@ -289,7 +289,7 @@ class Watermark(Corruption):
         m = b * self.n
         which = torch.randint(0, k, (m,), generator=generator, device=generator.device).to(x.device)
         room = torch.tensor([h + 1, w + 1], device=x.device) - sizes[which]    # (m, 2) positions that fit
-        corner = (_uniform((m, 2), generator, x) * room).long()               # (m, 2) top, left
+        corner = torch.minimum((_uniform((m, 2), generator, x) * room).long(), room - 1)  # (m, 2) top, left
         top, left = corner[:, 0], corner[:, 1]
         rows = top[:, None, None] + torch.arange(hs, device=x.device)[None, :, None]   # (m, hs, 1)
         cols = left[:, None, None] + torch.arange(ws, device=x.device)[None, None, :]  # (m, 1, ws)

@@ -38,6 +38,7 @@ class RunOptions:
     val_fraction: float = 0.1               # of the training data, for early stopping
     test_fraction: float = 0.2              # carved from the data when it has no test split
     limit: int | None = None                # use only the first N samples (quick runs)
+    corruption: str | None = None           # training-time corruption (denoising), e.g. "gaussian:0.5"
     resume: bool = False                    # continue from DIR/checkpoint.pt
     report: bool = True                     # write report.html
     verbose: bool = True                    # print the model summary and a result line
@@ -58,9 +59,11 @@ def prepare_data(opts: RunOptions):
 
 def train_run(opts: RunOptions) -> dict:
     """Train, save and report; returns the metrics written to ``metrics.json``."""
+    from aekit.corruption import make_corruption, to_spec
     from aekit.training.distributed import init_distributed
 
     out = Path(opts.out)
+    corruption = make_corruption(opts.corruption)  # a bad spec fails before any work
     ds, (train, val, test), scaler = prepare_data(opts)
     x_train, x_val = scaler.transform(train.X), scaler.transform(val.X) if len(val.X) else None
     config = TrainConfig.from_dict({**opts.train, "checkpoint_dir": str(out)})
@@ -72,14 +75,15 @@ def train_run(opts: RunOptions) -> dict:
     if opts.verbose and info.is_main:
         print(summary, file=sys.stderr)
     t0 = time.perf_counter()
-    result = Trainer(model, config).fit(x_train, x_val, resume=opts.resume)
+    result = Trainer(model, config, corruption=corruption).fit(x_train, x_val, resume=opts.resume)
     wall = time.perf_counter() - t0
     if not info.is_main:
         return {}
 
     trained = TrainedAutoencoder(model.cpu().eval(), scaler, metadata={
         "dataset": ds.name, "data_kind": ds.kind, "run": _jsonable(dataclasses.asdict(opts)),
-        "train_config": config.to_dict(), "aekit_version": _version()})
+        "train_config": config.to_dict(), "corruption": to_spec(corruption) if corruption else None,
+        "aekit_version": _version()})
     save_model(out, trained.model, scaler=scaler, metadata=trained.metadata)
     _write_json(out / "history.json", result.history)
 

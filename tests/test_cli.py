@@ -113,3 +113,12 @@ def test_same_seed_same_model(tmp_path):
                      "--out", str(out), "--epochs", "1", "--quiet", "--param", "channels=[4,8]"]) == 0
         blobs.append((out / "model.safetensors").read_bytes())
     assert blobs[0] == blobs[1]
+
+
+def test_train_with_corruption_records_it(tmp_path, capsys):
+    out = tmp_path / "dae"
+    assert main(["train", "--data", "digits", "--model", "mlp", "--latent-dim", "8", "--out", str(out),
+                 "--corruption", "gaussian:0.3", *FAST]) == 0
+    assert json.loads((out / "config.json").read_text())["metadata"]["corruption"].startswith("gaussian")
+    assert main(["train", "--data", "digits", "--out", str(out), "--corruption", "blur:2", *FAST]) == 2
+    assert "blur" in capsys.readouterr().err

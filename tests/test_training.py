@@ -215,3 +215,19 @@ def test_ddp_two_cpu_processes_match_single_process(tmp_path):
     for k in r0:
         assert torch.equal(r0[k], r1[k]), f"DDP replicas differ in {k}"
         assert torch.allclose(r0[k], single[k], atol=1e-4), f"DDP differs from one process in {k}"
+
+
+def test_segmentation_trains_with_class_map_targets():
+    train, val = digits_split()
+    masks = lambda x: np.digitize(x[:, 0], [0.25, 0.75]).astype(np.float32)  # 3 ink levels per pixel  # noqa: E731
+    torch.manual_seed(0)
+    model = create_model("unet", input_shape=(1, 8, 8), latent_dim=16, channels=(8,), num_classes=3)
+    result = fit(model, (train, masks(train)), (val, masks(val)),
+                 config=TrainConfig(epochs=4, batch_size=64, loss="ce+dice", progress=False))
+    assert {"val_ce", "val_dice"} <= set(result.history[-1])
+    assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
+
+
+def test_segmentation_loss_needs_a_segmentation_model():
+    with pytest.raises(ValueError, match=r"loss='ce' needs a segmentation model with num_classes >= 2"):
+        Trainer(conv(), TrainConfig(loss="ce"))

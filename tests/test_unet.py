@@ -106,7 +106,8 @@ def test_bad_segmentation_targets_are_named(target, error):
 
 
 def test_unknown_segmentation_loss():
-    with pytest.raises(ValueError, match=r"unknown segmentation loss 'focal'; expected one of \('ce', 'dice', 'ce\+dice'\)"):
+    with pytest.raises(ValueError, match=r"unknown segmentation loss 'focal'; expected one of "
+                                         r"\('ce', 'dice', 'ce\+dice'\)"):
         segmentation_loss(torch.zeros(1, 2, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long), "focal")
 
 
@@ -156,6 +157,5 @@ def test_unet_learns_a_toy_segmentation():
             opt.step()
     dice_after, iou = test_scores()
     background_only = mean_iou(torch.zeros_like(y_test), y_test, 3)
-    print(dice_before, dice_after, iou, background_only)
     assert dice_after < 0.5 * dice_before
     assert iou > 0.8 > background_only

@@ -4,7 +4,7 @@ The report only reads results (metrics, history, arrays); it never trains
 or evaluates models.  matplotlib is imported lazily when a figure is drawn.
 """
 
-from .figures import figure_to_png, latent_map, loss_curves, reconstruction_grid
+from .figures import bar_chart, figure_to_png, image_rows, latent_map, loss_curves, reconstruction_grid
 from .html import write_report
 
 __all__ = [
@@ -13,4 +13,6 @@ __all__ = [
     "loss_curves",
     "latent_map",
     "figure_to_png",
+    "image_rows",
+    "bar_chart",
 ]

@@ -154,16 +154,30 @@ def _to_hwc(img: np.ndarray) -> np.ndarray:
 
 
 def _image_grid(orig: np.ndarray, recon: np.ndarray, *, n: int) -> bytes:
-    k = min(n, orig.shape[0])
-    gray = orig.shape[1] == 1
-    h, w = orig.shape[2], orig.shape[3]
+    return image_rows({"input": orig, "reconstruction": recon}, n=n,
+                      title="Inputs (top) and reconstructions (bottom)")
+
+
+def image_rows(rows: dict[str, np.ndarray], *, n: int = 10, title: str = "") -> bytes:
+    """One labelled row of images per entry of ``rows`` (each (N, C, H, W), C in {1, 3}, values in [0, 1]).
+
+    Used for reconstructions, samples from a generative model, interpolations and denoising results.
+    """
+    arrays = {label: _as_float_array(a, name=label) for label, a in rows.items()}
+    if not arrays:
+        raise ValueError("image_rows needs at least one row")
+    for label, a in arrays.items():
+        if a.ndim != 4 or a.shape[1] not in (1, 3) or a.shape[0] == 0:
+            raise ValueError(f"row {label!r}: expected images shaped (N, C, H, W) with C in (1, 3), got {a.shape}")
+    first = next(iter(arrays.values()))
+    k = min(n, min(a.shape[0] for a in arrays.values()))
+    gray = first.shape[1] == 1
+    h, w = first.shape[2], first.shape[3]
     cell = 1.2
     aspect = w / h if h else 1.0
-    fig = new_figure(figsize=(max(3.0, k * cell * aspect + 1.2), 2 * cell + 0.6))
-    axes = fig.subplots(2, k, squeeze=False)
-    for row, (data, label) in enumerate(
-        ((orig, "input"), (recon, "reconstruction"))
-    ):
+    fig = new_figure(figsize=(max(3.0, k * cell * aspect + 1.2), len(arrays) * cell + 0.6))
+    axes = fig.subplots(len(arrays), k, squeeze=False)
+    for row, (label, data) in enumerate(arrays.items()):
         for j in range(k):
             ax = axes[row][j]
             kwargs = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0} if gray else {}
@@ -173,9 +187,23 @@ def _image_grid(orig: np.ndarray, recon: np.ndarray, *, n: int) -> bytes:
             for spine in ax.spines.values():
                 spine.set_visible(False)
         axes[row][0].set_ylabel(label, fontsize=9)
-    fig.suptitle("Inputs (top) and reconstructions (bottom)", fontsize=10)
-    fig.subplots_adjust(left=0.08, right=0.99, top=0.85, bottom=0.02,
-                        wspace=0.05, hspace=0.08)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(left=0.08, right=0.99, top=1 - 0.35 / (len(arrays) * cell + 0.6) - 0.05,
+                        bottom=0.02, wspace=0.05, hspace=0.08)
+    return figure_to_png(fig)
+
+
+def bar_chart(values: np.ndarray, *, title: str, xlabel: str, ylabel: str) -> bytes:
+    """A bar per entry (codebook usage, per-unit activation rates, ...)."""
+    v = _as_float_array(values, name="values").ravel()
+    fig = new_figure(figsize=(6.4, 3.2))
+    ax = fig.subplots()
+    ax.bar(np.arange(len(v)), v, width=1.0, color="#4477aa")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    fig.tight_layout()
     return figure_to_png(fig)
 
 

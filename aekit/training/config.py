@@ -19,7 +19,7 @@ class TrainConfig:
     warmup_steps: int = 0               # linear warm-up steps before the schedule
     min_lr_ratio: float = 0.0           # floor of the cosine schedule, as a fraction of lr
     max_time: float | None = None       # wall-clock budget in seconds; the cosine schedule then runs over time
-    loss: str = "mse"                   # reconstruction loss: "mse" or "bce"
+    loss: str = "mse"                   # "mse" or "bce" (reconstruction); "ce", "dice", "ce+dice" (segmentation)
     early_stopping: int | None = 10     # patience in epochs without val improvement (None: off)
     min_delta: float = 0.0              # smallest val-loss decrease that counts as improvement
     restore_best: bool = True           # load the best-validation weights at the end
@@ -40,8 +40,11 @@ class TrainConfig:
             raise ValueError(f"optimizer={self.optimizer!r}; expected one of {OPTIMIZERS}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule={self.schedule!r}; expected one of {SCHEDULES}")
-        if self.loss not in ("mse", "bce"):
-            raise ValueError(f"loss={self.loss!r}; expected 'mse' or 'bce'")
+        from aekit.losses import RECONSTRUCTION_LOSSES, SEGMENTATION_LOSSES
+
+        if self.loss not in RECONSTRUCTION_LOSSES + SEGMENTATION_LOSSES:
+            raise ValueError(f"loss={self.loss!r}; expected one of {RECONSTRUCTION_LOSSES} (reconstruction) "
+                             f"or {SEGMENTATION_LOSSES} (segmentation)")
         if self.precision not in ("32", "bf16"):
             raise ValueError(f"precision={self.precision!r}; expected '32' or 'bf16'")
         if not (self.lr > 0):

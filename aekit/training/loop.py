@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from aekit.losses import LossBreakdown, total_loss
+from aekit.losses import SEGMENTATION_LOSSES, LossBreakdown, segmentation_loss, total_loss
 from aekit.models.base import Autoencoder
 from aekit.training.checkpoint import load_checkpoint, save_checkpoint
 from aekit.training.config import TrainConfig
@@ -98,6 +98,10 @@ class Trainer:
         self.config = config or TrainConfig()
         self.corruption = corruption
         self.callbacks = list(callbacks)
+        self.segmentation = self.config.loss in SEGMENTATION_LOSSES
+        if self.segmentation and getattr(model, "num_classes", 0) < 2:
+            raise ValueError(f"loss={self.config.loss!r} needs a segmentation model with num_classes >= 2, e.g. "
+                             f"create_model('unet', ..., num_classes=K); got a {model.name!r} model")
         if self.config.loss == "bce" and model.output_activation != "sigmoid":
             raise ValueError(
                 f"loss='bce' needs a model with output_activation='sigmoid' (outputs in [0, 1]); "
@@ -159,6 +163,10 @@ class Trainer:
     def _loss(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> tuple[LossBreakdown, dict]:
         """The loss breakdown, and everything to record: ``{"loss", <terms>, <model stats>}``."""
         out = model(xb)
+        if self.segmentation:  # yb holds class maps; pre_output holds (B, K, H, W) logits
+            seg = segmentation_loss(out.pre_output, yb, self.config.loss)
+            lb = LossBreakdown(sum(out.regularizers.values(), seg.total), {**seg.terms, **out.regularizers})
+            return lb, {"loss": lb.total, **lb.terms, **out.stats}
         logits = out.pre_output if self.model.output_activation == "sigmoid" else None
         lb = total_loss(out.recon, yb, out.regularizers, self.config.loss, logits=logits)
         return lb, {"loss": lb.total, **lb.terms, **out.stats}
@@ -308,7 +316,7 @@ class Trainer:
         model.eval()
         diagnostics = {}
         check = val_data if val_data is not None else train_data
-        if not isinstance(check[0], torch.utils.data.Dataset):
+        if not isinstance(check[0], torch.utils.data.Dataset) and not self.segmentation:
             diagnostics = check_collapse(model, check[0][:1024])
         return TrainResult(
             history=state["history"], best_epoch=state["best_epoch"], best_val_loss=state["best_loss"],
