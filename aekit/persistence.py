@@ -43,9 +43,9 @@ class TrainedAutoencoder:
     scaler: object | None = None          # aekit.data.Scaler, or None when the data was used as is
     metadata: dict = field(default_factory=dict)
 
-    def _inputs(self, X) -> torch.Tensor:
+    def _inputs(self, X, scaled: bool = False) -> torch.Tensor:
         X = np.asarray(X, dtype=np.float32)
-        if self.scaler is not None:
+        if self.scaler is not None and not scaled:
             X = self.scaler.transform(X)
         if tuple(X.shape[1:]) != self.model.input_shape:
             raise ValueError(f"inputs have sample shape {tuple(X.shape[1:])}, but the model expects "
@@ -53,10 +53,10 @@ class TrainedAutoencoder:
         return torch.from_numpy(np.ascontiguousarray(X))
 
     @torch.no_grad()
-    def _map(self, fn, X, batch_size: int) -> np.ndarray:
+    def _map(self, fn, X, batch_size: int, scaled: bool = False) -> np.ndarray:
         self.model.eval()
         device = next(self.model.parameters()).device
-        x = self._inputs(X)
+        x = self._inputs(X, scaled)
         parts = [fn(x[i:i + batch_size].to(device)).float().cpu().numpy() for i in range(0, len(x), batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0,), np.float32)
 
@@ -64,9 +64,11 @@ class TrainedAutoencoder:
         """Codes (N, latent_dim) of raw samples ``X``."""
         return self._map(self.model.encode, X, batch_size)
 
-    def reconstruct(self, X, *, batch_size: int = 1024, scaled: bool = False) -> np.ndarray:
-        """Reconstructions of raw samples, in raw units (``scaled=True``: in the model's units)."""
-        out = self._map(lambda x: self.model(x).recon, X, batch_size)
+    def reconstruct(self, X, *, batch_size: int = 1024, scaled: bool = False,
+                    inputs_scaled: bool = False) -> np.ndarray:
+        """Reconstructions of raw samples, in raw units (``scaled=True``: in the model's units;
+        ``inputs_scaled=True``: ``X`` is already in the model's units)."""
+        out = self._map(lambda x: self.model(x).recon, X, batch_size, inputs_scaled)
         if scaled or self.scaler is None:
             return out
         return self.scaler.inverse_transform(out)

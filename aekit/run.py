@@ -101,6 +101,10 @@ def train_run(opts: RunOptions) -> dict:
         "warnings": result.diagnostics.get("warnings", []),
     }
     metrics = {k: v for k, v in metrics.items() if v is not None}
+    figures: dict[str, bytes] = {}
+    if corruption is not None:
+        metrics.update(_denoising(trained, x_eval, corruption, figures if opts.report and ds.kind == "image" else None,
+                                  split_name))
     clip = (0.0, 1.0) if ds.kind == "image" else None
     pca = pca_baseline(x_train, x_eval, opts.latent_dim, clip=clip)
     metrics[f"pca_{split_name}_mse"] = pca["test_mse"]
@@ -111,6 +115,9 @@ def train_run(opts: RunOptions) -> dict:
 
         n_show = min(len(x_eval), 2000)
         codes = trained.encode(eval_split.X[:n_show])
+        codes = codes.reshape(len(codes), -1)  # grids (VQ-VAE, U-Net) are mapped as flat vectors
+        if ds.kind == "image":
+            figures.update(_generation_figures(trained.model, x_eval))
         rows = [{"method": f"aekit {opts.model}", "code_size": opts.latent_dim, "test_mse": metrics[f"{split_name}_mse"],
                  "fit_time_s": result.elapsed},
                 {"method": "PCA", "code_size": pca["code_size"], "test_mse": pca["test_mse"], "fit_time_s": pca["fit_time"]}]
@@ -128,11 +135,52 @@ def train_run(opts: RunOptions) -> dict:
                      baselines=rows, history=result.history,
                      originals=x_eval[:10], reconstructions=recon[:10], codes=codes,
                      labels=None if eval_split.y is None else eval_split.y[:n_show],
-                     model_summary=summary)
+                     extra_figures=figures, model_summary=summary)
     if opts.verbose:
         print(f"{split_name} MSE {metrics[f'{split_name}_mse']:.5f} (PCA-{pca['code_size']}: {pca['test_mse']:.5f}); "
               f"model and report in {out}", file=sys.stderr)
     return metrics
+
+
+@torch.no_grad()
+def _denoising(trained: TrainedAutoencoder, x_eval: np.ndarray, corruption, figures: dict | None,
+               split_name: str) -> dict:
+    """PSNR of corrupted inputs and of the model's restorations against the clean ones (scaled units)."""
+    gen = torch.Generator().manual_seed(0)
+    noisy = corruption(torch.from_numpy(x_eval[:2000]), gen).numpy()
+    clean = np.clip(x_eval[:2000], 0, 1)
+    restored = np.clip(trained.reconstruct(noisy, scaled=True, inputs_scaled=True), 0, 1)
+    if figures is not None:
+        from aekit.report import image_rows
+
+        figures["Denoising: corrupted input, restoration, clean"] = image_rows(
+            {"corrupted": noisy[:10], "restored": restored[:10], "clean": clean[:10]})
+    return {f"{split_name}_corrupted_psnr": psnr(clean, np.clip(noisy, 0, 1)),
+            f"{split_name}_restored_psnr": psnr(clean, restored)}
+
+
+@torch.no_grad()
+def _generation_figures(model, x_eval: np.ndarray) -> dict[str, bytes]:
+    """Samples and interpolations for the models that can generate (duck-typed: ``sample`` /
+    ``interpolate`` methods), drawn with a fixed generator so reports are reproducible."""
+    from aekit.report import image_rows
+
+    figures = {}
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    if callable(getattr(model, "sample", None)):
+        try:
+            samples = model.sample(20, generator=gen).float().cpu().numpy()
+        except (RuntimeError, ValueError):  # e.g. a VQ-VAE whose prior was not fitted
+            samples = None
+        if samples is not None:
+            figures["Samples from the prior"] = image_rows({"samples": samples[:10], "more": samples[10:20]})
+    if callable(getattr(model, "interpolate", None)) and len(x_eval) >= 4:
+        x = torch.from_numpy(x_eval[:4])
+        rows = {f"{a} -> {b}": model.interpolate(x[a:a + 1], x[b:b + 1], steps=10).float().cpu().numpy()
+                for a, b in ((0, 1), (2, 3))}
+        figures["Interpolation in latent space"] = image_rows(rows)
+    return figures
 
 
 def _version() -> str:

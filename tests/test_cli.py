@@ -120,5 +120,8 @@ def test_train_with_corruption_records_it(tmp_path, capsys):
     assert main(["train", "--data", "digits", "--model", "mlp", "--latent-dim", "8", "--out", str(out),
                  "--corruption", "gaussian:0.3", *FAST]) == 0
     assert json.loads((out / "config.json").read_text())["metadata"]["corruption"].startswith("gaussian")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_corrupted_psnr"] > 0 and metrics["test_restored_psnr"] > 0
+    assert "Denoising: corrupted input, restoration, clean" in (out / "report.html").read_text()
     assert main(["train", "--data", "digits", "--out", str(out), "--corruption", "blur:2", *FAST]) == 2
     assert "blur" in capsys.readouterr().err
