@@ -53,8 +53,8 @@ def total_loss(recon: torch.Tensor, target: torch.Tensor, regularizers: dict[str
 
 
 # ------------------------------------------------------------------ sparse (models/sparse.py)
-# Every regulariser below is a per-sample quantity divided by ``n_elements`` (the number of input
-# elements), so that it sits on the scale of the per-element mean reconstruction loss.
+# The sparsity penalties are per-sample quantities divided by ``n_elements`` (the number of input
+# elements), so that they sit on the scale of the per-element mean reconstruction loss.
 
 def l1_activity(code: torch.Tensor, n_elements: int) -> torch.Tensor:
     """Mean over the batch of sum_j |h_j|, divided by ``n_elements``: (B, k) -> ()."""
@@ -78,11 +78,14 @@ def topk_aux_loss(residual: torch.Tensor, aux_recon: torch.Tensor) -> torch.Tens
 
 
 def explained_variance(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
-    """1 - residual variance / data variance over one batch (variance around the batch-mean input): ()."""
+    """1 - residual variance / data variance over one batch (variance around the batch-mean input): ().
+
+    0 for a batch without variance (a single sample), where the ratio is undefined.
+    """
     x, recon = x.detach().flatten(1).float(), recon.detach().flatten(1).float()  # (B, D)
     residual = (x - recon).pow(2).sum()
     total = (x - x.mean(0, keepdim=True)).pow(2).sum()
-    return 1 - residual / total.clamp_min(1e-12)
+    return torch.where(total > 0, 1 - residual / total.clamp_min(1e-12), torch.zeros_like(total))
 
 
 # ------------------------------------------------------------------ contractive (models/contractive.py)

@@ -44,6 +44,7 @@ class Autoencoder(nn.Module):
     encoder: nn.Module
     decoder: nn.Module
     can_decode: bool = True   # False where decoding needs more than the code (U-Net's skip connections)
+    sparse_code: bool = False  # True where most code units are meant to be zero (no dead-unit warning)
 
     def __init__(self, *, input_shape: tuple[int, ...], latent_dim: int, output_activation: str | None):
         super().__init__()

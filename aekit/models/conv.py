@@ -28,23 +28,24 @@ class ConvAutoencoder(Autoencoder):
                  depth: int = 2, activation: str = "gelu", output_activation: str | None = "clamp",
                  downsample: str = "stride", upsample: str = "transpose", batch_norm: bool = False):
         channels = [int(c) for c in channels]
+        name = type(self).name  # "conv", or a family built on it ("sparse-conv", "vae-conv")
         if len(input_shape) != 3:
-            raise ValueError(f"model 'conv' needs images shaped (C, H, W), got input_shape={tuple(input_shape)}")
+            raise ValueError(f"model {name!r} needs images shaped (C, H, W), got input_shape={tuple(input_shape)}")
         if not channels or any(c <= 0 for c in channels):
-            raise ValueError(f"model 'conv': channels must be positive integers, got {channels}")
+            raise ValueError(f"model {name!r}: channels must be positive integers, got {channels}")
         if downsample not in DOWNSAMPLE:
-            raise ValueError(f"model 'conv': downsample={downsample!r}, expected one of {DOWNSAMPLE}")
+            raise ValueError(f"model {name!r}: downsample={downsample!r}, expected one of {DOWNSAMPLE}")
         if upsample not in UPSAMPLE:
-            raise ValueError(f"model 'conv': upsample={upsample!r}, expected one of {UPSAMPLE}")
+            raise ValueError(f"model {name!r}: upsample={upsample!r}, expected one of {UPSAMPLE}")
         if not isinstance(latent_dim, int) or latent_dim <= 0:
-            raise ValueError(f"model 'conv': latent_dim must be a positive integer, got {latent_dim!r}")
+            raise ValueError(f"model {name!r}: latent_dim must be a positive integer, got {latent_dim!r}")
         if depth < 1:
-            raise ValueError(f"model 'conv': depth must be >= 1, got {depth!r}")
+            raise ValueError(f"model {name!r}: depth must be >= 1, got {depth!r}")
         c_in, h, w = (int(s) for s in input_shape)
         factor = 2 ** len(channels)
         if h % factor or w % factor:
             raise ValueError(
-                f"model 'conv': image size {h}x{w} is not divisible by the down-sampling factor {factor} "
+                f"model {name!r}: image size {h}x{w} is not divisible by the down-sampling factor {factor} "
                 f"(2 ** len(channels={channels})); resize the images or use fewer stages"
             )
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, output_activation=output_activation)

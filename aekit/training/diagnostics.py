@@ -44,7 +44,7 @@ def check_collapse(model, x: torch.Tensor, *, warn: bool = True) -> dict:
         messages.append(
             f"the {model.name!r} model's output is (nearly) the same for every input: its variance across "
             f"samples is {ratio:.2%} of the data's. The model collapsed. " + REMEDY)
-    if dead:
+    if dead and not getattr(model, "sparse_code", False):  # sparse models report dead units in their stats
         messages.append(
             f"{dead} of {code_std.numel()} code units of the {model.name!r} model are dead (constant over "
             f"{len(x)} samples), so the code is smaller than asked for. " + REMEDY)
