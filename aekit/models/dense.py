@@ -10,7 +10,7 @@ import math
 
 from torch import nn
 
-from aekit.layers import get_activation, init_weights
+from aekit.layers import get_activation
 from aekit.models.base import Autoencoder, register_model
 
 
@@ -60,4 +60,3 @@ class MLPAutoencoder(Autoencoder):
         self.encoder = nn.Sequential(nn.Flatten(), _mlp([d, *hidden, latent_dim], activation, dropout, False))
         self.decoder = nn.Sequential(_mlp([latent_dim, *hidden[::-1], d], activation, dropout, False),
                                      nn.Unflatten(1, self.input_shape))
-        init_weights(self)
