@@ -8,13 +8,15 @@ convolutional autoencoder trained for a wall-clock budget (AdamW, cosine schedul
 code size 32 also aekit's ``linear`` model without activation, which should land on PCA's MSE.
 Part 2: wall time to reach test MSE 0.0130 at code size 32 -- the Keras/PyTorch tutorial loop
 (784-32-784, ReLU code, sigmoid output, MSE, Adam 1e-3, batch 20, DataLoader) against aekit's MLP.
-Both are timed the same way: training time plus one test evaluation after every epoch.
+Both are timed the same way: training wall time, without the test evaluations that watch for the target
+(after every epoch for the tutorial, every 50 steps for aekit).
 Prints a table and writes it to benchmarks/results/reduction.md (and .json).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -37,6 +39,7 @@ LINEAR_TRAIN = dict(batch_size=256, lr=3e-3, schedule="cosine")
 # aekit's configuration for the time-to-0.0130 race
 MLP = dict(hidden=[256], activation="gelu", output_activation="clamp")
 MLP_TRAIN = dict(batch_size=128, lr=3e-3, schedule="constant")
+EVAL_EVERY = 50  # steps between test evaluations in aekit's race (the tutorial scores once per epoch)
 
 
 def load_mnist(data_dir: str | None):
@@ -113,6 +116,7 @@ def tutorial_time_to_target(x_train, x_test, max_epochs: int, seed: int, *, per_
     loader = torch.utils.data.DataLoader(dataset, batch_size=20, shuffle=True)
     xt = torch.from_numpy(x_test).reshape(len(x_test), -1)
     t0 = time.perf_counter()
+    eval_time = 0.0
     curve = []
     for epoch in range(1, max_epochs + 1):
         net.train()
@@ -123,9 +127,11 @@ def tutorial_time_to_target(x_train, x_test, max_epochs: int, seed: int, *, per_
             loss.backward()
             opt.step()
         net.eval()
+        t_eval = time.perf_counter()
         with torch.no_grad():
             mse = float(torch.nn.functional.mse_loss(net(xt), xt))
-        curve.append((epoch, time.perf_counter() - t0, mse))
+        eval_time += time.perf_counter() - t_eval
+        curve.append((epoch, time.perf_counter() - t0 - eval_time, mse))
         if mse <= TARGET:
             break
     reached = curve[-1][2] <= TARGET
@@ -139,14 +145,17 @@ def aekit_time_to_target(x_train, x_test, max_epochs: int, seed: int) -> dict:
     torch.manual_seed(seed)
     model = create_model("mlp", input_shape=(1, 28, 28), latent_dim=32, **MLP)
     cfg = TrainConfig(epochs=max_epochs, early_stopping=None, restore_best=False, random_state=seed,
-                      progress=False, eval_batch_size=2000, **MLP_TRAIN)
-    # the test set is the validation data here only to time the race: logs carry its MSE after each epoch
+                      progress=False, eval_batch_size=2000, val_every_steps=EVAL_EVERY, **MLP_TRAIN)
+    # the test set is the validation data here only to time the race: it is scored every EVAL_EVERY steps
+    # (not counted in the time, as in the tutorial's timing) and the callback stops once it reaches the target
     result = fit(model, x_train, x_test, config=cfg, callbacks=[lambda epoch, logs: logs["val_recon"] <= TARGET])
-    last = result.history[-1]
+    last = (result.evaluations or result.history)[-1]
     reached = last["val_recon"] <= TARGET
-    return {"method": "aekit mlp (784-256-32-256-784, batch 128)", "epochs": last["epoch"],
-            "seconds_to_target": last["time"] if reached else None, "final_test_mse": last["val_recon"],
-            "reached": reached}
+    return {"method": f"aekit mlp (784-256-32-256-784, batch 128, test scored every {EVAL_EVERY} steps)",
+            "epochs": round(last.get("step", 0) / math.ceil(len(x_train) / MLP_TRAIN["batch_size"]), 2)
+            if "step" in last else last["epoch"],
+            "seconds_to_target": last["time"] - last["eval_time"] if reached else None,
+            "final_test_mse": last["val_recon"], "reached": reached}
 
 
 def main(argv=None) -> None:
@@ -157,6 +166,7 @@ def main(argv=None) -> None:
     ap.add_argument("--linear-budget", type=float, default=60.0, help="training seconds for linear-32")
     ap.add_argument("--skip-tutorial", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each racer; the median time is reported")
     ap.add_argument("--tag", default="reduction", help="name of the results files")
     args = ap.parse_args(argv)
     x_train, x_test = load_mnist(args.data_dir)
@@ -185,10 +195,15 @@ def main(argv=None) -> None:
         runs = (aekit_time_to_target, tutorial_time_to_target,
                 lambda *a: tutorial_time_to_target(*a, per_sample=False))
         for run in runs:
-            r = run(x_train, x_test, 40, args.seed)
+            tries = [run(x_train, x_test, 40, args.seed) for _ in range(args.repeats)]
+            r = dict(tries[0])
+            times = [t["seconds_to_target"] for t in tries]
+            r["reached"] = all(t["reached"] for t in tries)
+            r["all_seconds"] = times
+            r["seconds_to_target"] = float(np.median(times)) if r["reached"] else None
             race.append(r)
-            print(f"{r['method']}: {r['seconds_to_target']} s to test MSE {TARGET} "
-                  f"({r['epochs']} epochs, final {r['final_test_mse']:.5f})", flush=True)
+            print(f"{r['method']}: median {r['seconds_to_target']} s to test MSE {TARGET} over {args.repeats} runs "
+                  f"{times} ({r['epochs']} epochs, final {r['final_test_mse']:.5f})", flush=True)
 
     lines = [f"# MNIST reduction benchmark ({time.strftime('%Y-%m-%d')})", "",
              f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
@@ -199,11 +214,13 @@ def main(argv=None) -> None:
         clipped = f"{r['test_mse_clipped']:.5f}" if "test_mse_clipped" in r else "(clamped)"
         lines.append(f"| {r['code_size']} | {r['method']} | {r['test_mse']:.5f} | {clipped} | {r['fit_time']:.1f} |")
     if race:
-        lines += ["", f"Time to reach test MSE {TARGET} at code size 32 (training + a test evaluation per epoch):", "",
-                  "| method | epochs | seconds | final test MSE |", "|---|---:|---:|---:|"]
+        lines += ["", f"Training time to reach test MSE {TARGET} at code size 32 (test evaluations not counted):", "",
+                  f"| method | epochs | median seconds ({args.repeats} runs) | all runs | final test MSE |",
+                  "|---|---:|---:|---|---:|"]
         for r in race:
             secs = f"{r['seconds_to_target']:.1f}" if r["reached"] else "not reached"
-            lines.append(f"| {r['method']} | {r['epochs']} | {secs} | {r['final_test_mse']:.5f} |")
+            runs_txt = ", ".join(f"{t:.1f}" if t is not None else "-" for t in r["all_seconds"])
+            lines.append(f"| {r['method']} | {r['epochs']} | {secs} | {runs_txt} | {r['final_test_mse']:.5f} |")
         if all(r["reached"] for r in race):
             lines += [""] + [f"Speed-up of aekit over the {r['method']}: "
                              f"{r['seconds_to_target'] / race[0]['seconds_to_target']:.1f}x" for r in race[1:]]

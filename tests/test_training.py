@@ -231,3 +231,20 @@ def test_segmentation_trains_with_class_map_targets():
 def test_segmentation_loss_needs_a_segmentation_model():
     with pytest.raises(ValueError, match=r"loss='ce' needs a segmentation model with num_classes >= 2"):
         Trainer(conv(), TrainConfig(loss="ce"))
+
+
+def test_validation_every_n_steps_lets_a_callback_stop_mid_epoch(tmp_path):
+    train, val = digits_split()
+    calls = []
+
+    def stop_on_third(epoch, logs):
+        calls.append(logs)
+        return len(calls) == 3
+
+    result = fit(conv(), train, val, config=TrainConfig(epochs=5, batch_size=32, val_every_steps=4, progress=False,
+                                                        checkpoint_dir=str(tmp_path)), callbacks=[stop_on_third])
+    assert [e["step"] for e in result.evaluations] == [4, 8, 12] and result.steps == 12
+    assert len(result.history) == 1 and 0 < result.history[0]["eval_time"] < result.history[0]["time"]
+    resumed = fit(conv(), train, val, config=TrainConfig(epochs=5, batch_size=32, val_every_steps=4, progress=False,
+                                                         checkpoint_dir=str(tmp_path)), resume=True)
+    assert resumed.steps == 12  # the run was finished: resuming does not go on

@@ -33,6 +33,7 @@ class TrainConfig:
     num_workers: int = 0                # DataLoader workers (DataLoader path only)
     checkpoint_dir: str | None = None   # where checkpoint.pt is written after every epoch
     eval_batch_size: int = 1024         # batch size for validation and evaluation
+    val_every_steps: int | None = None  # also validate every N steps (for callbacks); None: per epoch only
 
     def __post_init__(self) -> None:
         _positive_int(self, "epochs", "batch_size", "eval_batch_size")
@@ -51,6 +52,8 @@ class TrainConfig:
             raise ValueError(f"lr={self.lr!r} must be > 0")
         if self.max_time is not None and not self.max_time > 0:
             raise ValueError(f"max_time={self.max_time!r} must be > 0 seconds or None")
+        if self.val_every_steps is not None and (not isinstance(self.val_every_steps, int) or self.val_every_steps < 1):
+            raise ValueError(f"val_every_steps={self.val_every_steps!r} must be a positive integer or None")
         if self.early_stopping is not None and self.early_stopping < 1:
             raise ValueError(f"early_stopping={self.early_stopping!r} must be >= 1 epochs or None")
 

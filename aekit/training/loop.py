@@ -33,7 +33,9 @@ class TrainingError(RuntimeError):
 
 @dataclass
 class TrainResult:
-    history: list[dict]                      # one dict per epoch: train_*/val_* loss terms, lr, time
+    history: list[dict]                      # one dict per epoch: train_*/val_* loss terms, lr, time and
+                                             # eval_time (seconds since the start, and of them validating)
+    evaluations: list[dict]                  # validations every ``val_every_steps`` steps (step, val_*, time)
     best_epoch: int | None                   # epoch of the best validation loss (None without val data)
     best_val_loss: float | None
     stopped_early: bool
@@ -89,7 +91,8 @@ class Trainer:
 
     ``corruption(x, generator) -> x_tilde`` (optional) corrupts the inputs of every training batch; the
     targets stay clean (denoising autoencoders). ``callbacks`` are called as ``cb(epoch, logs)`` after
-    each epoch, once the checkpoint is written; one that returns ``True`` ends training there.
+    each epoch, once the checkpoint is written, and after every validation that ``val_every_steps``
+    asks for (``logs`` then has a ``"step"`` key); one that returns ``True`` ends training there.
     """
 
     def __init__(self, model: Autoencoder, config: TrainConfig | None = None, *,
@@ -259,7 +262,7 @@ class Trainer:
             model.train()
             sums: dict[str, float] = {}
             seen = 0
-            out_of_time = False
+            out_of_time = cut_short = False
             for step_in_epoch, (xb, yb) in enumerate(self._batches(train_data, epoch, info, device), start=1):
                 elapsed = time.perf_counter() - start_time
                 lr = cfg.lr * self._lr_factor(state["step"], total_steps, elapsed)
@@ -293,21 +296,30 @@ class Trainer:
                 if cfg.max_time is not None and self._agree(time.perf_counter() - start_time >= cfg.max_time, info):
                     out_of_time = True
                     break
+                if cfg.val_every_steps and val_data is not None and state["step"] % cfg.val_every_steps == 0:
+                    probe = {"epoch": epoch, "step": state["step"],
+                             **{f"val_{k}": v for k, v in self._timed_eval(val_data, info, state).items()},
+                             "time": time.perf_counter() - start_time, "eval_time": state["eval_time"]}
+                    state["evaluations"].append(probe)
+                    if any([cb(epoch, probe) is True for cb in self.callbacks]):
+                        cut_short = True
+                        break
             logs = {"epoch": epoch, **{f"train_{k}": v / max(seen, 1) for k, v in sums.items()}, "lr": lr}
             if val_data is not None:
-                logs.update({f"val_{k}": v for k, v in self.evaluate(val_data, info=info).items()})
+                logs.update({f"val_{k}": v for k, v in self._timed_eval(val_data, info, state).items()})
             logs["time"] = time.perf_counter() - start_time
+            logs["eval_time"] = state["eval_time"]
             state["history"].append(logs)
             state["epoch"] = epoch
-            stop = out_of_time or self._early_stop(state, logs, model)
+            stop = out_of_time or cut_short or self._early_stop(state, logs, model)
             state["finished"] = stop or epoch >= cfg.epochs
             state["elapsed"] = time.perf_counter() - start_time
             self._save(state, model, optimizer, info)
             if bar is not None and "val_loss" in logs:
                 bar.set_postfix(epoch=epoch, val_loss=f"{logs['val_loss']:.4g}")
-            if any([cb(epoch, logs) is True for cb in self.callbacks]):
-                stop = True
-                state["finished"] = True
+            if not cut_short and any([cb(epoch, logs) is True for cb in self.callbacks]):
+                stop = state["finished"] = True
+                self._save(state, model, optimizer, info)  # a resumed run must not go on
         if bar is not None:
             bar.close()
 
@@ -319,7 +331,7 @@ class Trainer:
         if not isinstance(check[0], torch.utils.data.Dataset) and not self.segmentation:
             diagnostics = check_collapse(model, check[0][:1024])
         return TrainResult(
-            history=state["history"], best_epoch=state["best_epoch"], best_val_loss=state["best_loss"],
+            history=state["history"], evaluations=state["evaluations"], best_epoch=state["best_epoch"], best_val_loss=state["best_loss"],
             stopped_early=state["stopped_early"], elapsed=state["elapsed"], steps=state["step"],
             diagnostics=diagnostics,
         )
@@ -327,8 +339,15 @@ class Trainer:
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def _initial_state() -> dict:
-        return {"epoch": 0, "step": 0, "history": [], "best_loss": None, "best_epoch": None, "best_state": None,
-                "bad_epochs": 0, "elapsed": 0.0, "finished": False, "stopped_early": False}
+        return {"epoch": 0, "step": 0, "history": [], "evaluations": [], "best_loss": None, "best_epoch": None, "best_state": None,
+                "bad_epochs": 0, "elapsed": 0.0, "eval_time": 0.0, "finished": False, "stopped_early": False}
+
+    def _timed_eval(self, data, info: DistInfo, state: dict) -> dict[str, float]:
+        """``evaluate``, adding its seconds to ``state["eval_time"]`` (so training time can exclude it)."""
+        t0 = time.perf_counter()
+        result = self.evaluate(data, info=info)
+        state["eval_time"] += time.perf_counter() - t0
+        return result
 
     def _corruption_gen(self, epoch: int, step: int) -> torch.Generator:
         seed = self.config.random_state or 0
