@@ -27,25 +27,19 @@ from typing import Callable, ClassVar
 import torch
 import torch.nn.functional as F
 
-_REGISTRY: dict[str, type["Corruption"]] = {}
+from aekit.registry import Registry
+
+_REGISTRY: Registry[type["Corruption"]] = Registry("corruption")
 
 
 def register_corruption(name: str) -> Callable[[type["Corruption"]], type["Corruption"]]:
     """Class decorator: make ``make_corruption("name:...")`` build this (dataclass) corruption."""
-
-    def wrap(cls: type[Corruption]) -> type[Corruption]:
-        if name in _REGISTRY:
-            raise ValueError(f"corruption name {name!r} is already registered by {_REGISTRY[name].__name__}")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return wrap
+    return _REGISTRY.register(name)
 
 
 def list_corruptions() -> list[str]:
     """Names of every registered corruption, sorted."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 class Corruption:
@@ -66,7 +60,7 @@ class Corruption:
         if x.dim() < 2:
             raise ValueError(f"corruption {self.name!r} needs a batch shaped (B, *shape), got shape {tuple(x.shape)}")
         if self.images_only and x.dim() != 4:
-            tables = [n for n in list_corruptions() if not _REGISTRY[n].images_only]
+            tables = [n for n in list_corruptions() if not _REGISTRY.get(n).images_only]
             raise ValueError(f"corruption {self.name!r} works on images shaped (B, C, H, W), got a batch shaped "
                              f"{tuple(x.shape)}; for tables and other data use one of {tables}")
         return self.apply(x, generator)
@@ -358,7 +352,7 @@ def make_corruption(spec: str | Corruption | None) -> Corruption | None:
     if kind not in _REGISTRY:
         raise ValueError(f"unknown corruption {kind!r} in spec {spec!r}; valid kinds: {list_corruptions()} "
                          f"(or 'none')")
-    cls = _REGISTRY[kind]
+    cls = _REGISTRY.get(kind)
     options = _options(cls)
     by_name = {f.name: f for f in options}
     kwargs: dict = {}

@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from aekit.layers import get_activation
+from aekit.registry import Registry
 
-_REGISTRY: dict[str, type["Autoencoder"]] = {}
+_MODELS: Registry[type["Autoencoder"]] = Registry("model")
 
 
 class ModelOutput(NamedTuple):
@@ -92,26 +93,16 @@ def _check_input_shape(name: str, input_shape) -> tuple[int, ...]:
 
 def register_model(name: str) -> Callable[[type[Autoencoder]], type[Autoencoder]]:
     """Class decorator: make ``create_model(name, ...)`` build this class."""
-
-    def wrap(cls: type[Autoencoder]) -> type[Autoencoder]:
-        if name in _REGISTRY:
-            raise ValueError(f"model name {name!r} is already registered by {_REGISTRY[name].__name__}")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return wrap
+    return _MODELS.register(name)
 
 
 def list_models() -> list[str]:
     """Names of every registered model, sorted."""
-    return sorted(_REGISTRY)
+    return _MODELS.names()
 
 
 def model_class(name: str) -> type[Autoencoder]:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; registered models: {list_models()}")
-    return _REGISTRY[name]
+    return _MODELS.get(name)
 
 
 def create_model(name: str, **kwargs) -> Autoencoder:
