@@ -229,14 +229,16 @@ class Trainer:
         n_train = len(train_data[0])
         if n_train == 0:
             raise ValueError("the training data is empty (0 samples)")
-        shape = tuple(train_data[0][0].shape)
+        first = train_data[0][0]
+        if isinstance(train_data[0], torch.utils.data.Dataset) and isinstance(first, (tuple, list)):
+            first = first[0]  # a Dataset yields (input, target) pairs
+        shape = tuple(first.shape)
         if shape != model.input_shape:
             raise ValueError(f"training samples have shape {shape} but the {model.name!r} model expects "
                              f"{model.input_shape}")
 
-        decay = cfg.weight_decay
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        optimizer = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=decay)
+        optimizer = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_per_epoch = math.ceil(n_train / cfg.batch_size)
         total_steps = steps_per_epoch * cfg.epochs
 
@@ -248,7 +250,7 @@ class Trainer:
                 model.load_state_dict(ckpt["model"])
                 optimizer.load_state_dict(ckpt["optimizer"])
                 torch.set_rng_state(ckpt["rng"])
-                state = {k: ckpt[k] for k in state}
+                state = {k: ckpt.get(k, v) for k, v in state.items()}
         ddp_model: nn.Module = model
         if info.enabled:
             from torch.nn.parallel import DistributedDataParallel
