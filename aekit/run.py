@@ -163,7 +163,7 @@ def _denoising(trained: TrainedAutoencoder, x_eval: np.ndarray, corruption, figu
 def _generation_figures(model, x_eval: np.ndarray) -> dict[str, bytes]:
     """Samples and interpolations for the models that can generate (duck-typed: ``sample`` /
     ``interpolate`` methods), drawn with a fixed generator so reports are reproducible."""
-    from aekit.report import image_rows
+    from aekit.report import bar_chart, image_rows
 
     figures = {}
     model.eval()
@@ -175,6 +175,12 @@ def _generation_figures(model, x_eval: np.ndarray) -> dict[str, bytes]:
             samples = None
         if samples is not None:
             figures["Samples from the prior"] = image_rows({"samples": samples[:10], "more": samples[10:20]})
+    if callable(getattr(model, "encode_indices", None)):  # a codebook: how evenly are its entries used?
+        idx = torch.cat([model.encode_indices(torch.from_numpy(x_eval[i:i + 1000])) for i in range(0, len(x_eval), 1000)])
+        usage = torch.bincount(idx.flatten(), minlength=model.config["codebook_size"]).numpy()
+        figures["Codebook usage on held-out data"] = bar_chart(
+            np.sort(usage)[::-1], title=f"{int((usage > 0).sum())} of {len(usage)} codes used",
+            xlabel="code (sorted by use)", ylabel="count")
     if callable(getattr(model, "interpolate", None)) and len(x_eval) >= 4:
         x = torch.from_numpy(x_eval[:4])
         rows = {f"{a} -> {b}": model.interpolate(x[a:a + 1], x[b:b + 1], steps=10).float().cpu().numpy()

@@ -240,7 +240,7 @@ def test_vq_perplexity_and_usage_ranges(training):
 
 def test_vq_prior_fits_samples_and_is_saved(tmp_path):
     train, _ = digits_split()
-    model = small_vq(prior_channels=16, prior_heads=2)
+    model = small_vq(prior_channels=16, prior_heads=2, prior_epochs=0)  # prior left to fit_prior below
     fit(model, train[:512], config=TrainConfig(epochs=10, batch_size=64, progress=False))
     with pytest.raises(ValueError, match=r"no fitted prior.*fit_prior\(model, X\)"):
         model.sample(2)
@@ -252,6 +252,14 @@ def test_vq_prior_fits_samples_and_is_saved(tmp_path):
     save_model(tmp_path, model)
     loaded = aekit.load(tmp_path).model
     torch.testing.assert_close(loaded.sample(6, generator=torch.Generator().manual_seed(0)), samples)
+
+
+def test_training_fits_the_prior_by_default():
+    train, _ = digits_split()
+    model = small_vq(prior_channels=16, prior_heads=2, prior_epochs=2)
+    fit(model, train[:256], config=TrainConfig(epochs=2, batch_size=64, progress=False))
+    assert bool(model.prior.fitted)
+    assert model.sample(3, generator=torch.Generator().manual_seed(0)).shape == (3, *SHAPE)
 
 
 @pytest.mark.parametrize("kw, match", [

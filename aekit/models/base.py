@@ -75,6 +75,10 @@ class Autoencoder(nn.Module):
     def set_training_progress(self, step: int, total_steps: int) -> None:
         """Called by the training loop before every step (KL warm-up and similar schedules); no-op here."""
 
+    def after_fit(self, x_train: torch.Tensor) -> None:
+        """Called by the training loop once training ends: fit the parts that learn from the trained
+        autoencoder (VQ-VAE's prior over codes). No-op here."""
+
     def forward(self, x: torch.Tensor) -> ModelOutput:
         code = self.encode(x)
         pre = self.decode_logits(code)

@@ -250,14 +250,19 @@ class VQVAE(Autoencoder):
     each side; ``ema``: EMA codebook updates (else a ``codebook`` loss trains the codebook by gradient);
     ``kmeans_iters``: Lloyd iterations for the first-batch initialisation (0: keep the random codebook);
     ``restart_after``: steps without use after which a code restarts (None: never); ``prior_*``: the
-    size of the :class:`CodePrior` (fitted separately by :func:`fit_prior`).
+    size of the :class:`CodePrior`, which :func:`fit_prior` trains for ``prior_epochs`` epochs on up to
+    20,000 training samples when training ends (0: leave it to an explicit :func:`fit_prior` call).
     """
+
+    def after_fit(self, x_train: torch.Tensor) -> None:
+        if self.prior_epochs > 0:
+            fit_prior(self, x_train[:20_000], epochs=self.prior_epochs)
 
     def __init__(self, *, input_shape, latent_dim: int = 64, codebook_size: int = 512, channels: int = 32,
                  downsample: int = 2, residual_blocks: int = 2, activation: str = "gelu",
                  output_activation: str | None = "clamp", commitment: float = 0.25, ema: bool = True,
                  decay: float = 0.99, epsilon: float = 1e-5, kmeans_iters: int = 10, restart_after: int | None = 100,
-                 prior_channels: int = 64, prior_layers: int = 2, prior_heads: int = 4):
+                 prior_channels: int = 64, prior_layers: int = 2, prior_heads: int = 4, prior_epochs: int = 5):
         name = "vq-vae"
         if len(input_shape) != 3:
             raise ValueError(f"model {name!r} needs images shaped (C, H, W), got input_shape={tuple(input_shape)}")
@@ -310,6 +315,7 @@ class VQVAE(Autoencoder):
         self.quantizer = VectorQuantizer(codebook_size, latent_dim, commitment=float(commitment), ema=bool(ema),
                                          decay=float(decay), epsilon=float(epsilon), kmeans_iters=kmeans_iters,
                                          restart_after=restart_after)
+        self.prior_epochs = int(prior_epochs)
         self.prior = CodePrior(codebook_size, self.grid, channels=prior_channels, layers=prior_layers,
                                heads=prior_heads)
 

@@ -327,6 +327,8 @@ class Trainer:
 
         if cfg.restore_best and state["best_state"] is not None:
             model.load_state_dict(state["best_state"])
+        if not isinstance(train_data[0], torch.utils.data.Dataset):
+            model.after_fit(train_data[0])
         model.eval()
         diagnostics = {}
         check = val_data if val_data is not None else train_data
