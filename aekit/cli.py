@@ -170,7 +170,7 @@ def _select(args, trained):
 
 
 def _save_npy(path: str, arr: np.ndarray) -> None:
-    from aekit.training.checkpoint import atomic_write_bytes
+    from aekit.fileio import atomic_write_bytes
 
     if not path.endswith(".npy"):
         raise CLIError(f"--out {path}: expected a .npy file name")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from aekit.models.base import Autoencoder, create_model, model_class
-from aekit.training.checkpoint import atomic_write_bytes
+from aekit.fileio import atomic_write_bytes
 
 FORMAT = "aekit-model"
 FORMAT_VERSION = 1

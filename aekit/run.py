@@ -20,7 +20,7 @@ from aekit.models import create_model
 from aekit.persistence import TrainedAutoencoder, save_model
 from aekit.summary import model_summary
 from aekit.training import TrainConfig, Trainer
-from aekit.training.checkpoint import atomic_write_bytes
+from aekit.fileio import atomic_write_bytes
 
 
 @dataclass

@@ -17,10 +17,11 @@ import numbers
 import os
 import pathlib
 import re
-import tempfile
 from typing import Any, Mapping
 
 import numpy as np
+
+from aekit.fileio import atomic_write_bytes
 
 from . import figures as _figures
 
@@ -187,24 +188,6 @@ def _figure_html(title: str, png: bytes, *, filename: str) -> str:
         f"<figcaption>{_esc(title)} ({_esc(filename)})</figcaption>\n"
         "</figure>"
     )
-
-
-def _atomic_write_bytes(path: pathlib.Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent)
-    )
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 # --------------------------------------------------------------------------
@@ -391,6 +374,6 @@ def write_report(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     for _, filename, png in figs:
-        _atomic_write_bytes(out.parent / filename, png)
-    _atomic_write_bytes(out, document.encode("utf-8"))
+        atomic_write_bytes(out.parent / filename, lambda f, data=png: f.write(data))
+    atomic_write_bytes(out, lambda f: f.write(document.encode("utf-8")))
     return out
