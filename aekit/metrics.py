@@ -62,3 +62,25 @@ def mean_iou(pred_classes, target_classes, num_classes: int) -> float:
     union = confusion.sum(0) + confusion.sum(1) - inter
     present = union > 0
     return float(np.mean(inter[present] / union[present])) if present.any() else float("nan")
+
+
+def clustering_agreement(x_raw: np.ndarray, codes: np.ndarray, y, *, n_clusters: int | None = None,
+                         random_state=0) -> dict[str, float]:
+    """k-means on autoencoder codes, on the raw data and on PCA codes of the same size, each scored
+    against known labels ``y``: ``{"<space>_ari", "<space>_nmi"}`` for space in aekit, raw, pca."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    y = np.asarray(y)
+    if len(y) != len(x_raw):
+        raise ValueError(f"y has {len(y)} labels for {len(x_raw)} samples")
+    k = n_clusters or len(np.unique(y))
+    spaces = {"aekit": codes, "raw": x_raw,
+              "pca": PCA(min(codes.shape[1], *x_raw.shape), random_state=0).fit_transform(x_raw)}
+    out = {}
+    for name, feats in spaces.items():
+        labels = KMeans(k, n_init=10, random_state=random_state).fit_predict(feats)
+        out[f"{name}_ari"] = float(adjusted_rand_score(y, labels))
+        out[f"{name}_nmi"] = float(normalized_mutual_info_score(y, labels))
+    return out

@@ -42,6 +42,7 @@ class TrainedAutoencoder:
     model: Autoencoder
     scaler: object | None = None          # aekit.data.Scaler, or None when the data was used as is
     metadata: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # named tensors saved beside the model (an estimator's head, ...)
 
     def _inputs(self, X, scaled: bool = False) -> torch.Tensor:
         X = np.asarray(X, dtype=np.float32)
@@ -74,7 +75,7 @@ class TrainedAutoencoder:
         return self.scaler.inverse_transform(out)
 
     def save(self, directory: str | os.PathLike) -> Path:
-        return save_model(directory, self.model, scaler=self.scaler, metadata=self.metadata)
+        return save_model(directory, self.model, scaler=self.scaler, metadata=self.metadata, extra=self.extra)
 
 
 def _sha256(path: Path) -> str:
@@ -85,13 +86,22 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_model(directory: str | os.PathLike, model: Autoencoder, *, scaler=None, metadata: dict | None = None) -> Path:
-    """Write ``model`` (and its scaler) as a folder; each file is replaced atomically."""
+EXTRA_PREFIX = "extra."
+
+
+def save_model(directory: str | os.PathLike, model: Autoencoder, *, scaler=None, metadata: dict | None = None,
+               extra: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write ``model`` (and its scaler) as a folder; each file is replaced atomically.
+
+    ``extra`` tensors (an estimator's classification head, a codec's tables, ...) go into the same
+    safetensors file under the prefix ``extra.`` and come back in :attr:`TrainedAutoencoder.extra`.
+    """
     from safetensors.torch import save
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({EXTRA_PREFIX + k: torch.as_tensor(v).detach().cpu().contiguous() for k, v in (extra or {}).items()})
     blob = save(tensors, metadata={"format": FORMAT})
     atomic_write_bytes(directory / WEIGHTS_NAME, lambda f: f.write(blob))
     config = {
@@ -164,6 +174,7 @@ def load(directory: str | os.PathLike, *, device: str | torch.device = "cpu") ->
         model = create_model(config["model"], **config["params"])
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{directory / CONFIG_NAME}: cannot rebuild the model ({exc})") from None
+    extra = {k[len(EXTRA_PREFIX):]: state.pop(k) for k in list(state) if k.startswith(EXTRA_PREFIX)}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -176,7 +187,7 @@ def load(directory: str | os.PathLike, *, device: str | torch.device = "cpu") ->
             scaler = _scaler_cls().from_dict(config["scaler"])
         except ValueError as exc:
             raise ModelFileError(f"{directory / CONFIG_NAME}: bad scaler entry ({exc})") from None
-    return TrainedAutoencoder(model=model, scaler=scaler, metadata=config.get("metadata", {}))
+    return TrainedAutoencoder(model=model, scaler=scaler, metadata=config.get("metadata", {}), extra=extra)
 
 
 class _ReconstructionOnly(torch.nn.Module):

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -23,6 +24,10 @@ _TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "max
                 "precision": "precision"}
 _RUN_KEYS = {"data", "out", "model", "latent_dim", "data_dir", "image_size", "grayscale", "scaler",
              "val_fraction", "test_fraction", "limit", "resume", "corruption"}
+
+
+# modules under aekit/cli/ that add task sub-commands: add_parser(sub) sets defaults(handler=fn(args) -> int)
+TASK_COMMANDS = ("fit",)
 
 
 class CLIError(ValueError):
@@ -148,6 +153,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=18)
 
     sub.add_parser("list-models", help="names of the registered models")
+    for module in TASK_COMMANDS:  # each task command lives in its own module: aekit/cli/<module>.py
+        importlib.import_module(f"aekit.cli.{module}").add_parser(sub)
     return parser
 
 
@@ -183,6 +190,8 @@ def run_command(args: argparse.Namespace) -> int:
     from aekit.metrics import mse, psnr
     from aekit.persistence import export_onnx, load
 
+    if getattr(args, "handler", None) is not None:
+        return args.handler(args)
     if args.command == "list-models":
         print("\n".join(aekit.list_models()))
         return 0

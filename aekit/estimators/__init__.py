@@ -1,0 +1,5 @@
+"""scikit-learn estimators, one per task, built on the models and the training loop."""
+from aekit.estimators._base import AutoencoderEstimator, load_estimator
+from aekit.estimators.reducer import Reducer
+
+__all__ = ["AutoencoderEstimator", "Reducer", "load_estimator"]

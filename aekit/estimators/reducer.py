@@ -1,0 +1,117 @@
+"""Dimensionality reduction with an autoencoder, as a scikit-learn transformer.
+
+Hinton & Salakhutdinov, "Reducing the dimensionality of data with neural networks", Science 2006.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+
+from aekit.estimators._base import AutoencoderEstimator, register_estimator
+
+
+@register_estimator("reducer")
+class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEstimator):
+    """Learn a ``latent_dim``-dimensional code of tables or images (a non-linear PCA).
+
+    Parameters
+    ----------
+    latent_dim : int, default 2
+        Size of the code (``transform`` output width).
+    model : str, default "auto"
+        A registered model (``aekit.list_models()``); "auto" picks ``conv`` for images whose sides
+        divide by 4, else ``mlp``.
+    model_params : dict, optional
+        Extra model arguments, e.g. ``{"hidden": [256, 64]}``.
+    epochs, batch_size, lr, max_time : training budget (``max_time`` in seconds, optional).
+    validation_fraction : float, default 0.1
+        Held out for early stopping (when there are at least 20 samples).
+    corruption : str, optional
+        Train as a denoising autoencoder, e.g. ``"gaussian:0.2"``.
+    scaler : {"auto", "minmax", "standard", "range", "none"}, default "auto"
+    random_state : int, RandomState or None, default 0
+    device : str, default "cpu"
+    verbose : bool, default False
+
+    Attributes
+    ----------
+    autoencoder_ : aekit.TrainedAutoencoder
+        The trained model and its scaler.
+    history_ : list of dict
+        Per-epoch losses.
+    n_features_in_, sample_shape_ : input width and one sample's shape.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from aekit import Reducer
+    >>> X = load_digits().data
+    >>> red = Reducer(latent_dim=2, epochs=5).fit(X)
+    >>> red.transform(X).shape
+    (1797, 2)
+    """
+
+    def __init__(self, latent_dim: int = 2, *, model: str = "auto", model_params: dict | None = None,
+                 epochs: int = 50, batch_size: int = 128, lr: float = 3e-3, max_time: float | None = None,
+                 validation_fraction: float = 0.1, corruption: str | None = None, scaler: str = "auto",
+                 random_state=0, device: str = "cpu", verbose: bool = False):
+        self.latent_dim = latent_dim
+        self.model = model
+        self.model_params = model_params
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.max_time = max_time
+        self.validation_fraction = validation_fraction
+        self.corruption = corruption
+        self.scaler = scaler
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def fit(self, X, y=None):
+        """Train the autoencoder on ``X``; ``y`` is ignored. Returns ``self``."""
+        self._fit_autoencoder(self._validate(X, reset=True))
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Codes of ``X``: (n_samples, latent_dim) (grid codes are flattened)."""
+        self._check_fitted()
+        codes = self._encode(self._validate(X, reset=False))
+        return codes.reshape(len(codes), -1)
+
+    def inverse_transform(self, X) -> np.ndarray:
+        """Decode codes back to samples shaped like the training data."""
+        self._check_fitted()
+        Z = np.asarray(X, dtype=np.float32)
+        if Z.ndim != 2 or Z.shape[1] != self._n_features_out:
+            raise ValueError(f"inverse_transform expects codes of shape (n_samples, {self._n_features_out}), "
+                             f"got {Z.shape}")
+        if not self.autoencoder_.model.can_decode:
+            raise ValueError(f"the {self.autoencoder_.model.name!r} model cannot decode codes alone")
+        return self._to_user_layout(self._decode(Z.reshape(len(Z), *self.autoencoder_.model.code_shape)))
+
+    def reconstruct(self, X) -> np.ndarray:
+        """Encode and decode ``X``; same shape as ``X``, raw units."""
+        self._check_fitted()
+        return self._to_user_layout(self._reconstruct(self._validate(X, reset=False)))
+
+    def score(self, X, y=None) -> float:
+        """Negative mean squared reconstruction error of ``X`` in raw units (higher is better)."""
+        self._check_fitted()
+        x = self._validate(X, reset=False)
+        return -float(np.mean((self._reconstruct(x) - x) ** 2))
+
+    def cluster_agreement(self, X, y, *, n_clusters: int | None = None, random_state=0) -> dict[str, float]:
+        """k-means on the codes vs on the raw data vs on PCA codes of the same size: adjusted Rand index
+        and normalised mutual information of each clustering with the known labels ``y``."""
+        from aekit.metrics import clustering_agreement
+
+        self._check_fitted()
+        x = self._validate(X, reset=False)
+        return clustering_agreement(x.reshape(len(x), -1), self.transform(X), y, n_clusters=n_clusters,
+                                    random_state=random_state)
+
+    @property
+    def _n_features_out(self) -> int:
+        return int(np.prod(self.autoencoder_.model.code_shape))
