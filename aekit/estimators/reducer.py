@@ -112,6 +112,11 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
         return clustering_agreement(x.reshape(len(x), -1), self.transform(X), y, n_clusters=n_clusters,
                                     random_state=random_state)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # codes are float32, as the network computes them
+        return tags
+
     @property
     def _n_features_out(self) -> int:
         return int(np.prod(self.autoencoder_.model.code_shape))
