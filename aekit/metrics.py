@@ -1,4 +1,4 @@
-"""Evaluation metrics on numpy arrays (per-element MSE, PSNR)."""
+"""Evaluation metrics on numpy arrays (per-element MSE, PSNR, masked PSNR, SSIM)."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,6 +19,55 @@ def psnr(x: np.ndarray, y: np.ndarray, *, data_range: float = 1.0) -> float:
         raise ValueError(f"psnr: shapes differ, {x.shape} vs {y.shape}")
     per = np.mean((x - y).reshape(len(x), -1) ** 2, axis=1)
     return float(np.mean(10 * np.log10(data_range**2 / np.maximum(per, 1e-12))))
+
+
+def masked_psnr(x: np.ndarray, y: np.ndarray, mask: np.ndarray, *, data_range: float = 1.0) -> float:
+    """PSNR in dB over the pixels where ``mask`` is True only (inpainting scores the missing pixels).
+
+    ``x``, ``y``: (N, ...) samples; ``mask``: x's shape, or (N, H, W) / (N, 1, H, W) for (N, C, H, W)
+    images (shared by the channels). Per-sample PSNR over its masked values, averaged over the samples
+    that have any.
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"masked_psnr: shapes differ, {x.shape} vs {y.shape}")
+    m = np.asarray(mask, bool)
+    if m.ndim == x.ndim - 1 and x.ndim == 4:
+        m = m[:, None]
+    try:
+        m = np.broadcast_to(m, x.shape)
+    except ValueError:
+        raise ValueError(f"masked_psnr: mask of shape {np.shape(mask)} does not fit samples of shape {x.shape}") from None
+    err = ((x - y) ** 2 * m).reshape(len(x), -1).sum(1)
+    count = m.reshape(len(x), -1).sum(1)
+    keep = count > 0
+    if not keep.any():
+        raise ValueError("masked_psnr: the mask selects no pixel")
+    per = err[keep] / count[keep]
+    return float(np.mean(10 * np.log10(data_range**2 / np.maximum(per, 1e-12))))
+
+
+def ssim(x: np.ndarray, y: np.ndarray, *, data_range: float = 1.0) -> float:
+    """Mean over samples of the structural similarity (Wang, Bovik, Sheikh & Simoncelli, IEEE TIP 2004),
+    computed by ``skimage.metrics.structural_similarity`` (7x7 windows, fewer on smaller images).
+
+    ``x``, ``y``: (N, H, W) grey or (N, C, H, W) images.
+    """
+    from skimage.metrics import structural_similarity
+
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"ssim: shapes differ, {x.shape} vs {y.shape}")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"ssim: expected images (N, H, W) or (N, C, H, W), got shape {x.shape}")
+    win = min(7, x.shape[-1], x.shape[-2])
+    win -= 1 - win % 2  # odd
+    if win < 3:
+        raise ValueError(f"ssim: images of {x.shape[-2]}x{x.shape[-1]} pixels are too small (3x3 at least)")
+    kw = {"data_range": data_range, "win_size": win}
+    if x.ndim == 4:
+        kw["channel_axis"] = 0
+    return float(np.mean([structural_similarity(a, b, **kw) for a, b in zip(x, y)]))
 
 
 def pca_baseline(train: np.ndarray, test: np.ndarray, n_components: int, *, clip: tuple[float, float] | None = None,

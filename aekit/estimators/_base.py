@@ -96,7 +96,8 @@ class AutoencoderEstimator(BaseEstimator):
             if not self._is_image:
                 return Scaler("minmax").fit(X)
             lo, hi = float(X.min()), float(X.max())
-            vr = (0.0, 255.0 if hi > 1.0 else 1.0) if lo >= 0 else (lo, hi if hi > lo else lo + 1.0)
+            # [0, 1] images stay as they are; others map [0, max] (e.g. 0..255 or 0..16) to [0, 1]
+            vr = (0.0, hi if hi > 1.0 else 1.0) if lo >= 0 else (lo, hi if hi > lo else lo + 1.0)
             return Scaler("range").fit(X, value_range=vr)
         if method == "range":
             return Scaler("range").fit(X, value_range=(float(X.min()), float(X.max()) + 1e-12))
@@ -119,13 +120,13 @@ class AutoencoderEstimator(BaseEstimator):
     # ------------------------------------------------------------------------------------ training
     def _fit_autoencoder(self, X: np.ndarray, target: np.ndarray | None = None, *, corruption=None,
                          model_kwargs: dict | None = None, loss: str | None = None, callbacks=(),
-                         scale_target: bool = True):
+                         scale_target: bool = True, init_from=None):
         """Scale ``X`` (model layout), build the model and train it; sets ``autoencoder_``, ``history_``,
-        ``n_iter_``. ``target`` (same layout) replaces the input as the training target."""
+        ``n_iter_``. ``target`` (same layout) replaces the input as the training target; ``corruption`` (a spec
+        or a callable; default: the ``corruption`` parameter) corrupts training inputs; ``init_from``
+        (a model, folder or fitted estimator) seeds the layers that match."""
         from aekit.corruption import make_corruption
-        from aekit.models import create_model
         from aekit.persistence import TrainedAutoencoder
-        from aekit.training import TrainConfig, Trainer
 
         owner = type(self).__name__
         _positive_int(owner, latent_dim=self.latent_dim, epochs=self.epochs, batch_size=self.batch_size)
@@ -134,35 +135,55 @@ class AutoencoderEstimator(BaseEstimator):
         if self.model_params is not None and not isinstance(self.model_params, dict):
             raise TypeError(f"{owner}: model_params must be a dict of model arguments, got "
                             f"{type(self.model_params).__name__}")
-        seed = _seed(self.random_state)
+        model, scaler, x = self._build_autoencoder(X, model_kwargs)
+        y = None if target is None else (scaler.transform(target).astype(np.float32) if scale_target else target)
+        if init_from is not None:
+            from aekit.models import transfer_weights
+
+            transfer_weights(init_from, model, parts=("encoder", "decoder"))
+        corruption = corruption if corruption is not None else getattr(self, "corruption", None)
+        if isinstance(corruption, str):  # a spec such as "gaussian:0.3"; callables are used as they are
+            corruption = make_corruption(corruption)
+        result = self._train_module(model, x, y, loss=loss or self._loss, callbacks=callbacks, corruption=corruption)
+        self.autoencoder_ = TrainedAutoencoder(model.cpu().eval(), scaler, metadata={"model": model.name})
+        self.history_ = result.history
+        self.n_iter_ = len(result.history)
+        return result
+
+    def _build_autoencoder(self, X: np.ndarray, model_kwargs: dict | None = None):
+        """The fitted scaler, the scaled data and the untrained model: (model, scaler, x_scaled)."""
+        from aekit.models import create_model
+
         scaler = self._make_scaler(X)
         x = scaler.transform(X).astype(np.float32)
-        y = None if target is None else (scaler.transform(target).astype(np.float32) if scale_target else target)
+        input_shape = tuple(x.shape[1:])
+        name = self._model_name(input_shape)
+        kwargs = {**self._default_model_params(name, input_shape), **(model_kwargs or {}), **(self.model_params or {})}
+        with torch.random.fork_rng():
+            torch.manual_seed(_seed(self.random_state))
+            model = create_model(name, input_shape=input_shape, latent_dim=int(self.latent_dim), **kwargs)
+        return model, scaler, x
 
+    def _train_module(self, model, x: np.ndarray, y: np.ndarray | None, *, loss: str, corruption=None,
+                      callbacks=(), epochs: int | None = None, lr: float | None = None):
+        """Train ``model`` on (x, y) with the estimator's budget; a ``validation_fraction`` of the samples
+        (when there are at least 20) is held out for early stopping. Returns the TrainResult."""
+        from aekit.training import TrainConfig, Trainer
+
+        seed = _seed(self.random_state)
         n = len(x)
         order = np.random.default_rng(seed).permutation(n)
         n_val = int(round(self.validation_fraction * n)) if n >= 20 else 0
         val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
         train = x[train_idx] if y is None else (x[train_idx], y[train_idx])
         val = None if n_val == 0 else (x[val_idx] if y is None else (x[val_idx], y[val_idx]))
-
-        input_shape = tuple(x.shape[1:])
-        name = self._model_name(input_shape)
-        kwargs = {**self._default_model_params(name, input_shape), **(model_kwargs or {}), **(self.model_params or {})}
-        config = TrainConfig(epochs=int(self.epochs), batch_size=int(min(self.batch_size, len(train_idx))),
-                             lr=float(self.lr), max_time=self.max_time, loss=loss or self._loss, random_state=seed,
+        config = TrainConfig(epochs=int(epochs or self.epochs), batch_size=int(min(self.batch_size, len(train_idx))),
+                             lr=float(lr or self.lr), max_time=self.max_time, loss=loss, random_state=seed,
                              progress=bool(self.verbose), device=self.device,
                              early_stopping=10 if val is not None else None)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            model = create_model(name, input_shape=input_shape, latent_dim=int(self.latent_dim), **kwargs)
-            spec = self.corruption if isinstance(self.corruption, (str, type(None))) else None
-            result = Trainer(model, config, corruption=make_corruption(spec) if spec else self.corruption,
-                             callbacks=callbacks).fit(train, val)
-        self.autoencoder_ = TrainedAutoencoder(model.cpu().eval(), scaler, metadata={"model": name})
-        self.history_ = result.history
-        self.n_iter_ = len(result.history)
-        return result
+            return Trainer(model, config, corruption=corruption, callbacks=callbacks).fit(train, val)
 
     # ------------------------------------------------------------------------------------ applying
     def _check_fitted(self) -> None:

@@ -153,6 +153,26 @@ def _to_hwc(img: np.ndarray) -> np.ndarray:
     return np.transpose(img, (1, 2, 0))
 
 
+def tile_images(images: np.ndarray, *, ncols: int = 8, pad: int = 1) -> np.ndarray:
+    """Tile images (N, H, W) or (N, C, H, W) with values in [0, 1] into one uint8 picture (rows of ``ncols``),
+    shaped (rows*(H+pad), ncols*(W+pad)) for grey, with a trailing channel axis for RGB."""
+    x = _as_float_array(images, name="images")
+    if x.ndim == 3:
+        x = x[:, None]                                           # (N, 1, H, W)
+    if x.ndim != 4 or x.shape[1] not in (1, 3) or len(x) == 0:
+        raise ValueError(f"tile_images expects (N, H, W) or (N, C, H, W) with C in (1, 3) and N > 0, got {x.shape}")
+    n, c, h, w = x.shape
+    ncols = max(1, min(int(ncols), n))
+    rows = -(-n // ncols)
+    canvas = np.ones((rows * (h + pad) + pad, ncols * (w + pad) + pad, c), dtype=np.float32)
+    for i, img in enumerate(x):
+        r, col = divmod(i, ncols)
+        canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + col * (w + pad):pad + col * (w + pad) + w] = \
+            np.transpose(np.clip(np.nan_to_num(img), 0, 1), (1, 2, 0))
+    out = (canvas * 255 + 0.5).astype(np.uint8)
+    return out[..., 0] if c == 1 else out
+
+
 def _image_grid(orig: np.ndarray, recon: np.ndarray, *, n: int) -> bytes:
     return image_rows({"input": orig, "reconstruction": recon}, n=n,
                       title="Inputs (top) and reconstructions (bottom)")

@@ -238,7 +238,8 @@ class Trainer:
                              f"{model.input_shape}")
 
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        optimizer = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = opt_cls([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,  # frozen layers stay put
+                            weight_decay=cfg.weight_decay)
         steps_per_epoch = math.ceil(n_train / cfg.batch_size)
         total_steps = steps_per_epoch * cfg.epochs
 
@@ -327,6 +328,8 @@ class Trainer:
 
         if cfg.restore_best and state["best_state"] is not None:
             model.load_state_dict(state["best_state"])
+        if channels_last:  # back to the default layout, so the trained model computes exactly as a reloaded one
+            model.to(memory_format=torch.contiguous_format)
         if not isinstance(train_data[0], torch.utils.data.Dataset):
             model.after_fit(train_data[0])
         model.eval()
