@@ -50,6 +50,7 @@ class Corruption:
 
     name: ClassVar[str] = ""
     images_only: ClassVar[bool] = False
+    deterministic: ClassVar[bool] = False  # True where the generator is not used (grey, downsample)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
@@ -298,6 +299,66 @@ class Watermark(Corruption):
         return x * (1 - cover) + cover * color                                         # (B, C, H, W)
 
 
+@register_corruption("grey")
+@dataclass
+class Greyscale(Corruption):
+    """Colour removed: every channel replaced by the luma ``0.299 R + 0.587 G + 0.114 B`` (ITU-R BT.601),
+    so the shape is kept (grey replicated over the channels); grey images come back unchanged.
+
+    The input of colourisation (Zhang, Isola & Efros, "Colorful Image Colorization", ECCV 2016).
+    """
+
+    images_only: ClassVar[bool] = True
+    deterministic: ClassVar[bool] = True
+    weights: str = "bt601"  # luma weights; only "bt601" for now
+
+    def __post_init__(self) -> None:
+        if self.weights != "bt601":
+            raise ValueError(f"grey: weights={self.weights!r}, expected 'bt601'")
+
+    def apply(self, x, generator):
+        return luma(x).expand_as(x).clone()
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, 1, H, W): BT.601 luma for 3 channels, the channel mean otherwise."""
+    if x.shape[1] == 3:
+        w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        return (x * w).sum(1, keepdim=True)
+    return x.mean(1, keepdim=True)
+
+
+def bicubic_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, h, w) -> (B, C, *size), bicubic, anti-aliased when shrinking (as MATLAB's ``imresize``,
+    the degradation of the super-resolution literature), clipped to [0, 1]."""
+    shrink = size[0] < x.shape[2] or size[1] < x.shape[3]
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=shrink).clamp(0.0, 1.0)
+
+
+@register_corruption("downsample")
+@dataclass
+class Downsample(Corruption):
+    """Resolution lost: shrink by ``scale`` (bicubic, anti-aliased), then enlarge back to the original size
+    (bicubic), so the shape is kept; the input of super-resolution networks that refine a bicubic
+    up-sampling (Dong et al., "SRCNN", ECCV 2014; Kim et al., "VDSR", CVPR 2016)."""
+
+    images_only: ClassVar[bool] = True
+    deterministic: ClassVar[bool] = True
+    scale: int = 2         # shrink factor (2 or 4 in the literature)
+
+    def __post_init__(self) -> None:
+        _check_positive_int(self, "scale")
+        if self.scale < 2:
+            raise ValueError(f"downsample: scale={self.scale!r} must be an integer >= 2")
+
+    def apply(self, x, generator):
+        _, _, h, w = x.shape
+        if h < self.scale or w < self.scale:
+            raise ValueError(f"downsample: {h}x{w} images are smaller than scale={self.scale}")
+        small = bicubic_resize(x, (h // self.scale, w // self.scale))
+        return bicubic_resize(small, (h, w))
+
+
 # ------------------------------------------------------------------ specs
 
 
@@ -406,4 +467,5 @@ def to_spec(corruption: Corruption | None) -> str:
 
 
 __all__ = ["Corruption", "GaussianNoise", "SaltPepperNoise", "MaskingNoise", "BlockCutout", "Watermark",
+           "Greyscale", "Downsample", "luma", "bicubic_resize",
            "register_corruption", "list_corruptions", "make_corruption", "to_spec"]

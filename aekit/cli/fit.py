@@ -20,6 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=int, help="use only the first N training samples")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="estimator argument, JSON value: --param latent_dim=8 --param epochs=20")
+    p.add_argument("--targets", metavar="PATH", help="per-sample targets aligned with --data, for estimators that "
+                   "learn from pairs (segmenter: class maps; restorer: clean images): a folder of images, .npy, .npz")
     p.add_argument("--out", required=True, help="output model folder")
     p.set_defaults(handler=run)
 
@@ -40,7 +42,16 @@ def run(args: argparse.Namespace) -> int:
     est = cls(**estimator_params(args.param))
     ds = load_dataset(args.data, data_dir=args.data_dir, limit=args.limit)
     X, y = ds.train.X, ds.train.y
-    if is_classifier(est):
+    if args.targets:
+        from aekit.cli.restore import read_targets
+
+        targets = read_targets(args.targets, args.data_dir)[:len(X)]
+        if len(targets) != len(X):
+            raise ValueError(f"--targets {args.targets} has {len(targets)} samples for {len(X)} in --data {args.data}")
+        est.fit(X, targets)
+    elif est.__sklearn_tags__().target_tags.required and not is_classifier(est):
+        raise ValueError(f"{cls.__name__} learns from pairs: pass --targets (e.g. class maps aligned with --data)")
+    elif is_classifier(est):
         if y is None:
             raise ValueError(f"{cls.__name__} needs labels, but {args.data} has none")
         est.fit(X, y)

@@ -88,7 +88,7 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
 
     def __init__(self, latent_dim: int = 32, *, encoder=None, pretrain: bool = True, freeze_encoder: bool = False,
                  head_hidden: int = 128, dropout: float = 0.2, pretrain_epochs: int = 30, model: str = "auto",
-                 model_params: dict | None = None, epochs: int = 50, batch_size: int = 128, lr: float = 1e-3,
+                 model_params: dict | None = None, epochs: int = 50, batch_size: int = 32, lr: float = 1e-3,
                  max_time: float | None = None, validation_fraction: float = 0.1, scaler: str = "auto",
                  random_state=0, device: str = "cpu", verbose: bool = False):
         self.latent_dim = latent_dim
@@ -217,14 +217,16 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
     def decision_function(self, X) -> np.ndarray:
         """Class logits (n_samples, n_classes); for two classes, the logit difference (n_samples,)."""
         z = self._logits(X)
-        return z[:, 1] - z[:, 0] if len(self.classes_) == 2 else z
+        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (n_samples, n_classes), columns ordered as ``classes_``."""
         return torch.softmax(torch.from_numpy(self._logits(X)).double(), dim=1).numpy()
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self._logits(X), axis=1)]
+        """The most probable class of each sample."""
+        logits = self._logits(X)  # checks fitting before classes_ is read
+        return self.classes_[np.argmax(logits, axis=1)]
 
     # ------------------------------------------------------------------------------------ persistence
     def _get_state(self) -> dict:

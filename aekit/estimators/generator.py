@@ -124,7 +124,9 @@ class Generator(AutoencoderEstimator):
             rng = np.random.default_rng(seed)
             w = np.asarray(self.gmm_.weights_, dtype=np.float64)
             comp = rng.choice(len(w), size=n_samples, p=w / w.sum())
-            z = np.stack([rng.multivariate_normal(self.gmm_.means_[c], self.gmm_.covariances_[c]) for c in comp])
+            chol = np.linalg.cholesky(self.gmm_.covariances_)                       # (K, d, d)
+            eps = rng.standard_normal((n_samples, chol.shape[-1]))                  # (n, d)
+            z = self.gmm_.means_[comp] + np.einsum("nij,nj->ni", chol[comp], eps)   # (n, d)
             return self._to_user_layout(self._decode(z.astype(np.float32)))
         gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():

@@ -90,13 +90,16 @@ class UNet(Autoencoder):
     ``num_classes``: 0 for image-to-image; >= 2 for segmentation, where the output is class logits
     (B, num_classes, H, W) whatever ``out_channels`` says.
     ``output_activation``: "auto" means "clamp" for image-to-image and None (logits) for segmentation.
+    ``residual``: add the input's first ``out_channels`` channels to the output, so the network learns the
+    correction (Kim et al., "VDSR", CVPR 2016); the output layer starts at zero, i.e. as the identity.
     """
 
     can_decode = False
 
     def __init__(self, *, input_shape, latent_dim: int = 64, channels: tuple[int, ...] | list[int] = (16, 32),
                  activation: str = "gelu", batch_norm: bool = False, upsample: str = "transpose",
-                 out_channels: int | None = None, num_classes: int = 0, output_activation: str | None = "auto"):
+                 out_channels: int | None = None, num_classes: int = 0, output_activation: str | None = "auto",
+                 residual: bool = False):
         if len(input_shape) != 3:
             raise ValueError(f"model 'unet' needs images shaped (C, H, W), got input_shape={tuple(input_shape)}")
         channels = [int(c) for c in channels]
@@ -117,6 +120,12 @@ class UNet(Autoencoder):
             raise ValueError(f"model 'unet': a segmentation U-Net (num_classes={num_classes}) outputs logits; "
                              f"output_activation={output_activation!r} must be 'auto' or None")
         c_in, h, w = (int(s) for s in input_shape)
+        if not isinstance(residual, bool):
+            raise ValueError(f"model 'unet': residual={residual!r} must be True or False")
+        if residual and (num_classes or (out_channels or c_in) > c_in):
+            raise ValueError("model 'unet': residual=True adds the input's first out_channels channels to the output; "
+                             f"it needs image-to-image use with out_channels <= {c_in} input channels (got "
+                             f"num_classes={num_classes}, out_channels={out_channels})")
         levels = len(channels) + 1
         factor = 2 ** (levels - 1)
         if h % factor or w % factor:
@@ -129,11 +138,15 @@ class UNet(Autoencoder):
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, output_activation=resolved)
         self.num_classes = num_classes
         self.out_channels = num_classes or out_channels or c_in
+        self.residual = residual
         self._code_shape = (latent_dim, h // factor, w // factor)
         self.encoder = UNetEncoder(c_in, channels, latent_dim, activation=activation, norm=batch_norm)
         self.decoder = UNetDecoder(channels, latent_dim, self.out_channels, activation=activation,
                                    norm=batch_norm, upsample=upsample)
         init_weights(self)
+        if residual:  # start as the identity: the network learns the correction (VDSR's residual learning)
+            nn.init.zeros_(self.decoder.head.weight)
+            nn.init.zeros_(self.decoder.head.bias)
 
     @property
     def code_shape(self) -> tuple[int, ...]:
@@ -154,4 +167,6 @@ class UNet(Autoencoder):
     def forward(self, x: torch.Tensor) -> ModelOutput:
         code, skips = self.encoder(x)       # (B, latent_dim, h, w), one map per level
         pre = self.decoder(code, skips)     # (B, out_channels or num_classes, H, W)
+        if self.residual:
+            pre = pre + x[:, :self.out_channels]  # predict the correction to the input
         return ModelOutput(self.out_act(pre), code, pre, {}, {})

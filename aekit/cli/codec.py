@@ -1,0 +1,206 @@
+"""``aekit compress`` / ``aekit decompress``: the learned codec on files.
+
+    aekit fit compressor --data digits --param latent_dim=16 --out runs/digits-codec
+    aekit compress --model runs/digits-codec digit.png more.npy --out runs/streams      # one .aek per input
+    aekit decompress --model runs/digits-codec runs/streams/digit.aek --out runs/decoded  # PNG (images) / .npy
+
+Inputs are PNG/JPEG images (converted to the model's channels; pixel values 0..255 are mapped onto the
+value range the model was trained on) or .npy arrays holding one sample (or a batch: one stream each).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compress", help="compress images (PNG/JPEG) or .npy arrays to .aek streams")
+    p.add_argument("--model", required=True, help="folder written by `aekit fit compressor`")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="PNG/JPEG images or .npy arrays")
+    p.add_argument("--out", required=True, help="output folder for the .aek streams")
+    p.set_defaults(handler=run_compress)
+
+    p = sub.add_parser("decompress", help="decompress .aek streams to PNG images or .npy arrays")
+    p.add_argument("--model", required=True, help="the model folder the streams were compressed with")
+    p.add_argument("inputs", nargs="+", metavar="INPUT.aek")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--format", choices=["auto", "png", "npy"], default="auto",
+                   help="auto: PNG for image models, .npy otherwise")
+    p.set_defaults(handler=run_decompress)
+
+
+def _load_codec(directory: str):
+    from aekit.estimators import Compressor, load_estimator
+    from aekit.persistence import ModelFileError
+
+    est = load_estimator(directory)
+    if not isinstance(est, Compressor):
+        raise ModelFileError(f"{directory} holds a {type(est).__name__}, not a Compressor; train one with "
+                             "`aekit fit compressor --data ... --out DIR`")
+    return est
+
+
+def _value_range(codec) -> tuple[float, float]:
+    """The raw range that pixel values 0..255 map onto (the scaler's fixed range, else 0..255)."""
+    scaler = codec.autoencoder_.scaler
+    vr = getattr(scaler, "value_range", None) if getattr(scaler, "method", None) == "range" else None
+    return (float(vr[0]), float(vr[1])) if vr is not None else (0.0, 255.0)
+
+
+def _image_layout(codec) -> tuple[int, int, int] | None:
+    """(C, H, W) of the model's samples when they are images, else None."""
+    shape = codec.sample_shape_
+    if len(shape) == 2:
+        return 1, shape[0], shape[1]
+    if len(shape) == 3:
+        return (shape[2], shape[0], shape[1]) if codec.channels_last_ else shape
+    return None
+
+
+def _unit(codec) -> str:
+    """Bits per pixel (per grey value or RGB triple) for images, per value for tables."""
+    return "bits per value" if _image_layout(codec) is None else "bits per pixel"
+
+
+def _pixels(codec) -> int:
+    layout = _image_layout(codec)
+    return int(np.prod(codec.sample_shape_)) if layout is None else layout[1] * layout[2]
+
+
+def _read_image(path: Path, codec) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    layout = _image_layout(codec)
+    if layout is None:
+        raise ValueError(f"{path}: this model codes tables of shape {codec.sample_shape_}, not images; pass .npy")
+    c, h, w = layout
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if c == 1 else "RGB")
+            arr = np.asarray(im, dtype=np.float32)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"{path}: cannot read the image ({exc})") from None
+    if arr.shape[:2] != (h, w):
+        raise ValueError(f"{path}: image is {arr.shape[1]}x{arr.shape[0]} (width x height), but the model codes "
+                         f"{w}x{h} images; resize it first")
+    if c not in (1, 3):
+        raise ValueError(f"{path}: the model codes {c}-channel images; only grey or RGB images can be read")
+    lo, hi = _value_range(codec)
+    arr = lo + arr / 255.0 * (hi - lo)
+    arr = arr[None] if c == 1 else arr.transpose(2, 0, 1)      # (C, H, W)
+    return _to_sample(arr, codec)
+
+
+def _to_sample(chw: np.ndarray, codec) -> np.ndarray:
+    """(C, H, W) -> one sample in the model's own layout."""
+    shape = codec.sample_shape_
+    if len(shape) == 2:
+        return chw[0]
+    return chw.transpose(1, 2, 0) if codec.channels_last_ else chw
+
+
+def _read_npy(path: Path, codec) -> np.ndarray:
+    """(n, *sample_shape) samples from a .npy file of one sample or a batch."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read the array ({exc})") from None
+    shape = tuple(codec.sample_shape_)
+    if arr.shape == shape:
+        return arr[None]
+    if arr.shape[1:] == shape:
+        return arr
+    squeezed = tuple(s for s in shape if s != 1)  # grey images given without their channel axis
+    if arr.shape == squeezed:
+        return arr.reshape(1, *shape)
+    if arr.shape[1:] == squeezed:
+        return arr.reshape(len(arr), *shape)
+    raise ValueError(f"{path}: array of shape {arr.shape}; the model codes samples of shape {shape} "
+                     f"(one sample, or a batch (n, {', '.join(map(str, shape))}))")
+
+
+def run_compress(args: argparse.Namespace) -> int:
+    from aekit.fileio import atomic_write_bytes
+
+    codec = _load_codec(args.model)
+    out = Path(args.out)
+    jobs: list[tuple[str, np.ndarray]] = []
+    for name in args.inputs:
+        path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"input {path} does not exist")
+        suffix = path.suffix.lower()
+        if suffix in _IMAGE_SUFFIXES:
+            jobs.append((path.stem, _read_image(path, codec)[None]))
+        elif suffix == ".npy":
+            batch = _read_npy(path, codec)
+            stems = [path.stem] if len(batch) == 1 else [f"{path.stem}_{i:04d}" for i in range(len(batch))]
+            jobs += [(s, batch[i:i + 1]) for i, s in enumerate(stems)]
+        else:
+            raise ValueError(f"{path}: expected a PNG/JPEG image or a .npy array")
+    out.mkdir(parents=True, exist_ok=True)
+    X = np.concatenate([x.astype(np.float32) for _, x in jobs])
+    streams = codec.compress(X)
+    pixels = _pixels(codec)
+    for (stem, _), stream in zip(jobs, streams):
+        target = out / f"{stem}.aek"
+        atomic_write_bytes(target, lambda f, s=stream: f.write(s))
+        print(f"{target}: {len(stream)} bytes, {8 * len(stream) / pixels:.3f} {_unit(codec)}")
+    total = sum(len(s) for s in streams)
+    print(f"{len(streams)} stream(s), {total} bytes, {8 * total / (pixels * len(streams)):.3f} {_unit(codec)}",
+          file=sys.stderr)
+    return 0
+
+
+def run_decompress(args: argparse.Namespace) -> int:
+    from aekit.fileio import atomic_write_bytes
+
+    codec = _load_codec(args.model)
+    paths = [Path(p) for p in args.inputs]
+    streams = []
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"input {path} does not exist")
+        streams.append(path.read_bytes())
+    from aekit.codec import CodecError
+
+    samples = []
+    for path, stream in zip(paths, streams):  # one at a time, so that an error names its file
+        try:
+            samples.append(codec.decompress([stream])[0])
+        except CodecError as exc:
+            raise CodecError(f"{path}: {str(exc).removeprefix('stream 0: ')}") from None
+    layout = _image_layout(codec)
+    fmt = args.format if args.format != "auto" else ("png" if layout is not None else "npy")
+    if fmt == "png" and layout is None:
+        raise ValueError(f"--format png: this model codes tables of shape {codec.sample_shape_}, not images")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pixels = _pixels(codec)
+    for path, stream, sample in zip(paths, streams, samples):
+        if fmt == "npy":
+            target = out / f"{path.stem}.npy"
+            atomic_write_bytes(target, lambda f, a=sample: np.save(f, a, allow_pickle=False))
+        else:
+            target = out / f"{path.stem}.png"
+            _write_png(target, sample, codec)
+        print(f"{target}: from {len(stream)} bytes, {8 * len(stream) / pixels:.3f} {_unit(codec)}")
+    return 0
+
+
+def _write_png(target: Path, sample: np.ndarray, codec) -> None:
+    from PIL import Image
+
+    shape = codec.sample_shape_
+    chw = sample[None] if len(shape) == 2 else (sample.transpose(2, 0, 1) if codec.channels_last_ else sample)
+    lo, hi = _value_range(codec)
+    pixels = np.clip(np.round((chw - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
+    img = Image.fromarray(pixels[0] if len(pixels) == 1 else pixels.transpose(1, 2, 0))
+    from aekit.fileio import atomic_write_bytes
+
+    atomic_write_bytes(target, lambda f: img.save(f, format="PNG"))

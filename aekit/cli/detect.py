@@ -1,0 +1,148 @@
+"""``aekit detect``: score data with an anomaly detector; write scores, labels, heat maps and a report.
+
+    aekit fit anomaly-detector --data digits --param epochs=30 --out runs/det
+    aekit detect --model runs/det --data digits --normal-class 0 --out runs/det-scores
+    aekit detect --train digits --normal-class 0 --data digits --param epochs=30 --out runs/digits-detect
+
+Writes ``scores.csv`` (index, anomaly_score, prediction: 1 normal / -1 anomaly, and the true
+``is_anomaly`` when labels are known), ``heatmaps/`` (images: error-map overlays of the most abnormal
+samples), ``model/`` (with ``--train``) and ``report.html`` (score histogram with the threshold, ROC
+curve when labels are known, per-class reconstruction error over the training epochs).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("detect", help="score data with an anomaly detector; writes scores.csv, heat maps, "
+                       "report.html")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="folder of a detector saved by `aekit fit anomaly-detector`")
+    src.add_argument("--train", metavar="DATA", help="fit a detector on this data first (saved to OUT/model)")
+    p.add_argument("--data", required=True, help="data to score: dataset name (digits, mnist, ...) or a path "
+                   "(.npy, .npz, .csv, image folder); all its samples (train and test parts) are scored")
+    p.add_argument("--data-dir", help="folder with datasets (default: $AEKIT_DATA_DIR)")
+    p.add_argument("--normal-class", metavar="LABELS", help="comma-separated labels that are normal (the rest "
+                   "are anomalies); with --train, only these samples train the detector. Without it, 0/1 labels "
+                   "are read as 1 = anomaly")
+    p.add_argument("--limit", type=int, help="use only the first N samples of each data set")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="AnomalyDetector argument for --train, JSON value: --param epochs=30")
+    p.add_argument("--n-heatmaps", type=int, default=16, help="heat-map overlays of the N most abnormal images")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(handler=run)
+
+
+def _parse_classes(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"--normal-class {text!r}: expected integer labels such as 0 or 1,7") from None
+
+
+def _load_all(source: str, data_dir, limit):
+    from aekit.data import load_dataset
+
+    ds = load_dataset(source, data_dir=data_dir, limit=limit)
+    X, y = ds.train.X, ds.train.y
+    if ds.test is not None:
+        X = np.concatenate([X, ds.test.X])
+        y = None if y is None or ds.test.y is None else np.concatenate([y, ds.test.y])
+    return ds, X, y
+
+
+def _anomaly_truth(y, normal: list[int] | None):
+    """1 = anomaly, 0 = normal, or None when unknown."""
+    if y is None:
+        return None
+    if normal is not None:
+        return (~np.isin(y, normal)).astype(int)
+    if set(np.unique(y).tolist()) <= {0, 1}:
+        return y.astype(int)
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from aekit.cli.fit import estimator_params
+    from aekit.estimators import AnomalyDetector, load_estimator
+    from aekit.fileio import atomic_write_bytes
+    from aekit.report import anomaly as figs
+    from aekit.report.html import write_report
+
+    normal = _parse_classes(args.normal_class)
+    if args.n_heatmaps < 0:
+        raise ValueError(f"--n-heatmaps={args.n_heatmaps} must be >= 0")
+    ds, X, y = _load_all(args.data, args.data_dir, args.limit)
+    truth = _anomaly_truth(y, normal)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.train is not None:
+        det = AnomalyDetector(**estimator_params(args.param))
+        tds, Xt, yt = _load_all(args.train, args.data_dir, args.limit)
+        if normal is not None:
+            if yt is None:
+                raise ValueError(f"--normal-class needs labels, but {args.train} has none")
+            Xt = Xt[np.isin(yt, normal)]
+            if len(Xt) < 2:
+                raise ValueError(f"--normal-class {args.normal_class}: fewer than 2 training samples have these labels")
+        monitor = None
+        if y is not None:  # per-class error over the epochs, on (at most) 2,000 labelled samples
+            pick = np.random.default_rng(0).permutation(len(X))[:2000]
+            monitor = (X[pick], y[pick])
+        det.fit(Xt, monitor=monitor)
+        det.save(out / "model")
+        source = f"trained on {tds.name} ({len(Xt)} samples)"
+    else:
+        if args.param:
+            raise ValueError("--param sets the detector's arguments for --train; a saved --model keeps its own")
+        det = load_estimator(args.model)
+        if not isinstance(det, AnomalyDetector):
+            raise ValueError(f"{args.model} holds a {type(det).__name__}, not an anomaly detector")
+        source = str(args.model)
+
+    scores = det.anomaly_score(X)
+    pred = np.where(scores > det.threshold_, -1, 1)
+    lines = ["index,anomaly_score,prediction" + (",is_anomaly" if truth is not None else "")]
+    for i, (s, p) in enumerate(zip(scores, pred)):
+        lines.append(f"{i},{s:.8g},{p}" + (f",{truth[i]}" if truth is not None else ""))
+    atomic_write_bytes(out / "scores.csv", lambda f: f.write(("\n".join(lines) + "\n").encode()))
+
+    metrics = {"n_samples": len(X), "threshold": det.threshold_, "threshold_rule": det.threshold_rule_,
+               "flagged": int((pred == -1).sum()), "flagged_fraction": float((pred == -1).mean())}
+    extra = {"Anomaly scores and threshold": figs.score_histogram(scores, det.threshold_, is_anomaly=truth)}
+    if truth is not None and 0 < truth.sum() < len(truth):
+        from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+
+        metrics.update(roc_auc=float(roc_auc_score(truth, scores)),
+                       average_precision=float(average_precision_score(truth, scores)),
+                       f1=float(f1_score(truth, pred == -1)))
+        extra["ROC curve"] = figs.roc_curve_figure(truth, scores)
+    if det.class_error_history_:
+        extra["Reconstruction error per class over training epochs"] = figs.class_error_curves(
+            det.class_error_history_)
+    if det._is_image and args.n_heatmaps > 0:
+        top = np.argsort(-scores, kind="stable")[:args.n_heatmaps]
+        maps = det.error_map(X[top])                              # (k, H, W)
+        images = det._validate(X[top], reset=False)               # (k, C, H, W)
+        heat = out / "heatmaps"
+        heat.mkdir(exist_ok=True)
+        vmax = float(np.percentile(maps, 99.5))
+        for rank, (i, img, m) in enumerate(zip(top, images, maps)):
+            png = figs.heatmap_overlay(img, m, vmax=vmax)
+            atomic_write_bytes(heat / f"rank{rank:03d}_index{i}.png", lambda f, b=png: f.write(b))
+        extra["Most abnormal samples (red: reconstruction error)"] = figs.heatmap_grid(images, maps, scores[top])
+    summary = {"detector": source, "data": ds.name, "score_type": det.score_type,
+               "n_estimators": det.n_estimators, "mode": det.mode, "epochs": det.n_iter_}
+    write_report(out / "report.html", title="aekit anomaly detection", summary=summary, metrics=metrics,
+                 baselines=[], history=det.history_, extra_figures=extra)
+    print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, indent=2))
+    print(f"wrote {out}/scores.csv and {out}/report.html", file=sys.stderr)
+    return 0

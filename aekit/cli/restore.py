@@ -1,0 +1,333 @@
+"""``aekit restore`` and ``aekit segment``: restore or segment image files of any size with a saved
+Restorer / Segmenter (trained by ``aekit fit`` or here with ``--fit``), writing PNG files and a report.
+
+    aekit restore --task denoise --model runs/den INPUT... --out runs/restored [--corrupt] [--fit DATA]
+    aekit segment --model runs/seg INPUT... --out runs/seg-out [--fit DATA --targets MASKS] [--truth MASK...]
+
+INPUT: image files (PNG / JPEG / BMP), folders of them, or ``skimage:NAME`` for a photograph shipped with
+scikit-image (``skimage:camera``). Image files are read as [0, 1] and mapped to the model's value range.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def add_parser(sub) -> None:
+    from aekit.estimators.restorer import TASKS
+
+    p = sub.add_parser("restore", help="denoise, inpaint, remove watermarks, colourise or super-resolve images")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, or skimage:NAME")
+    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--model", required=True, help="Restorer folder (written by aekit fit restorer, or by --fit)")
+    p.add_argument("--out", required=True, help="output folder: restored PNGs, report.html, metrics.json")
+    p.add_argument("--corrupt", action="store_true", help="the inputs are clean originals: degrade them with the "
+                   "task's corruption first, then restore and score against them")
+    p.add_argument("--original", action="append", default=[], metavar="PATH",
+                   help="clean version of an input (in input order), for PSNR / SSIM")
+    p.add_argument("--mask", action="append", default=[], metavar="PATH",
+                   help="inpaint: mask image of the missing pixels (white = missing), one per input or one for all")
+    p.add_argument("--seed", type=int, default=0, help="random state of --corrupt")
+    _add_fit_args(p, "restorer")
+    p.set_defaults(handler=run_restore)
+
+    p = sub.add_parser("segment", help="label every pixel of images with a trained Segmenter")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, or skimage:NAME")
+    p.add_argument("--model", required=True, help="Segmenter folder (written by aekit fit segmenter, or by --fit)")
+    p.add_argument("--out", required=True, help="output folder: class-map PNGs, report.html, metrics.json")
+    p.add_argument("--truth", action="append", default=[], metavar="PATH",
+                   help="true class map of an input (in input order), for the mean IoU")
+    p.add_argument("--targets", help="with --fit: class maps of the training images (folder of mask images, .npy)")
+    _add_fit_args(p, "segmenter")
+    p.set_defaults(handler=run_segment)
+
+
+def _add_fit_args(p, name: str) -> None:
+    p.add_argument("--fit", metavar="DATA", help=f"first train a {name} on DATA (dataset name, folder, .npy/.npz, "
+                   "image file or skimage:NAME) and save it to --model")
+    p.add_argument("--data-dir", help="folder with datasets (default: $AEKIT_DATA_DIR)")
+    p.add_argument("--limit", type=int, help="with --fit: use only the first N training samples")
+    p.add_argument("--epochs", type=int, help="with --fit: training epochs")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --fit: estimator argument, JSON value (--param patch_size=32)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+# ------------------------------------------------------------------------------------------------ files
+def _skimage_path(name: str) -> Path:
+    import skimage.data
+
+    root = Path(skimage.data.data_dir)
+    for ext in (".png", ".jpg"):
+        if (root / f"{name}{ext}").exists():
+            return root / f"{name}{ext}"
+    shipped = sorted(p.stem for p in root.iterdir() if p.suffix in (".png", ".jpg"))
+    raise FileNotFoundError(f"skimage:{name}: no such photograph ships with scikit-image; choose from {shipped}")
+
+
+def expand_inputs(specs: list[str]) -> list[Path]:
+    """Image paths from files, folders (sorted, non-recursive) and skimage:NAME."""
+    paths: list[Path] = []
+    for spec in specs:
+        if spec.startswith("skimage:"):
+            paths.append(_skimage_path(spec.split(":", 1)[1]))
+            continue
+        p = Path(spec)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                raise FileNotFoundError(f"{p}: the folder holds no {'/'.join(IMAGE_EXTENSIONS)} images")
+            paths.extend(found)
+        elif p.is_file():
+            if p.suffix.lower() not in IMAGE_EXTENSIONS:
+                raise ValueError(f"{p}: expected an image file ({', '.join(IMAGE_EXTENSIONS)})")
+            paths.append(p)
+        else:
+            raise FileNotFoundError(f"input {spec} does not exist")
+    return paths
+
+
+def read_image(path: Path, channels: int | None = None) -> np.ndarray:
+    """[0, 1] float32 (H, W) grey or (H, W, 3) colour; ``channels`` converts to 1 or 3 channels."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            mode = {1: "L", 3: "RGB"}.get(channels, "L" if im.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB")
+            arr = np.asarray(im.convert(mode), np.float32) / 255.0
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the image ({exc})") from None
+    return arr
+
+
+def write_png(path: Path, img: np.ndarray) -> None:
+    from PIL import Image
+
+    arr = np.clip(np.asarray(img, np.float64), 0, 1)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    Image.fromarray((arr * 255).round().astype(np.uint8)).save(path)
+
+
+def _training_data(args, owner: str):
+    """(X, y-or-None) for --fit: a dataset, or single image files as a list."""
+    from aekit.data import load_dataset
+
+    spec = args.fit
+    if spec.startswith("skimage:") or Path(spec).suffix.lower() in IMAGE_EXTENSIONS:
+        return [read_image(p) for p in expand_inputs([spec])], None
+    ds = load_dataset(spec, data_dir=args.data_dir, limit=args.limit)
+    return ds.train.X, None
+
+
+def _fit(args, cls, defaults: dict, y=None):
+    from aekit.cli.fit import estimator_params
+
+    params = {**defaults, **estimator_params(args.param)}
+    if args.epochs is not None:
+        params["epochs"] = args.epochs
+    params.setdefault("verbose", not args.quiet)
+    est = cls(**params)
+    X, _ = _training_data(args, cls.__name__)
+    est.fit(X) if y is None else est.fit(X, y)
+    est.save(args.model)
+    print(f"trained a {cls.__name__} on {args.fit} ({est.n_iter_} epochs) and saved it to {args.model}", file=sys.stderr)
+    return est
+
+
+def _load(path: str, cls):
+    from aekit.estimators._base import load_estimator
+
+    est = load_estimator(path)
+    if not isinstance(est, cls):
+        raise ValueError(f"{path} holds a {type(est).__name__}, not a {cls.__name__}")
+    return est
+
+
+def _pad_rows(images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Same-size (1, C, H, W) rows for a figure: smaller images (super-resolution inputs) enlarged by
+    repeating pixels, grey ones replicated when the others are colour."""
+    h = max(a.shape[0] for a in images.values())
+    w = max(a.shape[1] for a in images.values())
+    colour = any(a.ndim == 3 for a in images.values())
+    out = {}
+    for k, a in images.items():
+        if a.shape[0] != h or a.shape[1] != w:
+            a = np.repeat(np.repeat(a, max(1, h // a.shape[0]), 0), max(1, w // a.shape[1]), 1)[:h, :w]
+            a = np.pad(a, [(0, h - a.shape[0]), (0, w - a.shape[1])] + [(0, 0)] * (a.ndim - 2))
+        if colour and a.ndim == 2:
+            a = np.repeat(a[..., None], 3, 2)
+        out[k] = (a[None] if a.ndim == 2 else a.transpose(2, 0, 1))[None]
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ restore
+def run_restore(args: argparse.Namespace) -> int:
+    from aekit.estimators import Restorer
+    from aekit.metrics import masked_psnr, psnr, ssim
+    from aekit.report import write_report
+    from aekit.report.figures import image_rows
+
+    if args.fit:
+        est = _fit(args, Restorer, {"task": args.task})
+    else:
+        est = _load(args.model, Restorer)
+    if est.task != args.task:
+        raise ValueError(f"--task {args.task}, but the model in {args.model} was trained for task {est.task!r}")
+    paths = expand_inputs(args.inputs)
+    if args.original and len(args.original) != len(paths):
+        raise ValueError(f"{len(args.original)} --original file(s) for {len(paths)} input image(s); give one per input")
+    if args.mask and len(args.mask) not in (1, len(paths)):
+        raise ValueError(f"{len(args.mask)} --mask file(s) for {len(paths)} input image(s); give one, or one per input")
+    if args.task == "inpaint" and not args.mask and not args.corrupt:
+        raise ValueError("--task inpaint needs --mask (white = missing pixels), or --corrupt to make holes")
+    channels = 3 if args.task == "colorize" else est.n_channels_
+    lo, hi = est.value_range_
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, figures = [], {}
+    for i, path in enumerate(paths):
+        img = read_image(path, channels)
+        raw = img * (hi - lo) + lo
+        original, mask = None, None
+        if args.corrupt:
+            original = img
+            degraded, holes = est.corrupt([raw], random_state=args.seed + i, return_masks=True)
+            raw = degraded[0]
+            mask = holes[0] if holes else None
+            if args.task == "super-resolve":
+                s = est.scale
+                original = img[:img.shape[0] // s * s, :img.shape[1] // s * s]
+        elif args.original:
+            original = read_image(Path(args.original[i]), channels)
+        if args.mask:
+            m = read_image(Path(args.mask[i if len(args.mask) > 1 else 0]), 1) > 0.5
+            if m.shape != raw.shape[:2]:
+                raise ValueError(f"mask {args.mask[i if len(args.mask) > 1 else 0]} is {m.shape[1]}x{m.shape[0]}, "
+                                 f"but {path.name} is {raw.shape[1]}x{raw.shape[0]}")
+            mask = m
+        restored = (est.restore(raw, mask=mask) - lo) / (hi - lo)
+        before = (raw - lo) / (hi - lo)
+        if mask is not None and not args.corrupt:
+            before = before * ~(mask if before.ndim == 2 else mask[..., None])
+        stem = path.stem
+        write_png(out / f"{stem}.png", restored)
+        if args.corrupt:
+            write_png(out / f"{stem}_input.png", before)
+        row = {"image": path.name, "size": f"{restored.shape[1]}x{restored.shape[0]}"}
+        if original is not None:
+            if original.shape != restored.shape:
+                raise ValueError(f"the original of {path.name} is {original.shape}, the restoration {restored.shape}")
+            if before.shape == original.shape:
+                row["psnr_input"] = psnr(before[None], original[None])
+            row["psnr_restored"] = psnr(restored[None], original[None])
+            chw = (lambda a: a[None]) if original.ndim == 2 else (lambda a: a.transpose(2, 0, 1)[None])
+            row["ssim_restored"] = ssim(chw(restored), chw(original))
+            if mask is not None:
+                row["psnr_restored_missing"] = masked_psnr(restored[None], original[None],
+                                                           mask[None] if original.ndim == 2 else mask[None, ..., None])
+        rows.append(row)
+        if len(figures) < 4:
+            panel = {"before": before, "restored": restored, **({"original": original} if original is not None else {})}
+            figures[f"{stem}: before / restored" + (" / original" if original is not None else "")] = \
+                image_rows(_pad_rows(panel), n=1)
+    metrics = {"task": args.task, "images": len(rows)}
+    for key in ("psnr_input", "psnr_restored", "ssim_restored", "psnr_restored_missing"):
+        vals = [r[key] for r in rows if key in r]
+        if vals:
+            metrics[f"mean_{key}"] = float(np.mean(vals))
+    (out / "metrics.json").write_text(json.dumps({**metrics, "per_image": rows}, indent=2))
+    write_report(out / "report.html", title=f"aekit restore --task {args.task}",
+                 summary={"model": args.model, "task": args.task, "corruptions": ", ".join(est.corruption_specs_),
+                          "inputs": len(paths), "tiles": f"{est.tile_size} px, overlap {est.tile_overlap}"},
+                 metrics=metrics, baselines=rows, history=est.history_, extra_figures=figures)
+    print(json.dumps(metrics, indent=2))
+    print(f"wrote {len(rows)} restored image(s), report.html and metrics.json to {out}", file=sys.stderr)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ segment
+def read_targets(spec: str, data_dir=None) -> np.ndarray:
+    """Class maps from a folder of mask images (their pixel values are the labels) or a .npy/.npz file."""
+    from aekit.data import load_dataset
+
+    p = Path(spec)
+    if p.is_dir():
+        paths = expand_inputs([spec])
+        return np.stack([np.asarray(_read_labels(q)) for q in paths])
+    if p.suffix == ".npy":
+        return np.load(p, allow_pickle=False)
+    ds = load_dataset(spec, data_dir=data_dir)
+    return ds.train.X
+
+
+def _read_labels(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"))
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    from aekit.estimators import Segmenter
+    from aekit.metrics import mean_iou
+    from aekit.report import write_report
+    from aekit.report.figures import image_rows
+
+    if args.fit:
+        if not args.targets:
+            raise ValueError("--fit needs --targets: the class maps of the training images")
+        est = _fit(args, Segmenter, {}, y=read_targets(args.targets, args.data_dir))
+    else:
+        est = _load(args.model, Segmenter)
+    paths = expand_inputs(args.inputs)
+    if args.truth and len(args.truth) != len(paths):
+        raise ValueError(f"{len(args.truth)} --truth file(s) for {len(paths)} input image(s); give one per input")
+    lo, hi = est.value_range_
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, figures, preds, truths = [], {}, [], []
+    labels = est.classes_
+    for i, path in enumerate(paths):
+        img = read_image(path, est.n_channels_)
+        pred = est.predict([img * (hi - lo) + lo])[0]
+        index = np.searchsorted(labels, pred)
+        if np.issubdtype(labels.dtype, np.integer) and labels.min() >= 0 and labels.max() <= 255:
+            Image_arr = pred.astype(np.uint8)
+        else:
+            Image_arr = index.astype(np.uint8)
+        from PIL import Image
+
+        Image.fromarray(Image_arr).save(out / f"{path.stem}_classes.png")
+        row = {"image": path.name, "size": f"{pred.shape[1]}x{pred.shape[0]}"}
+        panel = {"image": img, "classes": index / max(1, len(labels) - 1)}
+        if args.truth:
+            truth = _read_labels(Path(args.truth[i]))
+            if truth.shape != pred.shape:
+                raise ValueError(f"--truth {args.truth[i]} is {truth.shape}, the image {path.name} {pred.shape}")
+            row["mean_iou"] = float(est.score([img * (hi - lo) + lo], [truth]))
+            preds.append(pred.ravel())
+            truths.append(truth.ravel())
+            panel["truth"] = np.searchsorted(labels, truth).clip(0, len(labels) - 1) / max(1, len(labels) - 1)
+        rows.append(row)
+        if len(figures) < 4:
+            figures[f"{path.stem}: " + " / ".join(panel)] = image_rows(_pad_rows(panel), n=1)
+    metrics = {"images": len(rows), "classes": labels.tolist()}
+    if truths:
+        all_t = np.concatenate(truths)
+        all_p = np.concatenate(preds)
+        classes = np.union1d(labels, np.unique(all_t))
+        metrics["mean_iou"] = mean_iou(np.searchsorted(classes, all_p), np.searchsorted(classes, all_t), len(classes))
+    (out / "metrics.json").write_text(json.dumps({**metrics, "per_image": rows}, indent=2, default=str))
+    write_report(out / "report.html", title="aekit segment", summary={"model": args.model, "inputs": len(paths)},
+                 metrics={k: v for k, v in metrics.items() if k != "classes"}, baselines=rows, history=est.history_,
+                 extra_figures=figures)
+    print(json.dumps(metrics, indent=2, default=str))
+    print(f"wrote {len(rows)} class map(s), report.html and metrics.json to {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,503 @@
+"""Anomaly detection with autoencoders, as a scikit-learn outlier detector.
+
+An autoencoder trained on (mostly) normal data reconstructs normal samples well and anomalies badly, so
+the reconstruction error is an anomaly score (Japkowicz, Myers & Gluck, "A novelty detection approach to
+classification", IJCAI 1995; Sakurada & Yairi, "Anomaly detection using autoencoders with nonlinear
+dimensionality reduction", MLSDA 2014). The density of the codes under a Gaussian mixture adds what the
+error misses: an anomaly that the decoder reconstructs well but that lands where normal codes are rare
+(Zong et al., "Deep autoencoding Gaussian mixture model for unsupervised anomaly detection", ICLR 2018,
+fit the mixture jointly; here it is fitted after training). An ensemble of autoencoders with different
+seeds averages out the variance of single networks (Chen et al., "Outlier detection with autoencoder
+ensembles", SDM 2017). On contaminated training data the robust mode drops the training samples with the
+largest errors and trains again on the rest (trimmed fitting, as in Rousseeuw's least trimmed squares).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import OutlierMixin
+
+from aekit.estimators._base import AutoencoderEstimator, _positive_int, _seed, register_estimator
+
+SCORES = ("reconstruction", "latent", "combined")
+THRESHOLDS = ("auto", "contamination", "percentile", "sigma", "max")
+MODES = ("clean", "contaminated")
+
+
+@register_estimator("anomaly-detector")
+class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
+    """Score, threshold and explain anomalies with an autoencoder (ensemble) trained on normal data.
+
+    Parameters
+    ----------
+    latent_dim : int or "auto", default "auto"
+        Code size; "auto": 16 for images, ``clip(round(sqrt(n_features)), 2, 16)`` for tables.
+    score_type : {"reconstruction", "latent", "combined"}, default "reconstruction"
+        "reconstruction": the mean squared reconstruction error (scaled units); "latent": the negative
+        log-density of the code under a Gaussian mixture fitted to the training codes; "combined": the
+        sum of both after standardising each by its mean and standard deviation on the training data
+        (the error in log scale).
+    n_estimators : int, default 1
+        Autoencoders trained with different seeds; their standardised scores are averaged.
+    mode : {"clean", "contaminated"}, default "clean"
+        "clean": the training data is taken as all normal. "contaminated": after a first fit, the
+        ``trim_fraction`` of training samples with the largest reconstruction errors is dropped and
+        the autoencoders are trained again on the rest.
+    trim_fraction : float, optional
+        Fraction dropped in the contaminated mode; default: ``contamination`` when it is a float, else 0.1.
+    contamination : "auto" or float in (0, 0.5], default "auto"
+        Expected fraction of anomalies; with a float, the threshold flags that fraction of the
+        training data (scikit-learn convention).
+    threshold : {"auto", "contamination", "percentile", "sigma", "max"}, default "auto"
+        How ``threshold_`` is set from the training anomaly scores: "contamination" the
+        ``1 - contamination`` quantile; "percentile" the ``percentile``-th percentile; "sigma" mean +
+        ``n_sigma`` standard deviations; "max" the largest training score (flags nothing in the training
+        data). "auto": "contamination" when ``contamination`` is a float, else "sigma".
+        :meth:`set_threshold` changes it after fitting (also by the best F1 on labelled data).
+    percentile : float, default 99.0
+    n_sigma : float, default 3.0
+    gmm_components : int, default 4
+        Components of the Gaussian mixture on the codes ("latent" and "combined" scores).
+    error_sigma : float, default 0.0
+        Images: smooth the residual with a Gaussian of this many pixels before squaring it (errors and
+        error maps), so that spatially coherent errors count more than scattered pixel noise.
+    model : str, default "auto"
+        A registered model; "auto": ``conv`` for images whose sides divide by 4, else ``mlp``.
+    model_params : dict, optional
+        Extra model arguments, e.g. ``{"hidden": [64, 32]}``.
+    epochs, batch_size, lr, max_time : training budget of each autoencoder.
+    min_steps : int, default 0
+        Small data sets train for more epochs, so that each autoencoder takes at least this many steps.
+    validation_fraction : float, default 0.0
+        Held out for early stopping (0: train exactly ``epochs`` epochs).
+    scaler : {"auto", "minmax", "standard", "range", "none"}, default "auto"
+    random_state : int, RandomState or None, default 0
+    device : str, default "cpu"
+    verbose : bool, default False
+
+    Attributes
+    ----------
+    threshold_ : float
+        Anomaly scores above it are anomalies.
+    offset_ : float
+        ``-threshold_``; ``decision_function = score_samples - offset_`` (scikit-learn convention).
+    train_scores_ : ndarray of shape (n_samples,)
+        Anomaly scores of the training data.
+    autoencoder_ : aekit.TrainedAutoencoder
+        The first autoencoder and the scaler; ``members_`` lists all the autoencoders.
+    history_ : list of dict
+        Per-epoch losses of the first autoencoder.
+    class_error_history_ : list of dict
+        Per-epoch mean reconstruction error per label of the ``monitor`` data given to :meth:`fit`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from aekit import AnomalyDetector
+    >>> X, y = load_digits(return_X_y=True)
+    >>> det = AnomalyDetector(epochs=20, contamination=0.05).fit(X[y == 0])
+    >>> labels = det.predict(X)            # +1 normal, -1 anomaly
+    >>> float((labels[y == 0] == -1).mean()) <= 0.1
+    True
+    """
+
+    def __init__(self, latent_dim="auto", *, score_type: str = "reconstruction", n_estimators: int = 1, mode: str = "clean",
+                 trim_fraction: float | None = None, contamination="auto", threshold: str = "auto",
+                 percentile: float = 99.0, n_sigma: float = 3.0, gmm_components: int = 4, error_sigma: float = 0.0,
+                 model: str = "auto",
+                 model_params: dict | None = None, epochs: int = 50, batch_size: int = 128, lr: float = 3e-3,
+                 min_steps: int = 0, max_time: float | None = None, validation_fraction: float = 0.0,
+                 scaler: str = "auto", random_state=0, device: str = "cpu", verbose: bool = False):
+        self.latent_dim = latent_dim
+        self.score_type = score_type
+        self.n_estimators = n_estimators
+        self.mode = mode
+        self.trim_fraction = trim_fraction
+        self.contamination = contamination
+        self.threshold = threshold
+        self.percentile = percentile
+        self.n_sigma = n_sigma
+        self.gmm_components = gmm_components
+        self.error_sigma = error_sigma
+        self.model = model
+        self.model_params = model_params
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.min_steps = min_steps
+        self.max_time = max_time
+        self.validation_fraction = validation_fraction
+        self.scaler = scaler
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    corruption = None  # the base class reads it; anomaly detectors train on clean inputs
+
+    # ------------------------------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        owner = type(self).__name__
+        for key, value, allowed in (("score_type", self.score_type, SCORES), ("threshold", self.threshold, THRESHOLDS),
+                                    ("mode", self.mode, MODES)):
+            if value not in allowed:
+                raise ValueError(f"{owner}: {key}={value!r}; expected one of {allowed}")
+        _positive_int(owner, n_estimators=self.n_estimators, gmm_components=self.gmm_components,
+                      epochs=self.epochs, batch_size=self.batch_size)
+        if not isinstance(self.min_steps, numbers.Integral) or self.min_steps < 0:
+            raise ValueError(f"{owner}: min_steps={self.min_steps!r} must be an integer >= 0")
+        if self.latent_dim != "auto":
+            _positive_int(owner, latent_dim=self.latent_dim)
+        c = self.contamination
+        if not (c == "auto" or (isinstance(c, numbers.Real) and not isinstance(c, bool) and 0.0 < c <= 0.5)):
+            raise ValueError(f"{owner}: contamination={c!r} must be 'auto' or a float in (0, 0.5]")
+        if self.threshold == "contamination" and c == "auto":
+            raise ValueError(f"{owner}: threshold='contamination' needs a float contamination, got 'auto'")
+        if not 0.0 < self.percentile <= 100.0:
+            raise ValueError(f"{owner}: percentile={self.percentile!r} must be in (0, 100]")
+        if not self.n_sigma >= 0:
+            raise ValueError(f"{owner}: n_sigma={self.n_sigma!r} must be >= 0")
+        if not (isinstance(self.error_sigma, numbers.Real) and self.error_sigma >= 0):
+            raise ValueError(f"{owner}: error_sigma={self.error_sigma!r} must be a number >= 0")
+        t = self.trim_fraction
+        if t is not None and not (isinstance(t, numbers.Real) and 0.0 <= t < 0.5):
+            raise ValueError(f"{owner}: trim_fraction={t!r} must be a float in [0, 0.5) or None")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(f"{owner}: validation_fraction={self.validation_fraction!r} must be in [0, 1)")
+        if self.model_params is not None and not isinstance(self.model_params, dict):
+            raise TypeError(f"{owner}: model_params must be a dict of model arguments, got "
+                            f"{type(self.model_params).__name__}")
+
+    def _latent_dim(self) -> int:
+        if self.latent_dim != "auto":
+            return int(self.latent_dim)
+        if self._is_image:
+            return 16
+        return int(np.clip(round(np.sqrt(self.n_features_in_)), 2, 16))
+
+    # ------------------------------------------------------------------------------------ fitting
+    def fit(self, X, y=None, *, monitor=None):
+        """Train on ``X`` (``y`` is ignored) and set the threshold from the training scores.
+
+        ``monitor``: optional ``(X_mon, labels)``; after every epoch of the first autoencoder the mean
+        reconstruction error of each label is recorded in ``class_error_history_``. Returns ``self``.
+        """
+        self._check_params()
+        x = self._validate(X, reset=True)
+        seed0 = _seed(self.random_state)
+        scaler = self._make_scaler(x)
+        xs = scaler.transform(x).astype(np.float32)
+        mon = None
+        if monitor is not None:
+            xm, ym = monitor
+            mon = (scaler.transform(self._validate(xm, reset=False)).astype(np.float32), np.asarray(ym))
+        self.class_error_history_ = []
+        seeds = [seed0 + 7919 * i for i in range(int(self.n_estimators))]
+        members, histories = self._train_members(xs, seeds, mon)
+        self.n_trimmed_ = 0
+        if self.mode == "contaminated":
+            trim = self.trim_fraction if self.trim_fraction is not None else (
+                float(self.contamination) if self.contamination != "auto" else 0.1)
+            n_drop = int(np.floor(trim * len(xs)))
+            if n_drop > 0 and len(xs) - n_drop >= 2:
+                err = np.mean([self._errors(m, xs) for m in members], axis=0)
+                keep = np.sort(np.argsort(err, kind="stable")[:len(xs) - n_drop])
+                self.class_error_history_ = []
+                members, histories = self._train_members(xs[keep], seeds, mon)
+                self.n_trimmed_ = n_drop
+                fit_x = xs[keep]
+            else:
+                fit_x = xs
+        else:
+            fit_x = xs
+        from aekit.persistence import TrainedAutoencoder
+
+        self.extra_members_ = members[1:]
+        self.autoencoder_ = TrainedAutoencoder(members[0], scaler, metadata={"model": members[0].name})
+        self.history_ = histories[0]
+        self.n_iter_ = len(histories[0])
+        self._fit_score_stats(fit_x)
+        self.train_scores_ = self._anomaly_scores(xs)
+        self._set_threshold_from(self.train_scores_, self._rule())
+        return self
+
+    def _train_members(self, xs: np.ndarray, seeds: list[int], monitor):
+        from aekit.models import create_model
+        from aekit.training import TrainConfig, Trainer
+
+        input_shape = tuple(xs.shape[1:])
+        name = self._model_name(input_shape)
+        kwargs = {**self._default_model_params(name, input_shape), **(self.model_params or {})}
+        members, histories = [], []
+        for i, seed in enumerate(seeds):
+            n = len(xs)
+            order = np.random.default_rng(seed).permutation(n)
+            n_val = int(round(self.validation_fraction * n)) if n >= 20 else 0
+            val = None if n_val == 0 else xs[np.sort(order[:n_val])]
+            train = xs[np.sort(order[n_val:])]
+            batch = int(min(self.batch_size, len(train)))
+            epochs = max(int(self.epochs), math.ceil(int(self.min_steps) / math.ceil(len(train) / batch)))
+            config = TrainConfig(epochs=epochs, batch_size=batch,
+                                 lr=float(self.lr), max_time=self.max_time, loss="mse", random_state=seed,
+                                 progress=bool(self.verbose), device=self.device,
+                                 early_stopping=10 if val is not None else None)
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                model = create_model(name, input_shape=input_shape, latent_dim=self._latent_dim(), **kwargs)
+                callbacks = [self._monitor_callback(model, *monitor)] if (monitor is not None and i == 0) else []
+                result = Trainer(model, config, callbacks=callbacks).fit(train, val)
+            members.append(model.cpu().eval())
+            histories.append(result.history)
+        return members, histories
+
+    def _monitor_callback(self, model, xm: np.ndarray, ym: np.ndarray):
+        def record(epoch: int, logs: dict):
+            if "step" in logs:
+                return None
+            err = self._errors(model, xm, device=next(model.parameters()).device)
+            self.class_error_history_.append(
+                {"epoch": int(epoch), **{str(c): float(err[ym == c].mean()) for c in np.unique(ym)}})
+            return None
+        return record
+
+    # ------------------------------------------------------------------------------------ scoring parts
+    @torch.no_grad()
+    def _forward(self, model, xs: np.ndarray, device=None, batch_size: int = 1024):
+        """Reconstructions and codes of scaled inputs xs (model layout). Without ``device`` a float64 copy of
+        the model computes them, so that a sample's score does not depend on the batch it comes in."""
+        was_training = model.training
+        model.eval()
+        dtype = torch.float32
+        if device is None:
+            model, dtype, device = copy.deepcopy(model).cpu().double(), torch.float64, torch.device("cpu")
+        recons, codes = [], []
+        for i in range(0, len(xs), batch_size):
+            out = model(torch.from_numpy(xs[i:i + batch_size]).to(device, dtype))
+            recons.append(out.recon.double().cpu().numpy())
+            codes.append(out.code.double().cpu().numpy().reshape(len(out.code), -1))
+        model.train(was_training)
+        return np.concatenate(recons), np.concatenate(codes)
+
+    def _errors(self, model, xs: np.ndarray, device=None) -> np.ndarray:
+        recon, _ = self._forward(model, xs, device=device)
+        return self._squared_residual(recon, xs).reshape(len(xs), -1).mean(axis=1)
+
+    def _squared_residual(self, recon: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """(recon - x) ** 2 per feature; for images with ``error_sigma`` > 0 the residual is smoothed by a
+        Gaussian of that many pixels first, so that coherent errors (a missing stroke) outweigh scattered ones."""
+        r = recon - xs
+        if self.error_sigma and r.ndim == 4:
+            from scipy.ndimage import gaussian_filter
+
+            r = gaussian_filter(r, sigma=(0, 0, float(self.error_sigma), float(self.error_sigma)))
+        return r ** 2
+
+    def _fit_score_stats(self, xs: np.ndarray) -> None:
+        """Per member: the Gaussian mixture of the codes and the mean/std of each score part on ``xs``."""
+        from sklearn.mixture import GaussianMixture
+
+        self.score_stats_ = []
+        for j, m in enumerate(self.members_):
+            recon, codes = self._forward(m, xs)
+            log_err = np.log(self._squared_residual(recon, xs).reshape(len(xs), -1).mean(axis=1) + 1e-12)
+            mu, sd = codes.mean(axis=0), codes.std(axis=0) + 1e-6
+            z = (codes - mu) / sd
+            k = int(min(self.gmm_components, len(z)))
+            gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-3, n_init=1, max_iter=200,
+                                  random_state=_seed(self.random_state) + j).fit(z)
+            stats = {"code_mean": mu.tolist(), "code_std": sd.tolist(), "weights": gmm.weights_.tolist(),
+                     "means": gmm.means_.tolist(), "covariances": gmm.covariances_.tolist()}
+            nll = _gmm_nll(z, stats)
+            stats.update(err_mean=float(log_err.mean()), err_std=float(log_err.std() + 1e-12),
+                         nll_mean=float(nll.mean()), nll_std=float(nll.std() + 1e-12))
+            self.score_stats_.append(stats)
+
+    def _member_scores(self, j: int, xs: np.ndarray) -> np.ndarray:
+        m, st = self.members_[j], self.score_stats_[j]
+        recon, codes = self._forward(m, xs)
+        err = self._squared_residual(recon, xs).reshape(len(xs), -1).mean(axis=1)
+        if self.score_type == "reconstruction":
+            return err
+        z = (codes - np.asarray(st["code_mean"])) / np.asarray(st["code_std"])
+        nll = _gmm_nll(z, st)
+        if self.score_type == "latent":
+            return nll
+        return (np.log(err + 1e-12) - st["err_mean"]) / st["err_std"] + (nll - st["nll_mean"]) / st["nll_std"]
+
+    def _anomaly_scores(self, xs: np.ndarray) -> np.ndarray:
+        return np.mean([self._member_scores(j, xs) for j in range(len(self.members_))], axis=0)
+
+    def _scaled(self, X) -> np.ndarray:
+        x = self._validate(X, reset=False)
+        return self.autoencoder_.scaler.transform(x).astype(np.float32)
+
+    # ------------------------------------------------------------------------------------ thresholds
+    def _rule(self) -> str:
+        if self.threshold != "auto":
+            return self.threshold
+        return "contamination" if self.contamination != "auto" else "sigma"
+
+    def _set_threshold_from(self, scores: np.ndarray, rule: str, *, contamination=None, percentile=None,
+                            n_sigma=None) -> None:
+        scores = np.asarray(scores, dtype=np.float64)
+        if rule == "contamination":
+            c = self.contamination if contamination is None else contamination
+            if c == "auto" or not (isinstance(c, numbers.Real) and 0.0 < c <= 0.5):
+                raise ValueError(f"method='contamination' needs a contamination in (0, 0.5], got {c!r}")
+            thr = -np.percentile(-scores, 100.0 * float(c))  # scikit-learn: offset_ = percentile(score_samples, c)
+        elif rule == "percentile":
+            q = self.percentile if percentile is None else percentile
+            if not 0.0 < q <= 100.0:
+                raise ValueError(f"percentile={q!r} must be in (0, 100]")
+            thr = np.percentile(scores, float(q))
+        elif rule == "sigma":
+            k = self.n_sigma if n_sigma is None else n_sigma
+            if not k >= 0:
+                raise ValueError(f"n_sigma={k!r} must be >= 0")
+            thr = scores.mean() + float(k) * scores.std()
+        elif rule == "max":
+            thr = scores.max()
+        else:
+            raise ValueError(f"threshold rule {rule!r}; expected one of {THRESHOLDS[1:] + ('f1',)}")
+        self.threshold_ = float(thr)
+        self.offset_ = -self.threshold_
+        self.threshold_rule_ = rule
+
+    def set_threshold(self, X=None, y=None, *, method: str = "f1", contamination=None, percentile=None,
+                      n_sigma=None):
+        """Set ``threshold_`` after fitting; returns ``self``.
+
+        ``method``: "f1" picks the threshold with the best F1 score on labelled data ``X, y`` (``y``: 1 or
+        True for anomalies, 0 for normal samples; or scikit-learn's -1 anomaly / +1 normal); "contamination",
+        "percentile", "sigma" and "max" apply the rule of the same name (with the given value, else the
+        estimator's parameter) to the scores of ``X``, or of the training data when ``X`` is None.
+        """
+        self._check_fitted()
+        if method == "f1":
+            if X is None or y is None:
+                raise ValueError("set_threshold(method='f1') needs labelled data: set_threshold(X_val, y_val)")
+            s = self.anomaly_score(X)
+            yy = _anomaly_labels(y, len(s))
+            if yy.min() == yy.max():
+                raise ValueError("set_threshold(method='f1') needs both normal samples and anomalies in y")
+            from sklearn.metrics import precision_recall_curve
+
+            prec, rec, cuts = precision_recall_curve(yy, s)
+            f1 = 2 * prec[:-1] * rec[:-1] / np.maximum(prec[:-1] + rec[:-1], 1e-12)
+            best = float(cuts[int(np.argmax(f1))])   # flags s >= best
+            below = s[s < best]
+            self.threshold_ = float((best + below.max()) / 2) if below.size else float(best - 1e-12 * max(1, abs(best)))
+            self.offset_ = -self.threshold_
+            self.threshold_rule_ = "f1"
+            return self
+        if method not in THRESHOLDS[1:]:
+            raise ValueError(f"method={method!r}; expected 'f1' or one of {THRESHOLDS[1:]}")
+        scores = self.train_scores_ if X is None else self.anomaly_score(X)
+        self._set_threshold_from(scores, method, contamination=contamination, percentile=percentile,
+                                 n_sigma=n_sigma)
+        return self
+
+    # ------------------------------------------------------------------------------------ public scores
+    def anomaly_score(self, X) -> np.ndarray:
+        """Anomaly score of each sample: higher means more abnormal."""
+        self._check_fitted()
+        return self._anomaly_scores(self._scaled(X))
+
+    def score_samples(self, X) -> np.ndarray:
+        """Opposite of :meth:`anomaly_score` (scikit-learn convention: higher means more normal)."""
+        return -self.anomaly_score(X)
+
+    def decision_function(self, X) -> np.ndarray:
+        """``score_samples(X) - offset_``: negative for anomalies."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X) -> np.ndarray:
+        """+1 for normal samples, -1 for anomalies (scores above ``threshold_``)."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def error_map(self, X) -> np.ndarray:
+        """Squared reconstruction error per feature (tables: (n, n_features)) or per pixel (images:
+        (n, H, W), averaged over channels), in the model's scaled units, averaged over the ensemble."""
+        self._check_fitted()
+        xs = self._scaled(X)
+        err = np.mean([self._squared_residual(self._forward(m, xs)[0], xs) for m in self.members_], axis=0)
+        if self._is_image:
+            return err.mean(axis=1)                      # (n, C, H, W) -> (n, H, W)
+        return err.reshape(len(err), -1)
+
+    def reconstruct(self, X) -> np.ndarray:
+        """Reconstructions by the first autoencoder, shaped like ``X``, raw units."""
+        self._check_fitted()
+        return self._to_user_layout(self._reconstruct(self._validate(X, reset=False)))
+
+    # ------------------------------------------------------------------------------------ persistence
+    def _get_state(self) -> dict:
+        return {**super()._get_state(), "threshold_": self.threshold_, "offset_": self.offset_,
+                "threshold_rule_": self.threshold_rule_, "score_stats_": self.score_stats_,
+                "n_trimmed_": self.n_trimmed_, "class_error_history_": self.class_error_history_,
+                "members_config_": [{"name": m.name, "params": m.config} for m in self.members_[1:]]}
+
+    def _set_state(self, state: dict) -> None:
+        super()._set_state(state)
+        self.threshold_, self.offset_ = float(state["threshold_"]), float(state["offset_"])
+        self.threshold_rule_ = state["threshold_rule_"]
+        self.score_stats_ = state["score_stats_"]
+        self.n_trimmed_ = int(state["n_trimmed_"])
+        self.class_error_history_ = state["class_error_history_"]
+        self._members_config = state["members_config_"]
+
+    def _get_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = {"train_scores": torch.as_tensor(np.asarray(self.train_scores_, dtype=np.float64))}
+        for i, m in enumerate(self.members_[1:], start=1):
+            tensors.update({f"member{i}.{k}": v for k, v in m.state_dict().items()})
+        return tensors
+
+    def _set_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        from aekit.models import create_model
+
+        self.train_scores_ = tensors["train_scores"].numpy()
+        self.extra_members_ = []
+        for i, cfg in enumerate(self._members_config, start=1):
+            m = create_model(cfg["name"], **cfg["params"])
+            prefix = f"member{i}."
+            m.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+            self.extra_members_.append(m.eval())
+        del self._members_config
+
+    @property
+    def members_(self) -> list:
+        """The trained autoencoders (``autoencoder_.model`` first)."""
+        self._check_fitted()
+        return [self.autoencoder_.model, *self.extra_members_]
+
+
+def _gmm_nll(z: np.ndarray, stats: dict) -> np.ndarray:
+    """Negative log-density of standardised codes ``z`` (n, k) under the saved Gaussian mixture."""
+    from scipy.special import logsumexp
+
+    weights = np.asarray(stats["weights"], dtype=np.float64)
+    means = np.asarray(stats["means"], dtype=np.float64)
+    covs = np.asarray(stats["covariances"], dtype=np.float64)
+    z = z.astype(np.float64)
+    parts = []
+    for w, mu, cov in zip(weights, means, covs):
+        chol = np.linalg.cholesky(cov)
+        sol = np.linalg.solve(chol, (z - mu).T)                     # (k, n)
+        logdet = 2.0 * np.log(np.diag(chol)).sum()
+        parts.append(np.log(w + 1e-300) - 0.5 * ((sol ** 2).sum(0) + logdet + z.shape[1] * np.log(2 * np.pi)))
+    return -logsumexp(np.stack(parts), axis=0)
+
+
+def _anomaly_labels(y, n: int) -> np.ndarray:
+    y = np.asarray(y).ravel()
+    if len(y) != n:
+        raise ValueError(f"y has {len(y)} labels for {n} samples")
+    values = set(np.unique(y).tolist())
+    if values <= {-1, 1} and -1 in values:
+        return (y == -1).astype(int)                  # scikit-learn's predict convention
+    if not values <= {0, 1, True, False}:
+        raise ValueError(f"y must hold 0/1 (1 = anomaly) or -1/+1 (-1 = anomaly) labels, got {sorted(values)[:5]}")
+    return y.astype(int)
