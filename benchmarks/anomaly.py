@@ -33,7 +33,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 # one configuration for all MNIST digits
 MNIST_AEKIT = {"model": "mlp", "model_params": {"hidden": [256, 64]}, "latent_dim": 16, "epochs": 20,
-               "batch_size": 64, "score_type": "reconstruction", "error_sigma": 1.0, "n_estimators": 1}
+               "batch_size": 64, "score_type": "reconstruction", "error_sigma": 1.0, "n_estimators": 1,
+               "min_steps": 0}
 
 
 def _timed(fn):

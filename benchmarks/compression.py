@@ -172,7 +172,8 @@ def run_aekit(xtr, xte, args, log) -> list[dict]:
         for step in spec["steps"]:
             setting = f"{spec['name']}, step={step:g}" + (f", refine={spec['refine']}" if spec["refine"] else "")
             cache = None if args.model_dir is None else Path(args.model_dir) / "points" / (
-                f"{spec['name']}-n{len(xtr)}-step{step:g}-refine{spec['refine']}-test{len(xte)}.json")
+                f"{spec['name']}-n{len(xtr)}-step{step:g}-refine{spec['refine']}-tab{min(args.table_images, len(xtr))}"
+                f"-test{len(xte)}.json")
             if cache is not None and cache.is_file():  # measured by this script before (see --points-only)
                 p = json.loads(cache.read_text())
                 points.append(p)

@@ -36,7 +36,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     ----------
     latent_dim : int or "auto", default "auto"
         Code size; "auto": 16 for images, ``clip(round(sqrt(n_features)), 2, 16)`` for tables.
-    score_type : {"reconstruction", "latent", "combined"}, default "reconstruction"
+    score_type : {"reconstruction", "latent", "combined"}, default "combined"
         "reconstruction": the mean squared reconstruction error (scaled units); "latent": the negative
         log-density of the code under a Gaussian mixture fitted to the training codes; "combined": the
         sum of both after standardising each by its mean and standard deviation on the training data
@@ -70,7 +70,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     model_params : dict, optional
         Extra model arguments, e.g. ``{"hidden": [64, 32]}``.
     epochs, batch_size, lr, max_time : training budget of each autoencoder.
-    min_steps : int, default 0
+    min_steps : int, default 2000
         Small data sets train for more epochs, so that each autoencoder takes at least this many steps.
     validation_fraction : float, default 0.0
         Held out for early stopping (0: train exactly ``epochs`` epochs).
@@ -99,18 +99,18 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     >>> from sklearn.datasets import load_digits
     >>> from aekit import AnomalyDetector
     >>> X, y = load_digits(return_X_y=True)
-    >>> det = AnomalyDetector(epochs=20, contamination=0.05).fit(X[y == 0])
+    >>> det = AnomalyDetector(min_steps=300, contamination=0.05).fit(X[y == 0])
     >>> labels = det.predict(X)            # +1 normal, -1 anomaly
     >>> float((labels[y == 0] == -1).mean()) <= 0.1
     True
     """
 
-    def __init__(self, latent_dim="auto", *, score_type: str = "reconstruction", n_estimators: int = 1, mode: str = "clean",
+    def __init__(self, latent_dim="auto", *, score_type: str = "combined", n_estimators: int = 1, mode: str = "clean",
                  trim_fraction: float | None = None, contamination="auto", threshold: str = "auto",
                  percentile: float = 99.0, n_sigma: float = 3.0, gmm_components: int = 4, error_sigma: float = 0.0,
                  model: str = "auto",
                  model_params: dict | None = None, epochs: int = 50, batch_size: int = 128, lr: float = 3e-3,
-                 min_steps: int = 0, max_time: float | None = None, validation_fraction: float = 0.0,
+                 min_steps: int = 2000, max_time: float | None = None, validation_fraction: float = 0.0,
                  scaler: str = "auto", random_state=0, device: str = "cpu", verbose: bool = False):
         self.latent_dim = latent_dim
         self.score_type = score_type

@@ -56,6 +56,10 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
         False: the same network from random weights (the from-scratch baseline).
     freeze_encoder : bool, default False
         Train only the head (a linear / MLP probe) instead of fine-tuning the encoder too.
+    head_epochs : int, default 0
+        Epochs that train the head alone (encoder frozen) before the whole network is fine-tuned, so a
+        random head does not distort the pre-trained features (Kumar et al., "Fine-Tuning can Distort
+        Pretrained Features and Underperform Out-of-Distribution", ICLR 2022: linear probe, then fine-tune).
     head_hidden : int, default 128
         Width of the head's hidden layer (0: a linear head).
     dropout : float, default 0.2
@@ -87,7 +91,7 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
     """
 
     def __init__(self, latent_dim: int = 32, *, encoder=None, pretrain: bool = True, freeze_encoder: bool = False,
-                 head_hidden: int = 128, dropout: float = 0.2, pretrain_epochs: int = 30, model: str = "auto",
+                 head_epochs: int = 0, head_hidden: int = 128, dropout: float = 0.2, pretrain_epochs: int = 30, model: str = "auto",
                  model_params: dict | None = None, epochs: int = 50, batch_size: int = 32, lr: float = 1e-3,
                  max_time: float | None = None, validation_fraction: float = 0.1, scaler: str = "auto",
                  random_state=0, device: str = "cpu", verbose: bool = False):
@@ -95,6 +99,7 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
         self.encoder = encoder
         self.pretrain = pretrain
         self.freeze_encoder = freeze_encoder
+        self.head_epochs = head_epochs
         self.head_hidden = head_hidden
         self.dropout = dropout
         self.pretrain_epochs = pretrain_epochs
@@ -119,6 +124,8 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"EncoderClassifier: dropout={self.dropout!r} must be in [0, 1)")
         _positive_int("EncoderClassifier", pretrain_epochs=self.pretrain_epochs)
+        if not isinstance(self.head_epochs, int) or isinstance(self.head_epochs, bool) or self.head_epochs < 0:
+            raise ValueError(f"EncoderClassifier: head_epochs={self.head_epochs!r} must be an integer >= 0")
         check_X_y(X, y, allow_nd=True, ensure_min_samples=2)  # paired lengths, no NaN, clear messages
         x = self._validate(X, reset=True)
         check_classification_targets(y)
@@ -191,16 +198,20 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
         with torch.random.fork_rng():
             torch.manual_seed(_seed(self.random_state) + 1)
             head = _head(code_dim, self.head_hidden, len(self.classes_), self.dropout)
-        for p in model.encoder.parameters():
-            p.requires_grad_(not self.freeze_encoder)
         net = _EncoderWithHead(model.encoder, head, len(self.classes_), model.input_shape)
         targets = y_idx.astype(np.float32).reshape(-1, 1, 1)
-        result = self._train_module(net, xs, targets, loss="ce")
+        stages = [(True, self.head_epochs)] if self.head_epochs else []   # (frozen encoder?, epochs)
+        stages += [] if self.freeze_encoder and self.head_epochs else [(self.freeze_encoder, self.epochs)]
+        history = []
+        for frozen, epochs in stages:
+            for p in model.encoder.parameters():
+                p.requires_grad_(not frozen)
+            history += self._train_module(net, xs, targets, loss="ce", epochs=epochs).history
         for p in model.encoder.parameters():
             p.requires_grad_(True)
         self.head_ = head.eval()
         model.eval()
-        self.history_, self.n_iter_ = result.history, len(result.history)
+        self.history_, self.n_iter_ = history, len(history)
 
     # ------------------------------------------------------------------------------------ predicting
     @torch.no_grad()
