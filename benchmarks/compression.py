@@ -72,7 +72,8 @@ def bytes_at(front: list[dict], db: float, *, floor_below: bool) -> float | None
     return float(np.interp(db, q, b))
 
 
-DEFAULT_MODELS = ("rate_weight=0.002,latent_dim=64,channels=32-64,epochs=8,steps=1.25/2/3.2/5/8;"
+DEFAULT_MODELS = ("rate_weight=0.002,latent_dim=64,channels=32-64,epochs=8,steps=1.25/2/3.2/5/8/10;"
+                  "rate_weight=0.002,latent_dim=64,channels=32-64,epochs=8,steps=0.6/0.8/1/1.6,refine=20;"
                   "rate_weight=0.001,latent_dim=96,channels=32-64,epochs=10,steps=0.6/0.8/1/1.3")
 
 
@@ -142,7 +143,7 @@ def pillow_points(xte, args, log) -> list[dict]:
     cache = None if args.model_dir is None else \
         Path(args.model_dir) / "points" / f"pillow-{PIL.__version__}-test{len(xte)}.json"
     if cache is not None and cache.is_file():
-        points = json.loads(cache.read_text())
+        points = [{**p, "reused": True} for p in json.loads(cache.read_text())]
         log(f"PNG, WebP, JPEG: measured before ({cache.name})")
         return points
     points = [{"codec": "PNG", "setting": "lossless, optimize=True",
@@ -176,6 +177,7 @@ def run_aekit(xtr, xte, args, log) -> list[dict]:
                 f"-test{len(xte)}.json")
             if cache is not None and cache.is_file():  # measured by this script before (see --points-only)
                 p = json.loads(cache.read_text())
+                p["reused"] = True
                 points.append(p)
                 log(f"aekit {p['setting']}: {p['bytes']:.1f} B, {p['psnr_db']:.2f} dB (measured before: {cache.name})")
                 continue
@@ -282,7 +284,7 @@ def main(argv=None) -> int:
     result = {"args": {k: v for k, v in vars(args).items()}, "n_train": len(xtr), "n_test": len(xte),
               "psnr": "per-image PSNR (peak 255) of the decoded uint8 image, averaged over the test images",
               "points": points, "aekit_front": [p["setting"] for p in ae_front], "comparisons": comparisons,
-              "worst_ratio_20_30db": worst,
+              "worst_ratio_20_30db": worst, "reused_points": sum(bool(p.get("reused")) for p in points),
               "seconds": time.perf_counter() - t_start, "torch": torch.__version__, "python": platform.python_version()}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.tag}.json").write_text(json.dumps(result, indent=2))
@@ -301,7 +303,9 @@ def _markdown(r, ae_front) -> str:
     lines = [f"# Compression: rate-distortion on MNIST ({r['n_test']} test images, 28x28 grey)", "",
              f"`benchmarks/compression.py` (batch {a['batch_size']}, lr {a['lr']}, {r['n_train']} training images, "
              f"coding tables fitted on the first {min(a['table_images'], r['n_train'])}; "
-             f"total {r['seconds'] / 60:.1f} min on the 2-core machine). aekit models (each a separate codec "
+             f"this run {r['seconds'] / 60:.1f} min on the 2-core machine"
+             + (f", reusing {r['reused_points']} points measured before by this script and kept in --model-dir/points"
+                if r.get("reused_points") else "") + "). aekit models (each a separate codec "
              "operating point, trained for a fixed number of epochs; its points vary the quantisation step, "
              "and `refine` is the number of encoder-side optimisation steps per image):", ""]
     seen = set()
@@ -323,7 +327,8 @@ def _markdown(r, ae_front) -> str:
                    f"{w['psnr_db']:.2f} dB (target: at most 1/3 = 0.333).")]
     lines += ["", "Both curves are interpolated linearly in PSNR on their Pareto fronts (aekit's: the lower "
               "envelope over all its models and settings); below WebP's lowest quality (quality=0) WebP's "
-              "smallest file is used (it cannot go smaller). — : out of aekit's range.", "",
+              "smallest file is used (it cannot go smaller). — : out of aekit's range (in the last column: a "
+              "point off aekit's front).", "",
               "## Every point", "", "| codec | setting | mean bytes | bits/pixel | mean PSNR (dB) | "
               "aekit / WebP at this PSNR |", "|---|---|---:|---:|---:|---:|"]
     for p in r["points"]:
@@ -336,8 +341,9 @@ def _markdown(r, ae_front) -> str:
         lines += ["", "aekit timings (secondary, machine shared with other jobs): training "
                   + ", ".join(f"{v:.0f} s ({k})" for k, v in trained.items())
                   + f"; encode {np.mean([p['encode_ms_per_image'] for p in ae]):.2f} ms and decode "
-                  f"{np.mean([p['decode_ms_per_image'] for p in ae]):.2f} ms per image on average over the points (batched "
-                  "network, one range-coded stream per image; encoding with refine takes longer, see the JSON)."]
+                  f"{np.mean([p['decode_ms_per_image'] for p in ae]):.2f} ms per image on average over the points "
+                  "(batched network, one range-coded stream per image; encoding with refine takes longer, see "
+                  "the JSON)."]
     lines += ["", "![rate-distortion](" + f"{Path(r['args']['tag']).name}_rd.png)", ""]
     return "\n".join(lines)
 
