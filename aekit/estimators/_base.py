@@ -168,22 +168,27 @@ class AutoencoderEstimator(BaseEstimator):
                       callbacks=(), epochs: int | None = None, lr: float | None = None):
         """Train ``model`` on (x, y) with the estimator's budget; a ``validation_fraction`` of the samples
         (when there are at least 20) is held out for early stopping. Returns the TrainResult."""
+        seed = _seed(self.random_state)
+        train_idx, val_idx = split_validation(len(x), self.validation_fraction, seed, type(self).__name__)
+        train = x[train_idx] if y is None else (x[train_idx], y[train_idx])
+        val = None if len(val_idx) == 0 else (x[val_idx] if y is None else (x[val_idx], y[val_idx]))
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return self._run_trainer(model, train, val, loss=loss, seed=seed, corruption=corruption,
+                                     callbacks=callbacks, epochs=epochs, lr=lr)
+
+    def _run_trainer(self, model, train, val, *, loss: str, seed: int, corruption=None, callbacks=(),
+                     epochs: int | None = None, lr: float | None = None):
+        """One Trainer run with the estimator's budget on ``train`` (x or (x, y)), early stopping on ``val``
+        when given. The caller controls torch's global random state around it."""
         from aekit.training import TrainConfig, Trainer
 
-        seed = _seed(self.random_state)
-        n = len(x)
-        order = np.random.default_rng(seed).permutation(n)
-        n_val = int(round(self.validation_fraction * n)) if n >= 20 else 0
-        val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-        train = x[train_idx] if y is None else (x[train_idx], y[train_idx])
-        val = None if n_val == 0 else (x[val_idx] if y is None else (x[val_idx], y[val_idx]))
-        config = TrainConfig(epochs=int(epochs or self.epochs), batch_size=int(min(self.batch_size, len(train_idx))),
+        n_train = len(train[0] if isinstance(train, tuple) else train)
+        config = TrainConfig(epochs=int(epochs or self.epochs), batch_size=int(min(self.batch_size, n_train)),
                              lr=float(lr or self.lr), max_time=self.max_time, loss=loss, random_state=seed,
                              progress=bool(self.verbose), device=self.device,
                              early_stopping=10 if val is not None else None)
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            return Trainer(model, config, corruption=corruption, callbacks=callbacks).fit(train, val)
+        return Trainer(model, config, corruption=corruption, callbacks=callbacks).fit(train, val)
 
     # ------------------------------------------------------------------------------------ applying
     def _check_fitted(self) -> None:
@@ -248,6 +253,15 @@ class AutoencoderEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def split_validation(n: int, fraction: float, seed: int, owner: str) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, val_idx): ``fraction`` of ``n`` held out when there are at least 20 samples."""
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0.0 <= fraction < 1.0:
+        raise ValueError(f"{owner}: validation_fraction={fraction!r} must be in [0, 1)")
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(fraction * n)) if n >= 20 else 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 def load_estimator(directory: str | os.PathLike) -> AutoencoderEstimator:

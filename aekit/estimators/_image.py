@@ -262,7 +262,6 @@ def train_pairs(est, x: np.ndarray, y: np.ndarray, val: tuple | None, *, model_k
     Sets ``est.autoencoder_``, ``est.history_``, ``est.n_iter_``."""
     from aekit.models import create_model
     from aekit.persistence import TrainedAutoencoder
-    from aekit.training import TrainConfig, Trainer
 
     owner = type(est).__name__
     _positive_int(owner, latent_dim=est.latent_dim, epochs=est.epochs, batch_size=est.batch_size)
@@ -271,26 +270,14 @@ def train_pairs(est, x: np.ndarray, y: np.ndarray, val: tuple | None, *, model_k
                         f"{type(est.model_params).__name__}")
     seed = _seed(est.random_state)
     kwargs = {**model_kwargs, **(est.model_params or {})}
-    config = TrainConfig(epochs=int(est.epochs), batch_size=int(min(est.batch_size, len(x))), lr=float(est.lr),
-                         max_time=est.max_time, loss=loss, random_state=seed, progress=bool(est.verbose),
-                         device=est.device, early_stopping=10 if val is not None else None)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = create_model(est.model, input_shape=tuple(x.shape[1:]), latent_dim=int(est.latent_dim), **kwargs)
-        result = Trainer(model, config, corruption=corruption).fit((x, y), val)
+        result = est._run_trainer(model, (x, y), val, loss=loss, seed=seed, corruption=corruption)
     est.autoencoder_ = TrainedAutoencoder(model.cpu().eval(), None, metadata={"model": est.model})
     est.history_ = result.history
     est.n_iter_ = len(result.history)
     return result
-
-
-def split_validation(n: int, fraction: float, seed: int, owner: str) -> tuple[np.ndarray, np.ndarray]:
-    """(train_idx, val_idx): ``fraction`` of ``n`` held out when there are at least 20 samples."""
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0.0 <= fraction < 1.0:
-        raise ValueError(f"{owner}: validation_fraction={fraction!r} must be in [0, 1)")
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(fraction * n)) if n >= 20 else 0
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 def model_factor(model) -> int:

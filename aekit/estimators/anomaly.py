@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from sklearn.base import OutlierMixin
 
-from aekit.estimators._base import AutoencoderEstimator, _positive_int, _seed, register_estimator
+from aekit.estimators._base import AutoencoderEstimator, _positive_int, _seed, register_estimator, split_validation
 
 SCORES = ("reconstruction", "latent", "combined")
 THRESHOLDS = ("auto", "contamination", "percentile", "sigma", "max")
@@ -226,29 +226,22 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
 
     def _train_members(self, xs: np.ndarray, seeds: list[int], monitor):
         from aekit.models import create_model
-        from aekit.training import TrainConfig, Trainer
 
         input_shape = tuple(xs.shape[1:])
         name = self._model_name(input_shape)
         kwargs = {**self._default_model_params(name, input_shape), **(self.model_params or {})}
         members, histories = [], []
         for i, seed in enumerate(seeds):
-            n = len(xs)
-            order = np.random.default_rng(seed).permutation(n)
-            n_val = int(round(self.validation_fraction * n)) if n >= 20 else 0
-            val = None if n_val == 0 else xs[np.sort(order[:n_val])]
-            train = xs[np.sort(order[n_val:])]
+            train_idx, val_idx = split_validation(len(xs), self.validation_fraction, seed, type(self).__name__)
+            train, val = xs[train_idx], (xs[val_idx] if len(val_idx) else None)
             batch = int(min(self.batch_size, len(train)))
             epochs = max(int(self.epochs), math.ceil(int(self.min_steps) / math.ceil(len(train) / batch)))
-            config = TrainConfig(epochs=epochs, batch_size=batch,
-                                 lr=float(self.lr), max_time=self.max_time, loss="mse", random_state=seed,
-                                 progress=bool(self.verbose), device=self.device,
-                                 early_stopping=10 if val is not None else None)
             with torch.random.fork_rng():
                 torch.manual_seed(seed)
                 model = create_model(name, input_shape=input_shape, latent_dim=self._latent_dim(), **kwargs)
                 callbacks = [self._monitor_callback(model, *monitor)] if (monitor is not None and i == 0) else []
-                result = Trainer(model, config, callbacks=callbacks).fit(train, val)
+                result = self._run_trainer(model, train, val, loss="mse", seed=seed, callbacks=callbacks,
+                                           epochs=epochs)
             members.append(model.cpu().eval())
             histories.append(result.history)
         return members, histories

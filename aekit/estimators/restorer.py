@@ -17,9 +17,9 @@ import numbers
 import numpy as np
 import torch
 
-from aekit.estimators._base import AutoencoderEstimator, _seed, register_estimator
-from aekit.estimators._image import (Images, check_tiling, model_factor, read_class_maps, read_images,
-                                     split_validation, tiled_apply, train_pairs, training_samples, value_range)
+from aekit.estimators._base import AutoencoderEstimator, _seed, register_estimator, split_validation
+from aekit.estimators._image import (Images, check_tiling, model_factor, read_class_maps, read_images, tiled_apply,
+                                     train_pairs, training_samples, value_range)
 
 TASKS = ("denoise", "inpaint", "watermark", "colorize", "super-resolve")
 MODELS = ("unet",)  # fully convolutional: runs on tiles of any size

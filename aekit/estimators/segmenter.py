@@ -11,9 +11,9 @@ import math
 import numpy as np
 import torch
 
-from aekit.estimators._base import AutoencoderEstimator, _seed, register_estimator
-from aekit.estimators._image import (check_tiling, model_factor, read_class_maps, read_images, split_validation,
-                                     tiled_apply, train_pairs, training_samples, value_range)
+from aekit.estimators._base import AutoencoderEstimator, _seed, register_estimator, split_validation
+from aekit.estimators._image import (check_tiling, model_factor, read_class_maps, read_images, tiled_apply,
+                                     train_pairs, training_samples, value_range)
 
 LOSSES = ("ce", "dice", "ce+dice")
 
