@@ -16,11 +16,13 @@ import numpy as np
 import torch
 
 from aekit.metrics import mse, pca_baseline, psnr
-from aekit.models import create_model
-from aekit.persistence import TrainedAutoencoder, save_model
-from aekit.summary import model_summary
-from aekit.training import TrainConfig, Trainer
 from aekit.fileio import atomic_write_bytes
+from aekit.persistence import TrainedAutoencoder, save_model
+from aekit.seeding import resolve_seeds
+from aekit.summary import model_summary
+from aekit.training import ModelSpec, TrainConfig, train_autoencoder
+
+CHECKPOINTS = "checkpoints"   # OUT/checkpoints/: the resume state (safetensors + JSON), apart from the model
 
 
 @dataclass
@@ -30,7 +32,8 @@ class RunOptions:
     model: str = "conv"                     # registered model name
     latent_dim: int = 32                    # code size
     model_params: dict = field(default_factory=dict)   # extra model arguments (channels, hidden, ...)
-    train: dict = field(default_factory=dict)          # TrainConfig fields (epochs, lr, batch_size, ...)
+    train: dict = field(default_factory=dict)          # TrainConfig fields (epochs, lr, batch_size, ...) and
+                                                       # "loss": the objective ("mse", "bce", ...; default "mse")
     data_dir: str | None = None             # where named datasets are looked for (else $AEKIT_DATA_DIR)
     image_size: int | None = None           # resize images to this size
     grayscale: bool | None = None           # force grey (True) or RGB (False) images
@@ -39,7 +42,7 @@ class RunOptions:
     test_fraction: float = 0.2              # carved from the data when it has no test split
     limit: int | None = None                # use only the first N samples (quick runs)
     corruption: str | None = None           # training-time corruption (denoising), e.g. "gaussian:0.5"
-    resume: bool = False                    # continue from DIR/checkpoint.pt
+    resume: bool = False                    # continue from the resume state in DIR/checkpoints/
     report: bool = True                     # write report.html
     verbose: bool = True                    # print the model summary and a result line
 
@@ -60,25 +63,30 @@ def prepare_data(opts: RunOptions):
 def train_run(opts: RunOptions) -> dict:
     """Train, save and report; returns the metrics written to ``metrics.json``."""
     from aekit.corruption import make_corruption, to_spec
+    from aekit.objectives import make_objective
     from aekit.training.distributed import init_distributed
 
     out = Path(opts.out)
     corruption = make_corruption(opts.corruption)  # a bad spec fails before any work
+    train_options = dict(opts.train)
+    objective = make_objective(train_options.pop("loss", "mse"))
+    config = TrainConfig.from_dict({**train_options, "checkpoint_dir": str(out / CHECKPOINTS)})
+    seeds = resolve_seeds(config.random_state)
     ds, (train, val, test), scaler = prepare_data(opts)
-    x_train, x_val = scaler.transform(train.X), scaler.transform(val.X) if len(val.X) else None
-    config = TrainConfig.from_dict({**opts.train, "checkpoint_dir": str(out)})
-    if config.random_state is not None:
-        torch.manual_seed(config.random_state)  # the initial weights too are part of a reproducible run
-    model = create_model(opts.model, input_shape=ds.sample_shape, latent_dim=opts.latent_dim, **opts.model_params)
+    model = ModelSpec(opts.model, opts.latent_dim, opts.model_params).build(ds.sample_shape, seeds.init)
+    objective.check(model)
     info = init_distributed()
     summary = model_summary(model)
     if opts.verbose and info.is_main:
         print(summary, file=sys.stderr)
     t0 = time.perf_counter()
-    result = Trainer(model, config, corruption=corruption).fit(x_train, x_val, resume=opts.resume)
+    fitted = train_autoencoder(train.X, model=model, config=config, seeds=seeds, objective=objective, scaler=scaler,
+                               val=val.X if len(val.X) else None, corruption=corruption, resume=opts.resume)
+    result = fitted.result
     wall = time.perf_counter() - t0
     if not info.is_main:
         return {}
+    x_train = scaler.transform(train.X)
 
     trained = TrainedAutoencoder(model.cpu().eval(), scaler, metadata={
         "dataset": ds.name, "data_kind": ds.kind, "run": _jsonable(dataclasses.asdict(opts)),

@@ -12,7 +12,7 @@ from tests.helpers import digits_split
 SHAPE = (1, 8, 8)
 # several tests train with strong penalties or few active units on purpose; the trainer's dead-unit
 # warning is expected there
-pytestmark = pytest.mark.filterwarnings("ignore::aekit.training.CollapseWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::aekit.diagnostics.CollapseWarning")
 
 
 def trained(name, epochs=10, **kw):

@@ -12,8 +12,9 @@ import torch
 
 from aekit.models import create_model
 from aekit.summary import model_summary
-from aekit.training import CollapseWarning, TrainConfig, Trainer, TrainingError, check_collapse, fit
-from aekit.training.checkpoint import CHECKPOINT_NAME
+from aekit.diagnostics import CollapseWarning, check_collapse
+from aekit.training import TrainConfig, Trainer, TrainingError, fit
+from aekit.training.checkpoint import STATE_NAME, load_checkpoint, save_checkpoint
 from tests.helpers import digits_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,13 +63,44 @@ def test_checkpoint_written_every_epoch_atomically(tmp_path):
     seen = []
 
     def look(epoch, logs):
-        ckpt = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
-        seen.append(ckpt["epoch"])
+        seen.append(load_checkpoint(tmp_path)["epoch"])
 
     fit(conv(), train[:256], val[:64], config=TrainConfig(epochs=3, progress=False, checkpoint_dir=str(tmp_path)),
         callbacks=[look])
     assert seen == [1, 2, 3]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]  # no temporary files left
+    names = sorted(p.name for p in tmp_path.iterdir())   # one state pair, no temporary files, no pickle
+    assert len(names) == 2 and STATE_NAME in names and names[0].endswith(".safetensors"), names
+
+
+def test_checkpoint_round_trips_without_pickle(tmp_path):
+    model = conv()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.rand(4, 1, 8, 8)).recon.mean().backward()
+    opt.step()
+    state = {"epoch": 2, "history": [{"loss": 0.5}], "best_state": None, "model": model.state_dict(),
+             "optimizer": opt.state_dict(), "rng": torch.get_rng_state()}
+    save_checkpoint(tmp_path, state)
+    back = load_checkpoint(tmp_path)
+    assert back["epoch"] == 2 and back["history"] == [{"loss": 0.5}] and back["best_state"] is None
+    assert all(torch.equal(v, back["model"][k]) for k, v in state["model"].items())
+    assert torch.equal(back["rng"], state["rng"])
+    opt2 = torch.optim.AdamW(conv().parameters(), lr=1e-3)
+    opt2.load_state_dict(back["optimizer"])          # the optimizer state comes back in a usable form
+    assert opt2.state_dict()["param_groups"] == opt.state_dict()["param_groups"]
+    for f in tmp_path.iterdir():                     # nothing that torch.load / pickle would read
+        assert not f.read_bytes().startswith(b"\x80") and f.suffix in (".json", ".safetensors"), f
+
+
+def test_half_written_checkpoint_keeps_the_previous_one(tmp_path):
+    save_checkpoint(tmp_path, {"epoch": 1, "w": torch.ones(3)})
+    (tmp_path / "state-0123456789abcdef.safetensors").write_bytes(b"partial")   # killed before state.json
+    assert load_checkpoint(tmp_path)["epoch"] == 1
+
+
+def test_old_pickle_checkpoint_is_not_read(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"\x80\x04not read")
+    with pytest.raises(ValueError, match=r"older aekit .* no longer reads"):
+        load_checkpoint(tmp_path)
 
 
 def test_history_and_early_stopping():
@@ -102,13 +134,13 @@ def test_diverging_loss_names_epoch_and_step():
 
 def test_bce_needs_sigmoid_output():
     with pytest.raises(ValueError, match=r"loss='bce' needs .*output_activation='sigmoid'.*'clamp'"):
-        Trainer(conv(), TrainConfig(loss="bce"))
+        Trainer(conv(), TrainConfig(), objective="bce")
 
 
 def test_bce_with_sigmoid_trains():
     train, val = digits_split()
     result = fit(conv(output_activation="sigmoid"), train, val,
-                 config=TrainConfig(epochs=5, loss="bce", progress=False))
+                 config=TrainConfig(epochs=5, progress=False), objective="bce")
     assert result.history[-1]["val_recon"] < result.history[0]["val_recon"]
 
 
@@ -116,7 +148,6 @@ def test_bce_with_sigmoid_trains():
     (dict(epochs=0), r"epochs=0 must be a positive integer"),
     (dict(optimizer="sgd"), r"optimizer='sgd'; expected one of"),
     (dict(lr=-1), r"lr=-1 must be > 0"),
-    (dict(loss="l1"), r"loss='l1'; expected"),
 ])
 def test_bad_config_is_named(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -223,14 +254,41 @@ def test_segmentation_trains_with_class_map_targets():
     torch.manual_seed(0)
     model = create_model("unet", input_shape=(1, 8, 8), latent_dim=16, channels=(8,), num_classes=3)
     result = fit(model, (train, masks(train)), (val, masks(val)),
-                 config=TrainConfig(epochs=4, batch_size=64, loss="ce+dice", progress=False))
+                 config=TrainConfig(epochs=4, batch_size=64, progress=False), objective="ce+dice")
     assert {"val_ce", "val_dice"} <= set(result.history[-1])
     assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
 
 
 def test_segmentation_loss_needs_a_segmentation_model():
     with pytest.raises(ValueError, match=r"loss='ce' needs a segmentation model with num_classes >= 2"):
-        Trainer(conv(), TrainConfig(loss="ce"))
+        Trainer(conv(), TrainConfig(), objective="ce")
+
+
+def test_unknown_objective_is_named():
+    with pytest.raises(ValueError, match=r"unknown objective 'l1'; registered objectives: .*'bce'"):
+        Trainer(conv(), TrainConfig(), objective="l1")
+
+
+def test_custom_objective_callable_trains():
+    from aekit.losses import LossBreakdown
+
+    def l1(out, target):
+        err = (out.recon - target).abs().mean()
+        return LossBreakdown(err, {"l1": err})
+
+    train, val = digits_split()
+    result = fit(conv(), train, val, config=TrainConfig(epochs=3, progress=False), objective=l1)
+    assert result.history[-1]["val_l1"] < result.history[0]["val_l1"]
+
+
+def test_fit_leaves_the_callers_random_state_alone():
+    train, _ = digits_split()
+    model = conv()
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    fit(model, train[:64], config=TrainConfig(epochs=1, progress=False, random_state=1))
+    assert torch.equal(torch.rand(3), expected)
 
 
 def test_validation_every_n_steps_lets_a_callback_stop_mid_epoch(tmp_path):

@@ -36,7 +36,7 @@ def test_kl_warmup_schedule(name):
     assert out.regularizers["kl"].item() == pytest.approx(2.0 * out.stats["kl_nats"].item() / 64)
 
 
-@pytest.mark.filterwarnings("ignore::aekit.training.CollapseWarning")  # 2 short epochs: not yet trained
+@pytest.mark.filterwarnings("ignore::aekit.diagnostics.CollapseWarning")  # 2 short epochs: not yet trained
 def test_kl_warmup_is_applied_by_the_training_loop():
     train, _ = digits_split()
     model = create_model("vae", input_shape=SHAPE, latent_dim=4, hidden=[32], kl_warmup_steps=8)
@@ -84,7 +84,7 @@ def test_importance_weighted_nll_bounds_and_training():
     torch.manual_seed(0)
     model = create_model("vae", input_shape=SHAPE, latent_dim=8, hidden=[128], likelihood="bernoulli")
     before = importance_weighted_nll(model, test, n_samples=50, generator=torch.Generator().manual_seed(0))
-    fit(model, train, config=TrainConfig(epochs=30, batch_size=64, loss="bce", progress=False))
+    fit(model, train, config=TrainConfig(epochs=30, batch_size=64, progress=False), objective="bce")
     gen = torch.Generator().manual_seed(0)
     after = importance_weighted_nll(model, test, n_samples=50, batch_size=512, generator=gen)
     elbo = negative_elbo(model, test, n_samples=50, generator=gen)

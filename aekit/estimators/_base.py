@@ -2,7 +2,8 @@
 saving to / loading from the model-folder format (``config.json`` + ``model.safetensors``, no pickle).
 
 Subclasses store their constructor arguments unchanged (scikit-learn rule: ``__init__`` validates
-nothing) and call :meth:`AutoencoderEstimator._fit_autoencoder` from ``fit``. Inputs may be tables
+nothing), resolve ``random_state`` once per fit (:func:`aekit.seeding.resolve_seeds`) and train through
+:meth:`AutoencoderEstimator._train` (the one training function, :func:`aekit.training.train_autoencoder`). Inputs may be tables
 ``(n_samples, n_features)`` or images ``(n, H, W)``, ``(n, C, H, W)`` or channels-last ``(n, H, W, C)``;
 outputs come back in the caller's layout.
 """
@@ -16,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from aekit.persistence import TrainedAutoencoder
 from aekit.registry import Registry
+from aekit.seeding import Seeds
+from aekit.training.fitting import Fitted, ModelSpec
 
 _ESTIMATORS: Registry[type["AutoencoderEstimator"]] = Registry("estimator")
 
@@ -27,13 +30,6 @@ _ESTIMATORS: Registry[type["AutoencoderEstimator"]] = Registry("estimator")
 def register_estimator(name: str):
     """Class decorator: :func:`load_estimator` rebuilds folders saved by this class."""
     return _ESTIMATORS.register(name)
-
-
-def _seed(random_state) -> int:
-    """An int seed from scikit-learn's ``random_state`` (None, int or RandomState)."""
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return int(random_state)
-    return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
 def _positive_int(owner: str, **values) -> None:
@@ -118,77 +114,59 @@ class AutoencoderEstimator(BaseEstimator):
         return {}
 
     # ------------------------------------------------------------------------------------ training
-    def _fit_autoencoder(self, X: np.ndarray, target: np.ndarray | None = None, *, corruption=None,
-                         model_kwargs: dict | None = None, loss: str | None = None, callbacks=(),
-                         scale_target: bool = True, init_from=None):
-        """Scale ``X`` (model layout), build the model and train it; sets ``autoencoder_``, ``history_``,
-        ``n_iter_``. ``target`` (same layout) replaces the input as the training target; ``corruption`` (a spec
-        or a callable; default: the ``corruption`` parameter) corrupts training inputs; ``init_from``
-        (a model, folder or fitted estimator) seeds the layers that match."""
-        from aekit.corruption import make_corruption
-        from aekit.persistence import TrainedAutoencoder
+    def _model_spec(self, input_shape: tuple[int, ...], model_kwargs: dict | None = None) -> ModelSpec:
+        """The model to build: the task's defaults, then ``model_kwargs``, then the user's ``model_params``."""
+        name = self._model_name(input_shape)
+        params = {**self._default_model_params(name, input_shape), **(model_kwargs or {}), **(self.model_params or {})}
+        return ModelSpec(name, self._latent_dim(), params)
+
+    def _latent_dim(self) -> int:
+        _positive_int(type(self).__name__, latent_dim=self.latent_dim)
+        return int(self.latent_dim)
+
+    def _train(self, X: np.ndarray, target: np.ndarray | None = None, *, seeds: Seeds, model=None, scaler="auto",
+               objective=None, val=None, corruption=None, callbacks=(), epochs: int | None = None,
+               init_from=None) -> Fitted:
+        """Train through :func:`aekit.training.train_autoencoder` with this estimator's budget and split.
+
+        ``model``: a ModelSpec or a model (default: :meth:`_model_spec` for ``X``); ``scaler``: "auto" (the
+        ``scaler`` parameter's choice, fitted on ``X``), a scaler, or None."""
+        from aekit.training import TrainConfig, train_autoencoder
 
         owner = type(self).__name__
-        _positive_int(owner, latent_dim=self.latent_dim, epochs=self.epochs, batch_size=self.batch_size)
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(f"{owner}: validation_fraction={self.validation_fraction!r} must be in [0, 1)")
+        _positive_int(owner, epochs=self.epochs, batch_size=self.batch_size)
         if self.model_params is not None and not isinstance(self.model_params, dict):
             raise TypeError(f"{owner}: model_params must be a dict of model arguments, got "
                             f"{type(self.model_params).__name__}")
-        model, scaler, x = self._build_autoencoder(X, model_kwargs)
-        y = None if target is None else (scaler.transform(target).astype(np.float32) if scale_target else target)
-        if init_from is not None:
-            from aekit.models import transfer_weights
+        _check_fraction(owner, self.validation_fraction)
+        config = TrainConfig(epochs=int(epochs or self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
+                             max_time=self.max_time, progress=bool(self.verbose), device=self.device)
+        return train_autoencoder(
+            X, target, model=model if model is not None else self._model_spec(tuple(X.shape[1:])), config=config,
+            seeds=seeds, objective=objective if objective is not None else self._loss,
+            scaler=self._make_scaler(X) if isinstance(scaler, str) else scaler, val=val,
+            validation_fraction=float(self.validation_fraction), corruption=corruption, callbacks=callbacks,
+            init_from=init_from)
 
-            transfer_weights(init_from, model, parts=("encoder", "decoder"))
+    def _fit_autoencoder(self, X: np.ndarray, *, seeds: Seeds, model_kwargs: dict | None = None, objective=None,
+                         corruption=None, init_from=None) -> Fitted:
+        """Train an autoencoder on ``X`` (model layout) and keep it: sets ``autoencoder_``, ``history_`` and
+        ``n_iter_``. ``corruption`` (a spec or callable; default: the ``corruption`` parameter) corrupts
+        training inputs; ``init_from`` (a model) seeds the layers that match."""
+        from aekit.corruption import make_corruption
+
         corruption = corruption if corruption is not None else getattr(self, "corruption", None)
-        if isinstance(corruption, str):  # a spec such as "gaussian:0.3"; callables are used as they are
-            corruption = make_corruption(corruption)
-        result = self._train_module(model, x, y, loss=loss or self._loss, callbacks=callbacks, corruption=corruption)
-        self.autoencoder_ = TrainedAutoencoder(model.cpu().eval(), scaler, metadata={"model": model.name})
-        self.history_ = result.history
-        self.n_iter_ = len(result.history)
-        return result
+        fitted = self._train(X, seeds=seeds, model=self._model_spec(tuple(X.shape[1:]), model_kwargs),
+                             objective=objective, corruption=make_corruption(corruption), init_from=init_from)
+        self._keep(fitted)
+        return fitted
 
-    def _build_autoencoder(self, X: np.ndarray, model_kwargs: dict | None = None):
-        """The fitted scaler, the scaled data and the untrained model: (model, scaler, x_scaled)."""
-        from aekit.models import create_model
-
-        scaler = self._make_scaler(X)
-        x = scaler.transform(X).astype(np.float32)
-        input_shape = tuple(x.shape[1:])
-        name = self._model_name(input_shape)
-        kwargs = {**self._default_model_params(name, input_shape), **(model_kwargs or {}), **(self.model_params or {})}
-        with torch.random.fork_rng():
-            torch.manual_seed(_seed(self.random_state))
-            model = create_model(name, input_shape=input_shape, latent_dim=int(self.latent_dim), **kwargs)
-        return model, scaler, x
-
-    def _train_module(self, model, x: np.ndarray, y: np.ndarray | None, *, loss: str, corruption=None,
-                      callbacks=(), epochs: int | None = None, lr: float | None = None):
-        """Train ``model`` on (x, y) with the estimator's budget; a ``validation_fraction`` of the samples
-        (when there are at least 20) is held out for early stopping. Returns the TrainResult."""
-        seed = _seed(self.random_state)
-        train_idx, val_idx = split_validation(len(x), self.validation_fraction, seed, type(self).__name__)
-        train = x[train_idx] if y is None else (x[train_idx], y[train_idx])
-        val = None if len(val_idx) == 0 else (x[val_idx] if y is None else (x[val_idx], y[val_idx]))
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            return self._run_trainer(model, train, val, loss=loss, seed=seed, corruption=corruption,
-                                     callbacks=callbacks, epochs=epochs, lr=lr)
-
-    def _run_trainer(self, model, train, val, *, loss: str, seed: int, corruption=None, callbacks=(),
-                     epochs: int | None = None, lr: float | None = None):
-        """One Trainer run with the estimator's budget on ``train`` (x or (x, y)), early stopping on ``val``
-        when given. The caller controls torch's global random state around it."""
-        from aekit.training import TrainConfig, Trainer
-
-        n_train = len(train[0] if isinstance(train, tuple) else train)
-        config = TrainConfig(epochs=int(epochs or self.epochs), batch_size=int(min(self.batch_size, n_train)),
-                             lr=float(lr or self.lr), max_time=self.max_time, loss=loss, random_state=seed,
-                             progress=bool(self.verbose), device=self.device,
-                             early_stopping=10 if val is not None else None)
-        return Trainer(model, config, corruption=corruption, callbacks=callbacks).fit(train, val)
+    def _keep(self, fitted: Fitted, metadata: dict | None = None) -> None:
+        """Adopt a trained model as ``autoencoder_``, with its history."""
+        self.autoencoder_ = TrainedAutoencoder(fitted.model, fitted.scaler,
+                                               metadata={"model": fitted.model.name, **(metadata or {})})
+        self.history_ = fitted.result.history
+        self.n_iter_ = len(fitted.result.history)
 
     # ------------------------------------------------------------------------------------ applying
     def _check_fitted(self) -> None:
@@ -255,13 +233,9 @@ class AutoencoderEstimator(BaseEstimator):
         return tags
 
 
-def split_validation(n: int, fraction: float, seed: int, owner: str) -> tuple[np.ndarray, np.ndarray]:
-    """(train_idx, val_idx): ``fraction`` of ``n`` held out when there are at least 20 samples."""
+def _check_fraction(owner: str, fraction) -> None:
     if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0.0 <= fraction < 1.0:
         raise ValueError(f"{owner}: validation_fraction={fraction!r} must be in [0, 1)")
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(fraction * n)) if n >= 20 else 0
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 def load_estimator(directory: str | os.PathLike) -> AutoencoderEstimator:
@@ -294,3 +268,15 @@ def _json_param(obj):
 
 def _jsonable(obj):
     return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+# TODO(redesign): kept while restorer.py migrates; remove with train_pairs
+def _seed(random_state) -> int:
+    from aekit.seeding import resolve_seed
+    return resolve_seed(random_state)
+
+
+def split_validation(n: int, fraction: float, seed: int, owner: str):
+    from aekit.training.fitting import split_validation as split
+    _check_fraction(owner, fraction)
+    return split(n, fraction, seed)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_array
 
-from aekit.estimators._base import _positive_int, _seed
+from aekit.estimators._base import _positive_int
 
 ARRAY_LAYOUTS = ("table", "nhw", "nchw", "nhwc")
 
@@ -257,27 +257,13 @@ def tiled_apply(fn, image: np.ndarray, *, tile: int, overlap: int, factor: int, 
 # ------------------------------------------------------------------------------------------ training
 def train_pairs(est, x: np.ndarray, y: np.ndarray, val: tuple | None, *, model_kwargs: dict, loss: str,
                 corruption=None):
-    """Build ``est.model`` for inputs shaped like ``x[0]`` and train it on (x, y) (``corruption`` applied
-    to the training inputs on the fly; ``val`` = (inputs, targets) held out for early stopping, or None).
-    Sets ``est.autoencoder_``, ``est.history_``, ``est.n_iter_``."""
-    from aekit.models import create_model
-    from aekit.persistence import TrainedAutoencoder
+    """TODO(redesign): being removed; the estimators call ``est._train`` directly."""
+    from aekit.seeding import resolve_seeds
 
-    owner = type(est).__name__
-    _positive_int(owner, latent_dim=est.latent_dim, epochs=est.epochs, batch_size=est.batch_size)
-    if est.model_params is not None and not isinstance(est.model_params, dict):
-        raise TypeError(f"{owner}: model_params must be a dict of model arguments, got "
-                        f"{type(est.model_params).__name__}")
-    seed = _seed(est.random_state)
-    kwargs = {**model_kwargs, **(est.model_params or {})}
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = create_model(est.model, input_shape=tuple(x.shape[1:]), latent_dim=int(est.latent_dim), **kwargs)
-        result = est._run_trainer(model, (x, y), val, loss=loss, seed=seed, corruption=corruption)
-    est.autoencoder_ = TrainedAutoencoder(model.cpu().eval(), None, metadata={"model": est.model})
-    est.history_ = result.history
-    est.n_iter_ = len(result.history)
-    return result
+    fitted = est._train(x, y, seeds=resolve_seeds(est.random_state), model=est._model_spec(x.shape[1:], model_kwargs),
+                        scaler=None, objective=loss, val=val, corruption=corruption)
+    est._keep(fitted)
+    return fitted.result
 
 
 def model_factor(model) -> int:

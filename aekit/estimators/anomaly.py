@@ -21,7 +21,9 @@ import numpy as np
 import torch
 from sklearn.base import OutlierMixin
 
-from aekit.estimators._base import AutoencoderEstimator, _positive_int, _seed, register_estimator, split_validation
+from aekit.estimators._base import AutoencoderEstimator, _positive_int, register_estimator
+from aekit.seeding import Seeds, resolve_seeds
+from aekit.training.fitting import split_validation
 
 SCORES = ("reconstruction", "latent", "combined")
 THRESHOLDS = ("auto", "contamination", "percentile", "sigma", "max")
@@ -187,7 +189,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         """
         self._check_params()
         x = self._validate(X, reset=True)
-        seed0 = _seed(self.random_state)
+        seeds = resolve_seeds(self.random_state)
         scaler = self._make_scaler(x)
         xs = scaler.transform(x).astype(np.float32)
         mon = None
@@ -195,7 +197,6 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
             xm, ym = monitor
             mon = (scaler.transform(self._validate(xm, reset=False)).astype(np.float32), np.asarray(ym))
         self.class_error_history_ = []
-        seeds = [seed0 + 7919 * i for i in range(int(self.n_estimators))]
         members, histories = self._train_members(xs, seeds, mon)
         self.n_trimmed_ = 0
         if self.mode == "contaminated":
@@ -219,31 +220,27 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         self.autoencoder_ = TrainedAutoencoder(members[0], scaler, metadata={"model": members[0].name})
         self.history_ = histories[0]
         self.n_iter_ = len(histories[0])
-        self._fit_score_stats(fit_x)
+        self._fit_score_stats(fit_x, seeds)
         self.train_scores_ = self._anomaly_scores(xs)
         self._set_threshold_from(self.train_scores_, self._rule())
         return self
 
-    def _train_members(self, xs: np.ndarray, seeds: list[int], monitor):
-        from aekit.models import create_model
-
-        input_shape = tuple(xs.shape[1:])
-        name = self._model_name(input_shape)
-        kwargs = {**self._default_model_params(name, input_shape), **(self.model_params or {})}
+    def _train_members(self, xs: np.ndarray, seeds: Seeds, monitor):
+        """``n_estimators`` autoencoders on the scaled data ``xs``, member i with ``seeds.member(i)``; each runs
+        at least ``min_steps`` optimisation steps. Returns (models, histories)."""
+        spec = self._model_spec(tuple(xs.shape[1:]))
         members, histories = [], []
-        for i, seed in enumerate(seeds):
-            train_idx, val_idx = split_validation(len(xs), self.validation_fraction, seed, type(self).__name__)
-            train, val = xs[train_idx], (xs[val_idx] if len(val_idx) else None)
-            batch = int(min(self.batch_size, len(train)))
-            epochs = max(int(self.epochs), math.ceil(int(self.min_steps) / math.ceil(len(train) / batch)))
-            with torch.random.fork_rng():
-                torch.manual_seed(seed)
-                model = create_model(name, input_shape=input_shape, latent_dim=self._latent_dim(), **kwargs)
-                callbacks = [self._monitor_callback(model, *monitor)] if (monitor is not None and i == 0) else []
-                result = self._run_trainer(model, train, val, loss="mse", seed=seed, callbacks=callbacks,
-                                           epochs=epochs)
-            members.append(model.cpu().eval())
-            histories.append(result.history)
+        for i in range(int(self.n_estimators)):
+            member = seeds.member(i)
+            n_train = len(split_validation(len(xs), self.validation_fraction, member.split)[0])
+            steps_per_epoch = math.ceil(n_train / min(int(self.batch_size), n_train))
+            epochs = max(int(self.epochs), math.ceil(int(self.min_steps) / steps_per_epoch))
+            callbacks = (lambda model: [self._monitor_callback(model, *monitor)]) if (monitor is not None and i == 0) \
+                else ()
+            fitted = self._train(xs, seeds=member, model=spec, scaler=None, objective="mse", callbacks=callbacks,
+                                 epochs=epochs)
+            members.append(fitted.model)
+            histories.append(fitted.result.history)
         return members, histories
 
     def _monitor_callback(self, model, xm: np.ndarray, ym: np.ndarray):
@@ -288,7 +285,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
             r = gaussian_filter(r, sigma=(0, 0, float(self.error_sigma), float(self.error_sigma)))
         return r ** 2
 
-    def _fit_score_stats(self, xs: np.ndarray) -> None:
+    def _fit_score_stats(self, xs: np.ndarray, seeds: Seeds) -> None:
         """Per member: the Gaussian mixture of the codes and the mean/std of each score part on ``xs``."""
         from sklearn.mixture import GaussianMixture
 
@@ -300,7 +297,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
             z = (codes - mu) / sd
             k = int(min(self.gmm_components, len(z)))
             gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-3, n_init=1, max_iter=200,
-                                  random_state=_seed(self.random_state) + j).fit(z)
+                                  random_state=seeds.init + j).fit(z)
             stats = {"code_mean": mu.tolist(), "code_std": sd.tolist(), "weights": gmm.weights_.tolist(),
                      "means": gmm.means_.tolist(), "covariances": gmm.covariances_.tolist()}
             nll = _gmm_nll(z, stats)

@@ -15,13 +15,15 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_X_y
 from torch import nn
 
-from aekit.estimators._base import AutoencoderEstimator, _positive_int, _seed, register_estimator
+from aekit.estimators._base import AutoencoderEstimator, _positive_int, register_estimator
+from aekit.seeding import Seeds, resolve_seeds, torch_seeded
+from aekit.persistence import TrainedAutoencoder
 from aekit.models.base import Autoencoder, ModelOutput
 
 
 class _EncoderWithHead(Autoencoder):
-    """The encoder of an autoencoder + a small MLP head; returns class logits where the training loop
-    expects segmentation logits ((B, K, 1, 1) against (B, 1, 1) targets), so it trains with ``loss="ce"``."""
+    """The encoder of an autoencoder + a small MLP head; its output's ``pre_output`` holds the class logits
+    (B, K), which the ``"classification"`` objective scores against class indices."""
 
     def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int, input_shape):
         super().__init__(input_shape=input_shape, latent_dim=1, output_activation=None)
@@ -31,8 +33,7 @@ class _EncoderWithHead(Autoencoder):
     def forward(self, x: torch.Tensor) -> ModelOutput:
         code = self.encoder(x).flatten(1)              # (B, k)
         logits = self.head(code)                       # (B, K)
-        pre = logits[:, :, None, None]                 # (B, K, 1, 1)
-        return ModelOutput(pre, code, pre, {}, {})
+        return ModelOutput(logits, code, logits, {}, {})
 
 
 def _head(code_dim: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:
@@ -134,6 +135,7 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
             raise ValueError(f"EncoderClassifier needs at least 2 classes in y, got {len(self.classes_)} "
                              f"({self.classes_.tolist()})")
         self.pretrain_history_ = []
+        seeds = resolve_seeds(self.random_state)
         if self.encoder is not None:
             self._adopt_encoder(x)
         else:
@@ -146,19 +148,12 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
                     raise ValueError(f"X_unlabeled has sample shape {tuple(xu.shape[1:])}, X has {self.sample_shape_}")
                 x_all = np.concatenate([x, self._validate_like(xu)])
             if self.pretrain:
-                epochs = self.epochs
-                self.epochs = self.pretrain_epochs  # the pre-training budget
-                try:
-                    self._fit_autoencoder(x_all)
-                finally:
-                    self.epochs = epochs
+                self._keep(self._train(x_all, seeds=seeds, epochs=int(self.pretrain_epochs)))
                 self.pretrain_history_ = self.history_
             else:  # the same architecture from random weights
-                from aekit.persistence import TrainedAutoencoder
-
-                model, scaler, _ = self._build_autoencoder(x)
-                self.autoencoder_ = TrainedAutoencoder(model, scaler, metadata={"model": model.name})
-        self._fine_tune(x, y_idx)
+                model = self._model_spec(tuple(x.shape[1:])).build(tuple(x.shape[1:]), seeds.init)
+                self.autoencoder_ = TrainedAutoencoder(model, self._make_scaler(x), metadata={"model": model.name})
+        self._fine_tune(x, y_idx, seeds)
         return self
 
     def _validate_like(self, X: np.ndarray) -> np.ndarray:
@@ -189,24 +184,24 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
         self.autoencoder_ = TrainedAutoencoder(model, copy.deepcopy(trained.scaler), metadata={"model": model.name})
         self.history_, self.n_iter_ = [], 0
 
-    def _fine_tune(self, x: np.ndarray, y_idx: np.ndarray) -> None:
+    def _fine_tune(self, x: np.ndarray, y_idx: np.ndarray, seeds: Seeds) -> None:
         ae = self.autoencoder_
         xs = ae.scaler.transform(x).astype(np.float32) if ae.scaler is not None else x
         model = ae.model.train()
         with torch.no_grad():
             code_dim = int(model.encode(torch.from_numpy(xs[:2])).flatten(1).shape[1])
-        with torch.random.fork_rng():
-            torch.manual_seed(_seed(self.random_state) + 1)
+        with torch_seeded(seeds.init + 1):
             head = _head(code_dim, self.head_hidden, len(self.classes_), self.dropout)
         net = _EncoderWithHead(model.encoder, head, len(self.classes_), model.input_shape)
-        targets = y_idx.astype(np.float32).reshape(-1, 1, 1)
+        targets = y_idx.astype(np.float32)
         stages = [(True, self.head_epochs)] if self.head_epochs else []   # (frozen encoder?, epochs)
         stages += [] if self.freeze_encoder and self.head_epochs else [(self.freeze_encoder, self.epochs)]
         history = []
         for frozen, epochs in stages:
             for p in model.encoder.parameters():
                 p.requires_grad_(not frozen)
-            history += self._train_module(net, xs, targets, loss="ce", epochs=epochs).history
+            history += self._train(xs, targets, seeds=seeds, model=net, scaler=None, objective="classification",
+                                   epochs=epochs).result.history
         for p in model.encoder.parameters():
             p.requires_grad_(True)
         self.head_ = head.eval()

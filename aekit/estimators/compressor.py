@@ -15,6 +15,7 @@ from sklearn.base import TransformerMixin
 from aekit.codec import CodecError, EntropyTables, decode_symbols, encode_symbols, model_id, pack_stream, \
     unpack_stream
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
+from aekit.seeding import resolve_seeds
 
 
 @register_estimator("compressor")
@@ -117,7 +118,8 @@ class Compressor(TransformerMixin, AutoencoderEstimator):
         if not (isinstance(self.step, (int, float)) and self.step > 0):
             raise ValueError(f"Compressor: step={self.step!r} must be a number > 0")
         x = self._validate(X, reset=True)
-        self._fit_autoencoder(x, model_kwargs={"rate_weight": float(self.rate_weight)})
+        self._fit_autoencoder(x, seeds=resolve_seeds(self.random_state),
+                              model_kwargs={"rate_weight": float(self.rate_weight)})
         self._fit_tables(x)
         return self
 

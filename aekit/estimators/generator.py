@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from aekit.estimators._base import AutoencoderEstimator, _positive_int, _seed, register_estimator
+from aekit.estimators._base import AutoencoderEstimator, _positive_int, register_estimator
+from aekit.seeding import resolve_seed, resolve_seeds
 
 _DENSITIES = ("auto", "prior", "gmm")
 
@@ -93,7 +94,8 @@ class Generator(AutoencoderEstimator):
         name = self._model_name(tuple(x.shape[1:]))
         bernoulli = {**self._default_model_params(name, tuple(x.shape[1:])), **(self.model_params or {})}.get(
             "likelihood") == "bernoulli"
-        self._fit_autoencoder(x, loss="bce" if bernoulli else "mse")
+        seeds = resolve_seeds(self.random_state)
+        self._fit_autoencoder(x, seeds=seeds, objective="bce" if bernoulli else "mse")
         model = self.autoencoder_.model
         has_prior = callable(getattr(model, "sample", None))
         if self.density == "prior" and not has_prior:
@@ -111,14 +113,14 @@ class Generator(AutoencoderEstimator):
             codes = self._encode(x)
             k = min(int(self.n_components), len(codes))
             self.gmm_ = GaussianMixture(k, covariance_type="full", reg_covar=1e-4,
-                                        random_state=_seed(self.random_state)).fit(codes)
+                                        random_state=seeds.init).fit(codes)
         return self
 
     def sample(self, n_samples: int = 1, *, random_state=None) -> np.ndarray:
         """``n_samples`` new samples shaped like the training data, in raw units."""
         self._check_fitted()
         _positive_int("Generator.sample", n_samples=n_samples)
-        seed = _seed(self.random_state if random_state is None else random_state)
+        seed = resolve_seed(self.random_state if random_state is None else random_state)
         model = self.autoencoder_.model
         if self.density_ == "gmm":
             rng = np.random.default_rng(seed)

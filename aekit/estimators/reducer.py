@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
+from aekit.seeding import resolve_seeds
 
 
 @register_estimator("reducer")
@@ -71,7 +72,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
 
     def fit(self, X, y=None):
         """Train the autoencoder on ``X``; ``y`` is ignored. Returns ``self``."""
-        self._fit_autoencoder(self._validate(X, reset=True))
+        self._fit_autoencoder(self._validate(X, reset=True), seeds=resolve_seeds(self.random_state))
         return self
 
     def transform(self, X) -> np.ndarray:

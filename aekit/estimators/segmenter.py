@@ -11,9 +11,10 @@ import math
 import numpy as np
 import torch
 
-from aekit.estimators._base import AutoencoderEstimator, _seed, register_estimator, split_validation
+from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.estimators._image import (check_tiling, model_factor, read_class_maps, read_images, tiled_apply,
-                                     train_pairs, training_samples, value_range)
+                                     training_samples, value_range)
+from aekit.seeding import resolve_seeds
 
 LOSSES = ("ce", "dice", "ce+dice")
 
@@ -113,15 +114,13 @@ class Segmenter(AutoencoderEstimator):
         self.classes_ = np.unique(np.concatenate([m.ravel() for m in maps]))
         idx = [np.searchsorted(self.classes_, m).astype(np.float32) for m in maps]
         self.value_range_ = value_range(images.items)
-        seed = _seed(self.random_state)
+        seeds = resolve_seeds(self.random_state)
         factor = 2 ** len((self.model_params or {}).get("channels", [16, 32]))
         patch = None if self.patch_size is None else int(math.ceil(self.patch_size / factor) * factor)
         x, t = training_samples([self._unit(a) for a in images.items], patch_size=patch,
-                                n_patches=int(self.n_patches), factor=factor, seed=seed, maps=idx)
-        tr, va = split_validation(len(x), self.validation_fraction, seed, owner)
-        val = (x[va], t[va]) if len(va) else None
-        train_pairs(self, np.ascontiguousarray(x[tr]), np.ascontiguousarray(t[tr]), val,
-                    model_kwargs={"channels": [16, 32], "num_classes": max(2, len(self.classes_))}, loss=self.loss)
+                                n_patches=int(self.n_patches), factor=factor, seed=seeds.split, maps=idx)
+        spec = self._model_spec(x.shape[1:], {"channels": [16, 32], "num_classes": max(2, len(self.classes_))})
+        self._keep(self._train(x, t, seeds=seeds, model=spec, scaler=None, objective=self.loss))
         return self
 
     def _unit(self, a: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
-"""Training: the loop, its config, checkpoints/resume, collapse diagnostics and DDP set-up."""
+"""Training: the loop, its config, checkpoints/resume, DDP set-up, and the one function every estimator and
+command trains through (:func:`train_autoencoder`)."""
 from aekit.training.config import TrainConfig
-from aekit.training.diagnostics import CollapseWarning, check_collapse
+from aekit.training.fitting import Fitted, ModelSpec, train_autoencoder
 from aekit.training.loop import Trainer, TrainingError, TrainResult, fit
 
-__all__ = ["TrainConfig", "Trainer", "TrainResult", "TrainingError", "CollapseWarning", "check_collapse", "fit"]
+__all__ = ["TrainConfig", "Trainer", "TrainResult", "TrainingError", "fit", "train_autoencoder", "ModelSpec", "Fitted"]

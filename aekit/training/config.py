@@ -19,19 +19,18 @@ class TrainConfig:
     warmup_steps: int = 0               # linear warm-up steps before the schedule
     min_lr_ratio: float = 0.0           # floor of the cosine schedule, as a fraction of lr
     max_time: float | None = None       # wall-clock budget in seconds; the cosine schedule then runs over time
-    loss: str = "mse"                   # "mse" or "bce" (reconstruction); "ce", "dice", "ce+dice" (segmentation)
     early_stopping: int | None = 10     # patience in epochs without val improvement (None: off)
     min_delta: float = 0.0              # smallest val-loss decrease that counts as improvement
     restore_best: bool = True           # load the best-validation weights at the end
     grad_clip: float | None = None      # clip the gradient norm to this value (None: off)
-    random_state: int | None = 0        # seeds init, shuffling and dropout; None: not reproducible
+    random_state: int | None = 0        # seeds shuffling, corruption and dropout; None: not reproducible
     progress: bool = True               # show a progress bar (stderr)
     device: str = "auto"                # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
     precision: str = "32"               # "32" or "bf16" (autocast; on GPUs that support it)
     in_memory: bool | None = None       # None: slice in-memory tensors when the data is an array,
                                         # a DataLoader when it is a memory map or torch Dataset
     num_workers: int = 0                # DataLoader workers (DataLoader path only)
-    checkpoint_dir: str | None = None   # where checkpoint.pt is written after every epoch
+    checkpoint_dir: str | None = None   # where the resume state is written after every epoch
     eval_batch_size: int = 1024         # batch size for validation and evaluation
     val_every_steps: int | None = None  # also validate every N steps (for callbacks); None: per epoch only
 
@@ -41,11 +40,6 @@ class TrainConfig:
             raise ValueError(f"optimizer={self.optimizer!r}; expected one of {OPTIMIZERS}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule={self.schedule!r}; expected one of {SCHEDULES}")
-        from aekit.losses import RECONSTRUCTION_LOSSES, SEGMENTATION_LOSSES
-
-        if self.loss not in RECONSTRUCTION_LOSSES + SEGMENTATION_LOSSES:
-            raise ValueError(f"loss={self.loss!r}; expected one of {RECONSTRUCTION_LOSSES} (reconstruction) "
-                             f"or {SEGMENTATION_LOSSES} (segmentation)")
         if self.precision not in ("32", "bf16"):
             raise ValueError(f"precision={self.precision!r}; expected '32' or 'bf16'")
         if not (self.lr > 0):

@@ -1,0 +1,123 @@
+"""What a model is trained to minimise: small objects the training loop calls, so the loop never names a task.
+
+An objective takes the model's output (:class:`~aekit.models.ModelOutput`) and the batch targets and returns a
+:class:`~aekit.losses.LossBreakdown`. Strings (``"mse"``, ``"bce"``, ``"ce"``, ``"dice"``, ``"ce+dice"``,
+``"classification"``) map to objectives through one registry (:func:`make_objective`); any callable
+``(output, target) -> LossBreakdown`` works too.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from aekit.losses import (RECONSTRUCTION_LOSSES, SEGMENTATION_LOSSES, LossBreakdown, segmentation_loss,
+                          total_loss)
+from aekit.registry import Registry
+
+_OBJECTIVES: Registry[Callable[[str], "Objective"]] = Registry("objective")
+
+
+class Objective:
+    """Base class. ``target_is_data``: the targets are data in the inputs' units (scaled with them)."""
+
+    name: str = ""
+    target_is_data: bool = True
+
+    def check(self, model) -> None:
+        """Raise ``ValueError`` when ``model`` cannot be trained with this objective (before any work)."""
+
+    def __call__(self, out, target: torch.Tensor) -> LossBreakdown:
+        raise NotImplementedError
+
+    def diagnose(self, model, x: torch.Tensor) -> dict:
+        """Checks on the trained model (e.g. collapse), recorded in ``TrainResult.diagnostics``."""
+        return {}
+
+
+class Reconstruction(Objective):
+    """Reconstruction error (``"mse"``, or ``"bce"`` on a sigmoid output's logits) plus the model's own
+    regularisers (KL, sparsity, commitment, contractive, ... from ``ModelOutput.regularizers``)."""
+
+    def __init__(self, kind: str = "mse"):
+        if kind not in RECONSTRUCTION_LOSSES:
+            raise ValueError(f"loss={kind!r}; expected one of {RECONSTRUCTION_LOSSES}")
+        self.name = self.kind = kind
+
+    def check(self, model) -> None:
+        if self.kind == "bce" and model.output_activation != "sigmoid":
+            raise ValueError(f"loss='bce' needs a model with output_activation='sigmoid' (outputs in [0, 1]); "
+                             f"this {model.name!r} model has output_activation={model.output_activation!r}")
+        self._logits = model.output_activation == "sigmoid"
+
+    def __call__(self, out, target):
+        return total_loss(out.recon, target, out.regularizers, self.kind,
+                          logits=out.pre_output if getattr(self, "_logits", False) else None)
+
+    def diagnose(self, model, x):
+        from aekit.diagnostics import check_collapse
+        return check_collapse(model, x)
+
+
+class Segmentation(Objective):
+    """Per-pixel class loss on (B, K, H, W) logits (``ModelOutput.pre_output``) against (B, H, W) class maps."""
+
+    target_is_data = False
+
+    def __init__(self, kind: str = "ce"):
+        if kind not in SEGMENTATION_LOSSES:
+            raise ValueError(f"loss={kind!r}; expected one of {SEGMENTATION_LOSSES}")
+        self.name = self.kind = kind
+
+    def check(self, model) -> None:
+        if getattr(model, "num_classes", 0) < 2:
+            raise ValueError(f"loss={self.kind!r} needs a segmentation model with num_classes >= 2, e.g. "
+                             f"create_model('unet', ..., num_classes=K); got a {model.name!r} model")
+
+    def __call__(self, out, target):
+        seg = segmentation_loss(out.pre_output, target, self.kind)
+        return LossBreakdown(sum(out.regularizers.values(), seg.total), {**seg.terms, **out.regularizers})
+
+
+class Classification(Objective):
+    """Cross-entropy of (B, K) class logits (``ModelOutput.pre_output``) against (B,) class indices."""
+
+    name = "classification"
+    target_is_data = False
+
+    def __call__(self, out, target):
+        ce = F.cross_entropy(out.pre_output.float(), target.reshape(-1).long())
+        return LossBreakdown(ce, {"ce": ce})
+
+
+for _kind in RECONSTRUCTION_LOSSES:
+    _OBJECTIVES.register(_kind)(lambda kind=_kind: Reconstruction(kind))
+for _kind in SEGMENTATION_LOSSES:
+    _OBJECTIVES.register(_kind)(lambda kind=_kind: Segmentation(kind))
+_OBJECTIVES.register("classification")(Classification)
+
+
+def list_objectives() -> list[str]:
+    return _OBJECTIVES.names()
+
+
+def make_objective(spec: "str | Objective | Callable | None") -> Objective:
+    """An objective from its name (see :func:`list_objectives`), an object, or a callable ``(out, target)``."""
+    if spec is None:
+        return Reconstruction("mse")
+    if isinstance(spec, Objective):
+        return spec
+    if isinstance(spec, str):
+        return _OBJECTIVES.get(spec)()
+    if callable(spec):
+        return _Callable(spec)
+    raise TypeError(f"objective={spec!r}; expected a name {list_objectives()}, an Objective or a callable")
+
+
+class _Callable(Objective):
+    def __init__(self, fn):
+        self.fn, self.name = fn, getattr(fn, "__name__", "custom")
+
+    def __call__(self, out, target):
+        return self.fn(out, target)

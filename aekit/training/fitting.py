@@ -1,0 +1,104 @@
+"""The one function every estimator and ``aekit train`` trains through: data -> scaler -> model -> Trainer.
+
+It builds what it is asked to (a scaler fitted on the data, a model built from a :class:`ModelSpec` with the
+fit's init seed, a validation split drawn with the split seed), trains it with the caller's objective,
+corruption and callbacks, and returns what it built (:class:`Fitted`); it sets nothing on its caller.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from aekit.models.base import Autoencoder, create_model
+from aekit.seeding import Seeds, torch_seeded
+from aekit.training.config import TrainConfig
+from aekit.training.loop import Trainer, TrainResult
+
+
+@dataclass
+class ModelSpec:
+    """A model to build once the input shape is known: ``create_model(name, input_shape=..., latent_dim, **params)``."""
+
+    name: str
+    latent_dim: int
+    params: dict = field(default_factory=dict)
+
+    def build(self, input_shape: tuple[int, ...], seed: int) -> Autoencoder:
+        with torch_seeded(seed):
+            return create_model(self.name, input_shape=tuple(input_shape), latent_dim=int(self.latent_dim),
+                                **self.params)
+
+
+@dataclass
+class Fitted:
+    """What :func:`train_autoencoder` built: the trained model (on the CPU, in eval mode), the scaler that
+    maps raw data to its inputs (None when the data was used as is) and the training result."""
+
+    model: Autoencoder
+    scaler: object | None
+    result: TrainResult
+
+
+def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, val_idx): ``fraction`` of ``n`` held out when there are at least 20 samples."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(fraction * n)) if n >= 20 else 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config: TrainConfig, seeds: Seeds,
+                      objective=None, scaler=None, val=None, validation_fraction: float = 0.0, corruption=None,
+                      callbacks: Sequence | Callable[[Autoencoder], Sequence] = (), init_from=None,
+                      resume: bool = False) -> Fitted:
+    """Scale, build and train; returns :class:`Fitted`.
+
+    X, target : arrays in the model's layout ``(n, *input_shape)``; ``target`` replaces the input as the
+        training target (scaled with the inputs when the objective's targets are data).
+    model : a :class:`ModelSpec` (built for ``X``'s sample shape with ``seeds.init``) or a model to train as is.
+    config : the training budget; its ``random_state`` is replaced by ``seeds.train``.
+    scaler : an unfitted scaler (fitted here on ``X``), a fitted one, or None (data used as is).
+    val : held-out ``x`` or ``(x, target)`` in raw units; otherwise ``validation_fraction`` of ``X`` (at least
+        20 samples) is held out, drawn with ``seeds.split``.
+    callbacks : callbacks for the Trainer, or a function of the built model that returns them.
+    init_from : a model (``nn.Module``) whose encoder and decoder layers seed the new model where they match.
+    """
+    import dataclasses
+
+    from aekit.objectives import make_objective
+
+    objective = make_objective(objective)
+    if scaler is not None and not scaler.is_fitted:
+        scaler.fit(X)
+    x = _scaled(X, scaler)
+    y = None if target is None else (_scaled(target, scaler) if objective.target_is_data
+                                     else np.asarray(target, np.float32))
+    if val is None:
+        tr, va = split_validation(len(x), validation_fraction, seeds.split)
+        train = x[tr] if y is None else (x[tr], y[tr])
+        val = None if len(va) == 0 else (x[va] if y is None else (x[va], y[va]))
+    else:
+        train = x if y is None else (x, y)
+        vx, vy = val if isinstance(val, tuple) else (val, None)
+        vx = _scaled(vx, scaler)
+        vy = None if vy is None else (_scaled(vy, scaler) if objective.target_is_data else np.asarray(vy, np.float32))
+        val = vx if vy is None else (vx, vy)
+    if isinstance(model, ModelSpec):
+        model = model.build(x.shape[1:], seeds.init)
+    if init_from is not None:
+        from aekit.models import transfer_weights
+
+        transfer_weights(init_from, model, parts=("encoder", "decoder"))
+    if callable(callbacks):
+        callbacks = callbacks(model)
+    config = dataclasses.replace(config, random_state=seeds.train)
+    result = Trainer(model, config, objective=objective, corruption=corruption,
+                     callbacks=callbacks).fit(train, val, resume=resume)
+    return Fitted(model.cpu().eval(), scaler, result)
+
+
+def _scaled(a, scaler) -> np.ndarray:
+    if scaler is None:
+        return np.asarray(a, dtype=np.float32)
+    return np.asarray(scaler.transform(a), dtype=np.float32)
