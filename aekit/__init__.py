@@ -2,7 +2,8 @@
 from aekit.estimators import AnomalyDetector, Compressor, EncoderClassifier, Generator, Reducer, load_estimator
 from aekit.estimators import Restorer, Segmenter
 from aekit.models import create_model, list_models
-from aekit.persistence import TrainedAutoencoder, export_onnx, load, save_model
+from aekit.persistence import TrainedAutoencoder, export_onnx, save_model
+from aekit.artifacts import load, transfer_weights
 
-__version__ = "0.1.0"
-__all__ = ["AnomalyDetector", "Compressor", "EncoderClassifier", "Generator", "Reducer", "Restorer", "Segmenter", "load_estimator", "create_model", "list_models", "load", "save_model", "export_onnx", "TrainedAutoencoder", "__version__"]
+from aekit.version import __version__
+__all__ = ["AnomalyDetector", "Compressor", "EncoderClassifier", "Generator", "Reducer", "Restorer", "Segmenter", "load_estimator", "create_model", "list_models", "load", "transfer_weights", "save_model", "export_onnx", "TrainedAutoencoder", "__version__"]

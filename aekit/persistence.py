@@ -1,4 +1,12 @@
-"""A trained model is a folder: ``config.json`` + ``model.safetensors`` (+ the scaler, inside config.json).
+"""The one model-folder format: ``config.json`` + ``model.safetensors`` (the scaler inside config.json).
+
+Everything the library saves is such a folder: ``aekit train`` writes one, and so does every estimator's
+``save``. ``config.json`` says which it holds in ``kind``: ``"autoencoder"`` (a trained model and its
+scaler) or ``"estimator"`` (the same, plus the estimator's class, parameters and learned state under
+``metadata.estimator``, and its extra tensors in the same safetensors file). :func:`aekit.load` opens
+either and returns the right object; :func:`load_autoencoder` returns the autoencoder of any folder.
+Folders written before ``kind`` existed (aekit 0.1.0) are read by the same rule (an ``estimator`` entry
+makes it an estimator folder).
 
 Loading runs no pickled code: the weights are safetensors, the rest is JSON, and the SHA-256 of the
 weights file recorded in ``config.json`` detects a corrupted or swapped weights file.
@@ -21,6 +29,7 @@ FORMAT = "aekit-model"
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+KINDS = ("autoencoder", "estimator")
 
 
 class ModelFileError(ValueError):
@@ -75,7 +84,8 @@ class TrainedAutoencoder:
         return self.scaler.inverse_transform(out)
 
     def save(self, directory: str | os.PathLike) -> Path:
-        return save_model(directory, self.model, scaler=self.scaler, metadata=self.metadata, extra=self.extra)
+        return save_model(directory, self.model, scaler=self.scaler, metadata=self.metadata, extra=self.extra,
+                          kind=folder_kind({"metadata": self.metadata}))
 
 
 def _sha256(path: Path) -> str:
@@ -90,8 +100,9 @@ EXTRA_PREFIX = "extra."
 
 
 def save_model(directory: str | os.PathLike, model: Autoencoder, *, scaler=None, metadata: dict | None = None,
-               extra: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write ``model`` (and its scaler) as a folder; each file is replaced atomically.
+               extra: dict[str, torch.Tensor] | None = None, kind: str = "autoencoder") -> Path:
+    """Write ``model`` (and its scaler) as a folder of ``kind`` (see the module docstring); each file is
+    replaced atomically.
 
     ``extra`` tensors (an estimator's classification head, a codec's tables, ...) go into the same
     safetensors file under the prefix ``extra.`` and come back in :attr:`TrainedAutoencoder.extra`.
@@ -104,9 +115,12 @@ def save_model(directory: str | os.PathLike, model: Autoencoder, *, scaler=None,
     tensors.update({EXTRA_PREFIX + k: torch.as_tensor(v).detach().cpu().contiguous() for k, v in (extra or {}).items()})
     blob = save(tensors, metadata={"format": FORMAT})
     atomic_write_bytes(directory / WEIGHTS_NAME, lambda f: f.write(blob))
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r}; expected one of {KINDS}")
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "kind": kind,
         "model": model.name,
         "params": model.config,
         "scaler": None if scaler is None else scaler.to_dict(),
@@ -144,11 +158,27 @@ def _read_config(directory: Path) -> dict:
     for key, kind in (("model", str), ("params", dict), ("weights_sha256", str)):
         if not isinstance(config.get(key), kind):
             raise ModelFileError(f"{path}: field {key!r} is missing or not a {kind.__name__}")
+    if config.get("kind", folder_kind(config)) not in KINDS:
+        raise ModelFileError(f"{path}: kind {config.get('kind')!r}; this aekit reads {KINDS}")
     return config
 
 
-def load(directory: str | os.PathLike, *, device: str | torch.device = "cpu") -> TrainedAutoencoder:
-    """Load a model folder written by :func:`save_model` (or ``aekit train``), on CPU by default.
+def folder_kind(config: dict) -> str:
+    """``"estimator"`` or ``"autoencoder"``: what a folder's ``config.json`` describes (older folders have no
+    ``kind``; an ``estimator`` entry in their metadata makes them estimator folders)."""
+    if "kind" in config:
+        return config["kind"]
+    return "estimator" if isinstance(config.get("metadata", {}).get("estimator"), dict) else "autoencoder"
+
+
+def read_kind(directory: str | os.PathLike) -> str:
+    """The kind of the model folder ``directory`` (checked as :func:`load_autoencoder` checks it)."""
+    return folder_kind(_read_config(Path(directory)))
+
+
+def load_autoencoder(directory: str | os.PathLike, *, device: str | torch.device = "cpu") -> TrainedAutoencoder:
+    """The trained autoencoder (and scaler) of any model folder, on CPU by default; :func:`aekit.load`
+    returns the fitted estimator instead when the folder holds one.
 
     No pickle is involved; a damaged, tampered or mismatched folder raises :class:`ModelFileError`.
     """

@@ -198,7 +198,7 @@ def _generation_figures(model, x_eval: np.ndarray) -> dict[str, bytes]:
 
 
 def _version() -> str:
-    from aekit import __version__
+    from aekit.version import __version__
     return __version__
 
 

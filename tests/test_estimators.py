@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from aekit import EncoderClassifier, Generator, Reducer, create_model, load_estimator
 from aekit.cli import main
-from aekit.models import transfer_weights
+from aekit import transfer_weights
 from aekit.persistence import ModelFileError
 from tests.helpers import digits
 

@@ -7,7 +7,8 @@ import torch
 
 import aekit
 from aekit.models import create_model, list_models
-from aekit.persistence import ModelFileError, export_onnx, load, save_model
+from aekit.persistence import ModelFileError, export_onnx, save_model
+from aekit.persistence import load_autoencoder as load
 
 SHAPE = (1, 8, 8)
 

@@ -188,7 +188,7 @@ def _save_npy(path: str, arr: np.ndarray) -> None:
 def run_command(args: argparse.Namespace) -> int:
     import aekit
     from aekit.metrics import mse, psnr
-    from aekit.persistence import export_onnx, load
+    from aekit.persistence import export_onnx, load_autoencoder as load  # the autoencoder of any folder
 
     if getattr(args, "handler", None) is not None:
         return args.handler(args)

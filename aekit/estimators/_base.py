@@ -19,7 +19,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from aekit.persistence import TrainedAutoencoder
+from aekit.persistence import ModelFileError, TrainedAutoencoder, load_autoencoder, save_model
 from aekit.registry import Registry
 from aekit.seeding import Seeds
 from aekit.training.fitting import Fitted, ModelSpec
@@ -125,8 +125,7 @@ class AutoencoderEstimator(BaseEstimator):
         return int(self.latent_dim)
 
     def _train(self, X: np.ndarray, target: np.ndarray | None = None, *, seeds: Seeds, model=None, scaler="auto",
-               objective=None, val=None, corruption=None, callbacks=(), epochs: int | None = None,
-               init_from=None) -> Fitted:
+               objective=None, val=None, corruption=None, callbacks=(), epochs: int | None = None) -> Fitted:
         """Train through :func:`aekit.training.train_autoencoder` with this estimator's budget and split.
 
         ``model``: a ModelSpec or a model (default: :meth:`_model_spec` for ``X``); ``scaler``: "auto" (the
@@ -145,19 +144,18 @@ class AutoencoderEstimator(BaseEstimator):
             X, target, model=model if model is not None else self._model_spec(tuple(X.shape[1:])), config=config,
             seeds=seeds, objective=objective if objective is not None else self._loss,
             scaler=self._make_scaler(X) if isinstance(scaler, str) else scaler, val=val,
-            validation_fraction=float(self.validation_fraction), corruption=corruption, callbacks=callbacks,
-            init_from=init_from)
+            validation_fraction=float(self.validation_fraction), corruption=corruption, callbacks=callbacks)
 
     def _fit_autoencoder(self, X: np.ndarray, *, seeds: Seeds, model_kwargs: dict | None = None, objective=None,
-                         corruption=None, init_from=None) -> Fitted:
+                         corruption=None) -> Fitted:
         """Train an autoencoder on ``X`` (model layout) and keep it: sets ``autoencoder_``, ``history_`` and
         ``n_iter_``. ``corruption`` (a spec or callable; default: the ``corruption`` parameter) corrupts
-        training inputs; ``init_from`` (a model) seeds the layers that match."""
+        training inputs."""
         from aekit.corruption import make_corruption
 
         corruption = corruption if corruption is not None else getattr(self, "corruption", None)
         fitted = self._train(X, seeds=seeds, model=self._model_spec(tuple(X.shape[1:]), model_kwargs),
-                             objective=objective, corruption=make_corruption(corruption), init_from=init_from)
+                             objective=objective, corruption=make_corruption(corruption))
         self._keep(fitted)
         return fitted
 
@@ -208,22 +206,20 @@ class AutoencoderEstimator(BaseEstimator):
         pass
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write the fitted estimator as a model folder; :func:`aekit.load_estimator` reads it back."""
-        from aekit.persistence import save_model
+        """Write the fitted estimator as a model folder (``kind: "estimator"``); :func:`aekit.load` reads it back."""
 
         self._check_fitted()
         params = json.loads(json.dumps(self.get_params(deep=False), default=_json_param))
         meta = {**self.autoencoder_.metadata, "estimator": {"class": self.name, "params": params,
                                                             "state": _jsonable(self._get_state())}}
         return save_model(directory, self.autoencoder_.model, scaler=self.autoencoder_.scaler, metadata=meta,
-                          extra=self._get_tensors())
+                          extra=self._get_tensors(), kind="estimator")
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "AutoencoderEstimator":
         """Read a folder written by :meth:`save` (of this class, or of any estimator when called on the base)."""
         est = load_estimator(directory)
         if cls is not AutoencoderEstimator and not isinstance(est, cls):
-            from aekit.persistence import ModelFileError
             raise ModelFileError(f"{directory} holds a {type(est).__name__}, not a {cls.__name__}")
         return est
 
@@ -240,13 +236,11 @@ def _check_fraction(owner: str, fraction) -> None:
 
 def load_estimator(directory: str | os.PathLike) -> AutoencoderEstimator:
     """Rebuild the estimator saved in ``directory`` by ``estimator.save(directory)``."""
-    from aekit.persistence import ModelFileError, load
-
-    trained = load(directory)
+    trained = load_autoencoder(directory)
     info = trained.metadata.get("estimator")
     if not isinstance(info, dict) or "class" not in info:
-        raise ModelFileError(f"{directory} holds a model but no estimator (it was written by `aekit train` or "
-                             "save_model); load it with aekit.load instead")
+        raise ModelFileError(f"{directory} holds an autoencoder, not an estimator (it was written by `aekit train` "
+                             "or save_model); aekit.load opens both kinds")
     try:
         cls = _ESTIMATORS.get(info["class"])
         est = cls(**info.get("params", {}))
@@ -268,6 +262,7 @@ def _json_param(obj):
 
 def _jsonable(obj):
     return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
 
 
 # TODO(redesign): kept while restorer.py migrates; remove with train_pairs

@@ -17,7 +17,7 @@ from torch import nn
 
 from aekit.estimators._base import AutoencoderEstimator, _positive_int, register_estimator
 from aekit.seeding import Seeds, resolve_seeds, torch_seeded
-from aekit.persistence import TrainedAutoencoder
+from aekit.persistence import TrainedAutoencoder, load_autoencoder
 from aekit.models.base import Autoencoder, ModelOutput
 
 
@@ -166,17 +166,17 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
         return np.ascontiguousarray(X)
 
     def _adopt_encoder(self, x: np.ndarray) -> None:
-        from aekit.models.transfer import _module
-        from aekit.persistence import TrainedAutoencoder
-
         src = self.encoder
         if isinstance(src, (str, bytes)) or hasattr(src, "__fspath__"):
-            from aekit.persistence import load
-
-            src = load(src)
-        trained = src.autoencoder_ if hasattr(src, "autoencoder_") else src
-        if not isinstance(trained, TrainedAutoencoder):
-            trained = TrainedAutoencoder(_module(src), None)
+            src = load_autoencoder(src)
+        if isinstance(src, AutoencoderEstimator):
+            src = src.autoencoder_
+        if isinstance(src, nn.Module):
+            src = TrainedAutoencoder(src, None)
+        if not isinstance(src, TrainedAutoencoder):
+            raise TypeError(f"EncoderClassifier: encoder must be a model folder, a fitted estimator, an aekit.load() "
+                            f"result or a model, got a {type(src).__name__}")
+        trained = src
         model = copy.deepcopy(trained.model)
         if tuple(x.shape[1:]) != model.input_shape:
             raise ValueError(f"the given encoder takes inputs of shape {model.input_shape}, X has samples of shape "

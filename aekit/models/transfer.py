@@ -10,30 +10,18 @@ from torch import nn
 PARTS = ("encoder", "decoder")
 
 
-def _module(source) -> nn.Module:
-    """An nn.Module from a model, an ``aekit.load`` result, a fitted estimator or a model folder path."""
-    if isinstance(source, nn.Module):
-        return source
-    if hasattr(source, "autoencoder_"):           # a fitted aekit estimator
-        return source.autoencoder_.model
-    if hasattr(source, "model") and isinstance(source.model, nn.Module):  # TrainedAutoencoder
-        return source.model
-    if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
-        from aekit.persistence import load
-
-        return load(source).model
-    raise TypeError(f"cannot take layers from a {type(source).__name__}; pass a model, a model folder path, "
-                    "an aekit.load() result or a fitted estimator")
-
-
-def transfer_weights(source, target: nn.Module, *, parts: tuple[str, ...] = ("encoder",),
-                     freeze: bool = False) -> list[str]:
-    """Copy the ``parts`` ("encoder", "decoder") of ``source`` into ``target`` where names and shapes
-    agree; with ``freeze=True`` the copied parameters stop training. Returns the copied names."""
+def copy_layers(source: nn.Module, target: nn.Module, *, parts: tuple[str, ...] = ("encoder",),
+                freeze: bool = False) -> list[str]:
+    """Copy the ``parts`` ("encoder", "decoder") of the model ``source`` into ``target`` where names and
+    shapes agree; with ``freeze=True`` the copied parameters stop training. Returns the copied names.
+    (:func:`aekit.transfer_weights` takes saved folders and fitted estimators as the source too.)"""
     bad = [p for p in parts if p not in PARTS]
     if bad or not parts:
         raise ValueError(f"parts={parts!r}; expected a non-empty tuple drawn from {PARTS}")
-    src = _module(source).state_dict()
+    if not isinstance(source, nn.Module):
+        raise TypeError(f"copy_layers takes a torch model as the source, got a {type(source).__name__}; "
+                        "aekit.transfer_weights takes folders and fitted estimators")
+    src = source.state_dict()
     dst = target.state_dict()
     copied = [k for k, v in src.items() if k.split(".", 1)[0] in parts and k in dst and dst[k].shape == v.shape]
     if not copied:

@@ -50,8 +50,7 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np
 
 def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config: TrainConfig, seeds: Seeds,
                       objective=None, scaler=None, val=None, validation_fraction: float = 0.0, corruption=None,
-                      callbacks: Sequence | Callable[[Autoencoder], Sequence] = (), init_from=None,
-                      resume: bool = False) -> Fitted:
+                      callbacks: Sequence | Callable[[Autoencoder], Sequence] = (), resume: bool = False) -> Fitted:
     """Scale, build and train; returns :class:`Fitted`.
 
     X, target : arrays in the model's layout ``(n, *input_shape)``; ``target`` replaces the input as the
@@ -62,7 +61,6 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
     val : held-out ``x`` or ``(x, target)`` in raw units; otherwise ``validation_fraction`` of ``X`` (at least
         20 samples) is held out, drawn with ``seeds.split``.
     callbacks : callbacks for the Trainer, or a function of the built model that returns them.
-    init_from : a model (``nn.Module``) whose encoder and decoder layers seed the new model where they match.
     """
     import dataclasses
 
@@ -86,10 +84,6 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
         val = vx if vy is None else (vx, vy)
     if isinstance(model, ModelSpec):
         model = model.build(x.shape[1:], seeds.init)
-    if init_from is not None:
-        from aekit.models import transfer_weights
-
-        transfer_weights(init_from, model, parts=("encoder", "decoder"))
     if callable(callbacks):
         callbacks = callbacks(model)
     config = dataclasses.replace(config, random_state=seeds.train)

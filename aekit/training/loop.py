@@ -112,10 +112,10 @@ class _Run:
 class Trainer:
     """Fit an :class:`~aekit.models.Autoencoder` to data.
 
-    ``objective`` (an :class:`~aekit.objectives.Objective`, a registered name such as ``"mse"``, or a
-    callable ``(output, target) -> LossBreakdown``; default ``"mse"``) is what is minimised.
-    ``corruption(x, generator) -> x_tilde`` (optional) corrupts the inputs of every training batch; the
-    targets stay clean (denoising autoencoders). ``callbacks`` are called as ``cb(epoch, logs)`` after
+    ``objective`` (an :class:`~aekit.objectives.Objective`, a name registered there, or a callable
+    ``(output, target) -> LossBreakdown``; default: :func:`aekit.objectives.make_objective`'s) is what is
+    minimised. ``corruption(x, generator) -> x_tilde`` (optional) corrupts the inputs of every training
+    batch; the targets stay as given. ``callbacks`` are called as ``cb(epoch, logs)`` after
     each epoch, once the checkpoint is written, and after every validation that ``val_every_steps``
     asks for (``logs`` then has a ``"step"`` key); one that returns ``True`` ends training there.
     """
@@ -164,7 +164,7 @@ class Trainer:
                             weight_decay=cfg.weight_decay)
         state = self._initial_state(seed)
         if resume and cfg.checkpoint_dir:
-            state = self._restore(state, model, optimizer)
+            state = self._resume_state(state, model, optimizer)
         net: nn.Module = model
         if info.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -414,7 +414,7 @@ class Trainer:
             })
         barrier(run.info)
 
-    def _restore(self, state: dict, model: nn.Module, optimizer) -> dict:
+    def _resume_state(self, state: dict, model: nn.Module, optimizer) -> dict:
         """Load the checkpoint in ``config.checkpoint_dir`` into model and optimizer; the state to go on from."""
         ckpt = load_checkpoint(self.config.checkpoint_dir)
         if ckpt is None:

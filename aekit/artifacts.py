@@ -1,0 +1,50 @@
+"""Whatever the library saved, opened by one call: :func:`load` (Hugging Face's ``from_pretrained`` idea).
+
+This module sits above the estimators: it knows every kind of model folder (see :mod:`aekit.persistence`)
+and every object that carries a trained autoencoder, so that nothing below it has to.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from aekit.estimators import AutoencoderEstimator, load_estimator
+from aekit.models.transfer import copy_layers
+from aekit.persistence import TrainedAutoencoder, load_autoencoder, read_kind
+
+
+def load(directory: str | os.PathLike, *, device: str | torch.device = "cpu"):
+    """Open any model folder the library writes: the fitted estimator for a folder from ``est.save`` or a
+    task command (``aekit fit``, ``detect``, ``restore``, ...), else the :class:`TrainedAutoencoder` (``aekit
+    train``, ``save_model``). Folders of aekit 0.1.0 open too. No pickle is read; a damaged, tampered or
+    mismatched folder raises :class:`aekit.persistence.ModelFileError`."""
+    if read_kind(directory) == "estimator":
+        est = load_estimator(directory)
+        est.autoencoder_.model.to(device)
+        return est
+    return load_autoencoder(directory, device=device)
+
+
+def as_module(source) -> nn.Module:
+    """The trained network of a model, a :class:`TrainedAutoencoder`, a fitted estimator or a model folder."""
+    if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
+        source = load(source)
+    if isinstance(source, AutoencoderEstimator):
+        source.autoencoder_  # noqa: B018 - an unfitted estimator raises AttributeError here
+        source = source.autoencoder_
+    if isinstance(source, TrainedAutoencoder):
+        source = source.model
+    if not isinstance(source, nn.Module):
+        raise TypeError(f"cannot take layers from a {type(source).__name__}; pass a model, a model folder path, "
+                        "an aekit.load() result or a fitted estimator")
+    return source
+
+
+def transfer_weights(source, target: nn.Module, *, parts: tuple[str, ...] = ("encoder",),
+                     freeze: bool = False) -> list[str]:
+    """Copy the ``parts`` ("encoder", "decoder") of ``source`` (anything :func:`as_module` takes) into
+    ``target`` where names and shapes agree; ``freeze=True`` stops the copied parameters training.
+    Returns the copied names (see :func:`aekit.models.transfer.copy_layers`)."""
+    return copy_layers(as_module(source), target, parts=parts, freeze=freeze)
