@@ -2,6 +2,7 @@
 
     AEKIT_DATA_DIR=../shared/data python benchmarks/reduction.py            # full run (about 35 min)
     python benchmarks/reduction.py --sizes 32 --budget 60 --skip-tutorial  # a quick look
+    python benchmarks/reduction.py --sizes 32 --epochs 2 --race-aekit-only --repeats 1  # load-independent check
 
 Part 1, for each code size: PCA (test MSE per pixel, raw and clipped to [0, 1], fit time) beside aekit's
 convolutional autoencoder trained for a wall-clock budget (AdamW, cosine schedule over the budget); at
@@ -57,10 +58,12 @@ def test_mse(model, x_test: np.ndarray) -> float:
     return total / x.numel()
 
 
-def aekit_budgeted(x_train, x_test, k: int, budget: float, seed: int) -> dict:
+def aekit_budgeted(x_train, x_test, k: int, budget: float, seed: int, epochs: int | None = None) -> dict:
+    """``epochs``: train exactly that many epochs (cosine over them) instead of for ``budget`` seconds."""
     torch.manual_seed(seed)
     model = create_model("conv", input_shape=(1, 28, 28), latent_dim=k, **CONV)
-    cfg = TrainConfig(epochs=1000, max_time=budget, early_stopping=None, random_state=seed, progress=False, **CONV_TRAIN)
+    cfg = TrainConfig(epochs=epochs or 1000, max_time=None if epochs else budget, early_stopping=None,
+                      random_state=seed, progress=False, **CONV_TRAIN)
     t0 = time.perf_counter()
     result = fit(model, x_train, config=cfg)
     fit_time = time.perf_counter() - t0
@@ -68,12 +71,12 @@ def aekit_budgeted(x_train, x_test, k: int, budget: float, seed: int) -> dict:
             "epochs": len(result.history)}
 
 
-def aekit_linear(x_train, x_test, k: int, budget: float, seed: int) -> dict:
+def aekit_linear(x_train, x_test, k: int, budget: float, seed: int, epochs: int | None = None) -> dict:
     """``linear`` without any activation: its optimum spans the PCA subspace (Baldi & Hornik 1989)."""
     torch.manual_seed(seed)
     model = create_model("linear", input_shape=(1, 28, 28), latent_dim=k, activation=None, output_activation=None)
-    cfg = TrainConfig(epochs=1000, max_time=budget, early_stopping=None, random_state=seed, progress=False,
-                      **LINEAR_TRAIN)
+    cfg = TrainConfig(epochs=epochs or 1000, max_time=None if epochs else budget, early_stopping=None,
+                      random_state=seed, progress=False, **LINEAR_TRAIN)
     t0 = time.perf_counter()
     result = fit(model, x_train, config=cfg)
     return {"method": "aekit linear (no activation)", "code_size": k, "test_mse": test_mse(model, x_test),
@@ -164,7 +167,12 @@ def main(argv=None) -> None:
     ap.add_argument("--budget", type=float, default=300.0, help="training seconds per aekit run")
     ap.add_argument("--data-dir", default=None, help="folder with mnist/ (default: $AEKIT_DATA_DIR)")
     ap.add_argument("--linear-budget", type=float, default=60.0, help="training seconds for linear-32")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="train each aekit conv / linear run exactly this many epochs instead of for --budget / "
+                    "--linear-budget seconds (results independent of the machine's load)")
     ap.add_argument("--skip-tutorial", action="store_true")
+    ap.add_argument("--race-aekit-only", action="store_true",
+                    help="run only aekit's racer in the time-to-target race (not the two tutorial loops)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3, help="runs of each racer; the median time is reported")
     ap.add_argument("--tag", default="reduction", help="name of the results files")
@@ -180,12 +188,12 @@ def main(argv=None) -> None:
         rows.append(pca)
         print(f"PCA-{k}: test MSE {pca['test_mse']:.5f} (clipped {pca['test_mse_clipped']:.5f}), "
               f"fit {pca['fit_time']:.1f} s", flush=True)
-        ae = aekit_budgeted(x_train, x_test, k, args.budget, args.seed)
+        ae = aekit_budgeted(x_train, x_test, k, args.budget, args.seed, args.epochs)
         rows.append(ae)
         print(f"aekit conv-{k}: test MSE {ae['test_mse']:.5f}, fit {ae['fit_time']:.1f} s "
               f"({ae['epochs']} epochs)", flush=True)
         if k == 32:
-            lin = aekit_linear(x_train, x_test, k, args.linear_budget, args.seed)
+            lin = aekit_linear(x_train, x_test, k, args.linear_budget, args.seed, args.epochs)
             rows.append(lin)
             print(f"aekit linear-{k}: test MSE {lin['test_mse']:.5f} ({lin['test_mse'] / pca['test_mse']:.3f} x PCA), "
                   f"fit {lin['fit_time']:.1f} s", flush=True)
@@ -194,6 +202,8 @@ def main(argv=None) -> None:
     if not args.skip_tutorial:
         runs = (aekit_time_to_target, tutorial_time_to_target,
                 lambda *a: tutorial_time_to_target(*a, per_sample=False))
+        if args.race_aekit_only:
+            runs = runs[:1]
         for run in runs:
             tries = [run(x_train, x_test, 40, args.seed) for _ in range(args.repeats)]
             r = dict(tries[0])
@@ -206,8 +216,9 @@ def main(argv=None) -> None:
                   f"{times} ({r['epochs']} epochs, final {r['final_test_mse']:.5f})", flush=True)
 
     lines = [f"# MNIST reduction benchmark ({time.strftime('%Y-%m-%d')})", "",
-             f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
-             f"aekit budget {args.budget:.0f} s per code size; seed {args.seed}.", "",
+             f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; " +
+             (f"aekit {args.epochs} epochs per run" if args.epochs else
+              f"aekit budget {args.budget:.0f} s per code size") + f"; seed {args.seed}.", "",
              "| code size | method | test MSE / pixel | clipped to [0,1] | fit time (s) |",
              "|---:|---|---:|---:|---:|"]
     for r in rows:

@@ -2,6 +2,7 @@
 
     AEKIT_DATA_DIR=../shared/data python benchmarks/restoration.py                  # all sections (~35 min)
     python benchmarks/restoration.py --only sr_photo,timing                         # some sections
+    python benchmarks/restoration.py --only sr_mnist --tag short-restoration        # files under another name
 
 Sections (``--only``); every model trains for a fixed number of epochs (results do not depend on load):
   inpaint     MNIST test, 50% random pixels missing and a centred 12x12 block missing: PSNR on the missing
@@ -14,6 +15,7 @@ Sections (``--only``); every model trains for a fixed number of epochs (results 
   segment     MNIST test digits on held-out gravel texture (trained on brick and grass) vs Otsu: mean IoU
   timing      tiled denoising of the 512x512 camera photograph: PSNR vs NL-means / TV, and wall time
 Writes benchmarks/results/restoration.md (+ .json, + PNG grids); sections run alone merge into the JSON.
+``--tag NAME`` writes NAME.md, NAME.json and NAME_*.png instead.
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ TRAIN_PHOTOS = ("astronaut", "rocket", "china", "ihc", "motorcycle_left", "motor
 TRAIN_COLOUR = ("astronaut", "rocket", "china", "ihc", "motorcycle_left", "motorcycle_right")
 N_TEST = 1000          # MNIST test images scored
 N_TRAIN = 6000         # MNIST training images
+TAG = "restoration"    # name of the results files (--tag)
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -81,6 +84,7 @@ def mnist():
 def grid(path: Path, rows: dict[str, np.ndarray]) -> None:
     from aekit.report.figures import image_rows
 
+    path = path.with_name(path.name.replace("restoration", TAG, 1))
     path.write_bytes(image_rows({k: (v[:, None] if v.ndim == 3 else v) for k, v in rows.items()}, n=8))
 
 
@@ -95,6 +99,7 @@ def photo_grid(path: Path, rows: dict[str, list[np.ndarray]], crop: int = 160) -
             cells.append(c[None] if c.ndim == 2 else c.transpose(2, 0, 1))
         out[label] = np.stack(cells)
     from aekit.report.figures import image_rows
+    path = path.with_name(path.name.replace("restoration", TAG, 1))
     path.write_bytes(image_rows(out, n=len(next(iter(rows.values())))))
 
 
@@ -396,19 +401,22 @@ def write_markdown(results: dict, path: Path) -> None:
         summary.append(("512x512 tiled denoise within 5 s on 2 cores", f"{t['2']['median_s']:.2f} s", r["target_met"]))
     head = ["## Summary", "", "| target | measured | met |", "|---|---|---|"]
     head += [f"| {a} | {b} | {'yes' if c else 'NO'} |" for a, b, c in summary]
-    path.write_text("\n".join(L[:4] + head + [""] + L[4:]) + "\n")
+    path.write_text(("\n".join(L[:4] + head + [""] + L[4:]) + "\n").replace("](restoration_", f"]({TAG}_"))
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", help="comma-separated sections: " + ",".join(SECTIONS))
+    p.add_argument("--tag", default="restoration", help="name of the results files (default restoration)")
     args = p.parse_args(argv)
+    global TAG
+    TAG = args.tag
     only = SECTIONS if not args.only else tuple(s.strip() for s in args.only.split(","))
     bad = sorted(set(only) - set(SECTIONS))
     if bad:
         raise SystemExit(f"unknown section(s) {bad}; choose from {SECTIONS}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    jpath = RESULTS / "restoration.json"
+    jpath = RESULTS / f"{TAG}.json"
     results = json.loads(jpath.read_text()) if jpath.exists() else {}
     results["_machine"] = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, " \
                           f"{torch.get_num_threads()} thread(s)"
@@ -419,7 +427,7 @@ def main(argv=None) -> int:
         results[name]["section_s"] = time.perf_counter() - t0
         print(json.dumps(results[name], indent=1, default=float)[:3000], flush=True)
         jpath.write_text(json.dumps(results, indent=1, default=float))
-        write_markdown(json.loads(jpath.read_text()), RESULTS / "restoration.md")
+        write_markdown(json.loads(jpath.read_text()), RESULTS / f"{TAG}.md")
     return 0
 
 
