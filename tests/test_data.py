@@ -747,6 +747,73 @@ def test_scaler_from_dict_malformed(change, message):
         Scaler.from_dict(d if result is None else result)
 
 
+@pytest.mark.parametrize("method", ["minmax", "standard"])
+@pytest.mark.parametrize("shape", [(40, 3, 25), (40, 2, 6, 5)])  # sequences (N, C, T); images (N, C, H, W)
+def test_scaler_per_channel(method, shape):
+    rng = np.random.default_rng(0)
+    units = np.array([1.0, 1e3, 1e-2][:shape[1]]).reshape(-1, *(1,) * (len(shape) - 2))
+    X = (rng.random(shape) * units + units).astype(np.float32)
+    scaler = Scaler(method, per="channel").fit(X)
+    assert scaler.offset_.shape == scaler.scale_.shape == (shape[1], *(1,) * (len(shape) - 2))
+    Z = scaler.transform(X)
+    axes = (0, *range(2, len(shape)))
+    if method == "minmax":
+        np.testing.assert_allclose(Z.min(axis=axes), 0, atol=1e-6)
+        np.testing.assert_allclose(Z.max(axis=axes), 1, atol=1e-6)
+    else:
+        np.testing.assert_allclose(Z.mean(axis=axes), 0, atol=1e-5)
+        np.testing.assert_allclose(Z.std(axis=axes), 1, atol=1e-4)
+    np.testing.assert_allclose(scaler.inverse_transform(Z), X, rtol=1e-5)
+    restored = Scaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
+    assert restored.per == "channel" and len(scaler.to_dict()["offset"]) == shape[1]
+    np.testing.assert_array_equal(restored.transform(X), Z)
+
+
+def test_scaler_per_channel_constant_channel_and_repr():
+    X = np.zeros((4, 2, 5), np.float32)
+    X[:, 1] = np.arange(5)
+    scaler = Scaler("minmax", per="channel").fit(X)
+    np.testing.assert_array_equal(scaler.scale_.ravel(), [1.0, 4.0])  # constant channel: scale 1
+    assert repr(scaler) == "Scaler('minmax', per='channel') [fitted on samples of shape (2, 5)]"
+
+
+def test_scaler_per_errors():
+    with pytest.raises(ValueError, match=r"Scaler per must be one of \('feature', 'channel'\), got 'time'"):
+        Scaler("minmax", per="time")
+    d = Scaler("minmax", per="channel").fit(np.zeros((2, 3, 4))).to_dict()
+    with pytest.raises(DataError, match=r"offset is 12 values, expected a list of 3 finite numbers for method "
+                                        r"'minmax', per 'channel' and feature_shape \[3, 4\]"):
+        Scaler.from_dict({**d, "offset": [0.0] * 12})
+    with pytest.raises(DataError, match=r"Scaler.from_dict: per must be one of .*, got 'time'"):
+        Scaler.from_dict({**d, "per": "time"})
+
+
+def test_scaler_dict_without_per_is_per_feature():
+    """Scalers saved before ``per`` existed load as they were: one offset / scale per feature."""
+    X = _features()
+    d = Scaler("minmax").fit(X).to_dict()
+    del d["per"]
+    np.testing.assert_array_equal(Scaler.from_dict(d).transform(X), Scaler("minmax").fit(X).transform(X))
+
+
+def test_scaler_default_for_sequences_is_per_channel():
+    X = np.random.default_rng(0).random((10, 3, 20)).astype(np.float32)
+    s = Scaler.default_for(Dataset("s", "sequence", Split(X), value_range=(0.0, 1.0)))
+    assert (s.method, s.per) == ("minmax", "channel")
+
+
+def test_dataset_kinds_and_sample_shapes():
+    seq = Dataset("s", "sequence", Split(np.zeros((10, 3, 20), np.float32)), test=Split(np.zeros((4, 3, 20), np.float32)))
+    assert seq.sample_shape == (3, 20)
+    with pytest.raises(ValueError, match=r"Dataset kind must be one of \('image', 'sequence', 'table'\), got 'video'"):
+        Dataset("v", "video", Split(np.zeros((2, 3), np.float32)))
+    with pytest.raises(DataError, match=r"Dataset 's': train sample shape \(20,\) does not fit kind 'sequence': "
+                                        r"expected sequences shaped \(C, T\)"):
+        Dataset("s", "sequence", Split(np.zeros((10, 20), np.float32)))
+    with pytest.raises(DataError, match=r"Dataset 'i': test sample shape \(8, 8\) does not fit kind 'image'"):
+        Dataset("i", "image", Split(np.zeros((2, 1, 8, 8), np.float32)), test=Split(np.zeros((2, 8, 8), np.float32)))
+
+
 # ----------------------------------------------------------------------------------- splits
 def _table(n=100):
     X = np.arange(n * 2, dtype=np.float32).reshape(n, 2)

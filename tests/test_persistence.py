@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import aekit
-from aekit.models import create_model, list_models
+from aekit.models import create_model, list_models, model_class
 from aekit.persistence import ModelFileError, export_onnx, save_model
 from aekit.persistence import load_autoencoder as load
 
@@ -15,7 +15,8 @@ SHAPE = (1, 8, 8)
 
 def trained_like(name):
     torch.manual_seed(0)
-    model = create_model(name, input_shape=SHAPE, latent_dim=4)
+    shape = SHAPE if "image" in model_class(name).input_kinds else model_class(name).example_input_shape
+    model = create_model(name, input_shape=shape, latent_dim=4)
     with torch.no_grad():  # non-default values everywhere, as after training
         for p in model.parameters():
             p.add_(0.01 * torch.randn_like(p))
@@ -27,7 +28,7 @@ def test_save_load_identical_outputs(tmp_path, name):
     model = trained_like(name)
     save_model(tmp_path / name, model)
     loaded = aekit.load(tmp_path / name)
-    x = torch.rand(16, *SHAPE)
+    x = torch.rand(16, *model.input_shape)
     with torch.no_grad():
         assert torch.equal(model(x).recon, loaded.model(x).recon)
         assert torch.equal(model(x).code, loaded.model(x).code)
@@ -116,7 +117,7 @@ def test_onnx_matches_pytorch(tmp_path, name):
     ort = pytest.importorskip("onnxruntime", reason="install aekit[onnx] for the ONNX export tests")
     model = trained_like(name)
     path = export_onnx(model, tmp_path / "m.onnx")
-    x = torch.rand(7, *SHAPE)  # another batch size than the export example: the batch axis is dynamic
+    x = torch.rand(7, *model.input_shape)  # another batch size than the export example: the batch axis is dynamic
     rec, code = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})
     with torch.no_grad():
         out = model(x)

@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Split", "Dataset"]
+from aekit.data.kinds import get_kind, list_kinds
 
-_KINDS = ("image", "table")
+__all__ = ["Split", "Dataset"]
 
 
 def _describe(a: np.ndarray | None) -> str:
@@ -21,7 +21,8 @@ class Split:
     Attributes
     ----------
     X : np.ndarray
-        float32 samples with RAW (unscaled) values: images ``(N, C, H, W)``, tables ``(N, D)``.
+        float32 samples with RAW (unscaled) values: images ``(N, C, H, W)``, tables ``(N, D)``,
+        sequences ``(N, C, T)``.
     y : np.ndarray or None
         int64 labels ``(N,)``, or None when the data has no labels.
     """
@@ -44,8 +45,9 @@ class Dataset:
     ----------
     name : str
         The registered name (``"mnist"``) or the file / folder path given.
-    kind : {"image", "table"}
-        Images are ``(N, C, H, W)``, tables ``(N, D)``.
+    kind : {"image", "table", "sequence"}
+        A data kind (:mod:`aekit.data.kinds`): images are ``(N, C, H, W)``, tables ``(N, D)``,
+        sequences ``(N, C, T)`` (channels x time).
     train : Split
         The training samples.
     test : Split or None
@@ -64,8 +66,11 @@ class Dataset:
     classes: tuple[str, ...] | None = field(default=None)
 
     def __post_init__(self) -> None:
-        if self.kind not in _KINDS:
-            raise ValueError(f"Dataset kind must be one of {_KINDS}, got {self.kind!r}")
+        if self.kind not in list_kinds():
+            raise ValueError(f"Dataset kind must be one of {tuple(list_kinds())}, got {self.kind!r}")
+        for part, split in (("train", self.train), ("test", self.test)):
+            if split is not None:
+                get_kind(self.kind).check_shape(np.shape(split.X)[1:], f"Dataset {self.name!r}: {part} sample shape")
 
     @property
     def sample_shape(self) -> tuple[int, ...]:

@@ -10,9 +10,10 @@ import numpy as np
 from aekit.data.base import Dataset
 from aekit.data.errors import DataError, NotFittedError
 
-__all__ = ["Scaler", "SCALER_METHODS"]
+__all__ = ["Scaler", "SCALER_METHODS", "SCALER_PER"]
 
 SCALER_METHODS = ("none", "range", "minmax", "standard")
+SCALER_PER = ("feature", "channel")  # what "minmax" / "standard" fit one offset and scale for
 _GLOBAL = ("none", "range")  # one offset / scale for every value
 _FORMAT, _VERSION = "aekit.Scaler", 1
 _CHUNK = 8192  # rows per chunk when computing statistics
@@ -22,6 +23,12 @@ def _check_method(method: Any) -> str:
     if not isinstance(method, str) or method not in SCALER_METHODS:
         raise ValueError(f"Scaler method must be one of {SCALER_METHODS}, got {method!r}")
     return method
+
+
+def _check_per(per: Any, what: str = "Scaler per") -> str:
+    if not isinstance(per, str) or per not in SCALER_PER:
+        raise ValueError(f"{what} must be one of {SCALER_PER}, got {per!r}")
+    return per
 
 
 def _is_number(v: Any) -> bool:
@@ -51,25 +58,33 @@ class Scaler:
         Constant features get a scale of 1 (no division by zero).
     value_range : (low, high), optional
         Default raw range for ``"range"`` when :meth:`fit` gets none (set by :meth:`default_for`).
+    per : {"feature", "channel"}, default "feature"
+        What ``"minmax"`` and ``"standard"`` fit one offset and scale for: every value of a sample
+        (``"feature"``), or every channel, axis 1 of ``(N, C, ...)``, with statistics over all samples and
+        all other axes (``"channel"``: the default for sequences ``(N, C, T)``, see
+        :mod:`aekit.data.kinds`). Ignored by ``"none"`` and ``"range"``.
 
     Attributes
     ----------
     feature_shape_ : tuple of int
         Shape of one sample seen by :meth:`fit`.
     offset_, scale_ : np.ndarray (float64)
-        ``transform(X) = (X - offset_) / scale_``; shape ``()`` for "none" / "range", else
-        ``feature_shape_``.
+        ``transform(X) = (X - offset_) / scale_``; shape ``()`` for "none" / "range", ``feature_shape_``
+        per feature, ``(C, 1, ...)`` (broadcasting over ``feature_shape_``) per channel.
 
     Examples
     --------
     >>> s = Scaler("range").fit(X_train, value_range=(0, 255))
     >>> Z = s.transform(X_train); X_back = s.inverse_transform(Z)
     >>> json.dumps(s.to_dict())
+    >>> Scaler("minmax", per="channel").fit(X_seq)   # (N, C, T): one min / max per channel
     """
 
-    def __init__(self, method: str = "minmax", *, value_range: tuple[float, float] | None = None) -> None:
+    def __init__(self, method: str = "minmax", *, value_range: tuple[float, float] | None = None,
+                 per: str = "feature") -> None:
         self.method = _check_method(method)
         self.value_range = None if value_range is None else _check_value_range(value_range)
+        self.per = _check_per(per)
         self.feature_shape_: tuple[int, ...] | None = None
         self.offset_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None
@@ -81,13 +96,14 @@ class Scaler:
 
     @classmethod
     def default_for(cls, dataset: Dataset) -> "Scaler":
-        """An unfitted scaler suited to ``dataset``: "range" (with the dataset's ``value_range``)
-        for images whose raw range is known, else "minmax"."""
+        """An unfitted scaler suited to ``dataset``, the default of its kind (:mod:`aekit.data.kinds`):
+        "range" (with the dataset's ``value_range``) for images whose raw range is known, per-channel
+        "minmax" for sequences, else "minmax"."""
+        from aekit.data.kinds import get_kind
+
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be an aekit.data.Dataset, got {type(dataset).__name__}")
-        if dataset.kind == "image" and dataset.value_range is not None:
-            return cls("range", value_range=dataset.value_range)
-        return cls("minmax")
+        return get_kind(dataset.kind).default_scaler(value_range=dataset.value_range)
 
     def fit(self, X: Any, value_range: tuple[float, float] | None = None) -> "Scaler":
         """Learn the offset and scale from training samples ``X`` of shape ``(N, *feature_shape)``.
@@ -125,20 +141,23 @@ class Scaler:
         return self
 
     def _statistics(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = X.min(axis=0).astype(np.float64), X.max(axis=0).astype(np.float64)
+        """Offset and scale, shaped ``feature_shape`` (per feature) or ``(C, 1, ...)`` (per channel)."""
+        axes = (0,) if self.per == "feature" else (0, *range(2, X.ndim))  # the axes one statistic spans
+        lo = X.min(axis=axes, keepdims=True)[0].astype(np.float64)
+        hi = X.max(axis=axes, keepdims=True)[0].astype(np.float64)
         if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
             self._check_finite(X)
         constant = hi == lo
         if self.method == "minmax":
             return lo, np.where(constant, 1.0, hi - lo)
-        n = X.shape[0]
-        mean = np.zeros(X.shape[1:], dtype=np.float64)
-        for i in range(0, n, _CHUNK):
-            mean += X[i:i + _CHUNK].sum(axis=0, dtype=np.float64)
+        n = X.size // lo.size  # values per statistic
+        mean = np.zeros(lo.shape, dtype=np.float64)
+        for i in range(0, X.shape[0], _CHUNK):
+            mean += X[i:i + _CHUNK].sum(axis=axes, dtype=np.float64, keepdims=True)[0]
         mean /= n
         var = np.zeros_like(mean)
-        for i in range(0, n, _CHUNK):
-            var += np.square(X[i:i + _CHUNK] - mean).sum(axis=0)
+        for i in range(0, X.shape[0], _CHUNK):
+            var += np.square(X[i:i + _CHUNK] - mean).sum(axis=axes, keepdims=True)[0]
         std = np.sqrt(var / n)
         return mean, np.where(constant | (std == 0), 1.0, std)
 
@@ -198,6 +217,7 @@ class Scaler:
             "version": _VERSION,
             "method": self.method,
             "value_range": None if self.value_range is None else [float(v) for v in self.value_range],
+            "per": self.per,
             "feature_shape": None,
             "offset": None,
             "scale": None,
@@ -232,25 +252,34 @@ class Scaler:
                 value_range = _check_value_range(value_range, "Scaler.from_dict: value_range")
             except ValueError as exc:
                 raise DataError(str(exc)) from None
-        scaler = cls(method, value_range=value_range)
+        try:
+            per = _check_per(d.get("per", "feature"), "Scaler.from_dict: per")  # absent in older files
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+        scaler = cls(method, value_range=value_range, per=per)
         shape, offset, scale = d.get("feature_shape"), d.get("offset"), d.get("scale")
         if shape is None and offset is None and scale is None:
             return scaler  # unfitted
         if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
             raise DataError(f"Scaler.from_dict: feature_shape is {shape!r}, expected a list of positive ints")
-        size = 1 if method in _GLOBAL else math.prod(shape)
+        size = 1 if method in _GLOBAL else shape[0] if per == "channel" else math.prod(shape)
         for key, values in (("offset", offset), ("scale", scale)):
             if not isinstance(values, list) or len(values) != size or not all(_is_number(v) for v in values):
                 got = f"{len(values)} values" if isinstance(values, list) else repr(values)
                 raise DataError(
                     f"Scaler.from_dict: {key} is {got}, expected a list of {size} finite numbers "
-                    f"for method {method!r} and feature_shape {shape}"
+                    f"for method {method!r}, per {per!r} and feature_shape {shape}"
                 )
         if not all(v > 0 for v in scale):
             raise DataError("Scaler.from_dict: scale has values <= 0, expected positive values")
         if method == "range" and value_range is None:
             raise DataError("Scaler.from_dict: method 'range' needs value_range, got None")
-        target = () if method in _GLOBAL else tuple(shape)
+        if method in _GLOBAL:
+            target: tuple[int, ...] = ()
+        elif per == "channel":
+            target = (shape[0], *(1 for _ in shape[1:]))  # broadcasts over (C, ...)
+        else:
+            target = tuple(shape)
         scaler.feature_shape_ = tuple(shape)
         scaler.offset_ = np.asarray(offset, dtype=np.float64).reshape(target)
         scaler.scale_ = np.asarray(scale, dtype=np.float64).reshape(target)
@@ -258,5 +287,7 @@ class Scaler:
 
     def __repr__(self) -> str:
         extra = f", value_range={self.value_range}" if self.method == "range" else ""
+        if self.per != "feature" and self.method not in _GLOBAL:
+            extra += f", per={self.per!r}"
         state = f"fitted on samples of shape {self.feature_shape_}" if self.is_fitted else "not fitted"
         return f"Scaler({self.method!r}{extra}) [{state}]"

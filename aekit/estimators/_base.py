@@ -19,6 +19,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from aekit.data import Layout, get_kind, infer_layout
 from aekit.persistence import ModelFileError, TrainedAutoencoder, load_autoencoder, save_model
 from aekit.registry import Registry
 from aekit.seeding import Seeds
@@ -50,47 +51,38 @@ class AutoencoderEstimator(BaseEstimator):
     """
 
     _loss = "mse"          # the training loss the task uses
+    _data_kind: str | None = None  # None: read the kind from the array's rank (aekit.data.infer_layout)
 
     # ------------------------------------------------------------------------------------ inputs
     def _validate(self, X, *, reset: bool) -> np.ndarray:
-        """Check ``X`` and return it as float32 in the model's layout ``(n, *input_shape)``."""
+        """Check ``X`` and return it as float32 in the model's layout ``(n, *input_shape)``; the data kind
+        and layout (:func:`aekit.data.infer_layout`) are learned when ``reset``."""
         X = validate_data(self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64],
-                          ensure_min_samples=2 if reset else 1)
-        if X.ndim > 4:
-            raise ValueError(f"X has shape {X.shape}; expected (n_samples, n_features) or images "
-                             "(n, H, W), (n, C, H, W) or (n, H, W, C)")
+                          ensure_min_samples=2 if reset else 1).astype(np.float32, copy=False)
         if reset:
-            self.sample_shape_ = tuple(int(s) for s in X.shape[1:])
-            self.channels_last_ = bool(X.ndim == 4 and X.shape[1] not in (1, 2, 3, 4) and X.shape[3] in (1, 3, 4))
-        elif tuple(X.shape[1:]) != self.sample_shape_:
+            X, self.layout_ = infer_layout(X, self._data_kind)
+            self.sample_shape_, self.channels_last_ = tuple(self.layout_.sample_shape), self.layout_.channels_last
+            return X
+        if tuple(X.shape[1:]) != self.sample_shape_:
             raise ValueError(f"X has sample shape {tuple(X.shape[1:])}, but {type(self).__name__} was fitted on "
                              f"samples of shape {self.sample_shape_}")
-        X = X.astype(np.float32, copy=False)
-        if X.ndim == 3:
-            X = X[:, None]                                   # (n, 1, H, W)
-        elif X.ndim == 4 and self.channels_last_:
-            X = X.transpose(0, 3, 1, 2)                      # (n, C, H, W)
-        return np.ascontiguousarray(X)
+        return self.layout_.to_model(X)
 
     def _to_user_layout(self, Y: np.ndarray) -> np.ndarray:
         """Inverse of the layout change in :meth:`_validate` (model layout -> the caller's)."""
-        if len(self.sample_shape_) == 2:
-            return Y.reshape(len(Y), *self.sample_shape_)
-        if len(self.sample_shape_) == 3 and self.channels_last_:
-            return Y.transpose(0, 2, 3, 1)
-        return Y
+        return self.layout_.to_user(Y)
 
     @property
     def _is_image(self) -> bool:
-        return len(self.sample_shape_) >= 2
+        return self.layout_.kind == "image"
 
     def _make_scaler(self, X: np.ndarray):
         from aekit.data import Scaler
 
         method = self.scaler
         if method == "auto":
-            if not self._is_image:
-                return Scaler("minmax").fit(X)
+            if self.layout_.kind != "image":
+                return get_kind(self.layout_.kind).default_scaler().fit(X)
             lo, hi = float(X.min()), float(X.max())
             # [0, 1] images stay as they are; others map [0, max] (e.g. 0..255 or 0..16) to [0, 1]
             vr = (0.0, hi if hi > 1.0 else 1.0) if lo >= 0 else (lo, hi if hi > lo else lo + 1.0)
@@ -190,11 +182,15 @@ class AutoencoderEstimator(BaseEstimator):
     def _get_state(self) -> dict:
         """JSON-able learned state beyond the model and scaler (subclasses extend it)."""
         return {"sample_shape_": list(self.sample_shape_), "channels_last_": self.channels_last_,
+                "layout_": self.layout_.to_dict(),
                 "n_features_in_": int(self.n_features_in_), "history_": self.history_, "n_iter_": self.n_iter_}
 
     def _set_state(self, state: dict) -> None:
         self.sample_shape_ = tuple(state["sample_shape_"])
         self.channels_last_ = bool(state["channels_last_"])
+        s = self.sample_shape_
+        self.layout_ = Layout.from_dict(state["layout_"]) if "layout_" in state else Layout(  # 0.1.0 folders
+            "table" if len(s) == 1 else "image", s, add_channel=len(s) == 2, channels_last=self.channels_last_)
         self.n_features_in_ = int(state["n_features_in_"])
         self.history_, self.n_iter_ = state["history_"], state["n_iter_"]
 

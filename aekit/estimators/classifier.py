@@ -146,7 +146,7 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
                 xu = check_array(X_unlabeled, allow_nd=True, dtype=[np.float32, np.float64])
                 if tuple(xu.shape[1:]) != self.sample_shape_:
                     raise ValueError(f"X_unlabeled has sample shape {tuple(xu.shape[1:])}, X has {self.sample_shape_}")
-                x_all = np.concatenate([x, self._validate_like(xu)])
+                x_all = np.concatenate([x, self.layout_.to_model(xu.astype(np.float32))])
             if self.pretrain:
                 self._keep(self._train(x_all, seeds=seeds, epochs=int(self.pretrain_epochs)))
                 self.pretrain_history_ = self.history_
@@ -155,15 +155,6 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
                 self.autoencoder_ = TrainedAutoencoder(model, self._make_scaler(x), metadata={"model": model.name})
         self._fine_tune(x, y_idx, seeds)
         return self
-
-    def _validate_like(self, X: np.ndarray) -> np.ndarray:
-        """Unlabelled data in the model layout (same rules as X)."""
-        X = X.astype(np.float32, copy=False)
-        if X.ndim == 3:
-            X = X[:, None]
-        elif X.ndim == 4 and self.channels_last_:
-            X = X.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(X)
 
     def _adopt_encoder(self, x: np.ndarray) -> None:
         src = self.encoder

@@ -1,7 +1,9 @@
 """The base class, the one output type and the registry shared by every autoencoder family.
 
 Registry idea from timm (``@register_model`` + ``list_models()``): a string maps to a builder through
-one table, and tests iterate over everything registered.
+one table, and tests iterate over everything registered. Each family declares the data kinds it accepts
+(``input_kinds``, see :mod:`aekit.data.kinds`) and a small ``example_input_shape``; the registry-driven
+tests build every family with that shape, so registering a family is all it takes to test it.
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from typing import Callable, NamedTuple
 import torch
 from torch import nn
 
+from aekit.data.kinds import get_kind, kind_of
+from aekit.data.errors import DataError
 from aekit.layers import get_activation
 from aekit.registry import Registry
 
@@ -39,9 +43,15 @@ class Autoencoder(nn.Module):
 
     ``self.config`` holds the keyword arguments the model was built with, so that
     ``create_model(name, **model.config)`` rebuilds the same architecture (used by :func:`aekit.load`).
+
+    ``input_kinds`` and ``example_input_shape`` describe the family (class attributes, checked by
+    :func:`register_model`): the data kinds whose samples it takes, and a small input shape of one of them
+    that builds with the default arguments.
     """
 
     name: str = ""
+    input_kinds: tuple[str, ...] = ("table",)        # data kinds accepted: "table", "image", "sequence"
+    example_input_shape: tuple[int, ...] = (20,)     # small, valid with the defaults; used by the tests
     encoder: nn.Module
     decoder: nn.Module
     can_decode: bool = True   # False where decoding needs more than the code (U-Net's skip connections)
@@ -95,14 +105,40 @@ def _check_input_shape(name: str, input_shape) -> tuple[int, ...]:
     return shape
 
 
+def _check_declaration(name: str, cls: type[Autoencoder]) -> None:
+    """``input_kinds`` names known kinds and ``example_input_shape`` is one of them."""
+    kinds = cls.input_kinds
+    if not isinstance(kinds, tuple) or not kinds:
+        raise TypeError(f"model {name!r}: input_kinds must be a non-empty tuple of data kind names, got {kinds!r}")
+    for kind in kinds:
+        get_kind(kind)  # ValueError naming the known kinds
+    example = _check_input_shape(name, cls.example_input_shape)
+    if _kind_or_none(example) not in kinds:
+        raise ValueError(f"model {name!r}: example_input_shape={example} is not one of its input_kinds {kinds}")
+
+
+def _kind_or_none(shape: tuple[int, ...]) -> str | None:
+    try:
+        return kind_of(shape)
+    except DataError:
+        return None
+
+
 def register_model(name: str) -> Callable[[type[Autoencoder]], type[Autoencoder]]:
-    """Class decorator: make ``create_model(name, ...)`` build this class."""
-    return _MODELS.register(name)
+    """Class decorator: make ``create_model(name, ...)`` build this class; checks its ``input_kinds`` and
+    ``example_input_shape``."""
+    def wrap(cls: type[Autoencoder]) -> type[Autoencoder]:
+        _check_declaration(name, cls)
+        return _MODELS.register(name)(cls)
+
+    return wrap
 
 
-def list_models() -> list[str]:
-    """Names of every registered model, sorted."""
-    return _MODELS.names()
+def list_models(kind: str | None = None) -> list[str]:
+    """Names of every registered model, sorted; ``kind``: only those accepting that data kind."""
+    if kind is not None:
+        get_kind(kind)  # ValueError naming the known kinds
+    return [n for n in _MODELS.names() if kind is None or kind in _MODELS.get(n).input_kinds]
 
 
 def model_class(name: str) -> type[Autoencoder]:
@@ -118,7 +154,10 @@ def create_model(name: str, **kwargs) -> Autoencoder:
         allowed = sorted(p for p in params if p != "self")
         raise TypeError(f"model {name!r} got unknown argument(s) {unknown}; it accepts {allowed}")
     if "input_shape" in kwargs:
-        kwargs["input_shape"] = _check_input_shape(name, kwargs["input_shape"])
+        kwargs["input_shape"] = shape = _check_input_shape(name, kwargs["input_shape"])
+        if _kind_or_none(shape) not in cls.input_kinds:
+            wanted = " or ".join(get_kind(k).describe() for k in cls.input_kinds)
+            raise ValueError(f"model {name!r} needs {wanted}, got input_shape={shape}")
     missing = [p for p, v in params.items() if p != "self" and v.default is inspect.Parameter.empty
                and p not in kwargs]
     if missing:

@@ -36,6 +36,9 @@ class ContractiveAutoencoder(Autoencoder):
     +1% reconstruction error; lam=1, 4 times smaller at +10%.
     """
 
+    input_kinds = ("table", "image", "sequence")  # flattens any sample
+    example_input_shape = (20,)
+
     def __init__(self, *, input_shape, latent_dim: int = 32, hidden: tuple[int, ...] | list[int] = (),
                  activation: str = "gelu", code_activation: str | None = "sigmoid",
                  output_activation: str | None = "clamp", lam: float = 0.1, jacobian: str = "auto"):

@@ -24,6 +24,9 @@ class ConvAutoencoder(Autoencoder):
     convolutions per stage, train fastest to a low MNIST error on CPU (benchmarks/reduction.py).
     """
 
+    input_kinds = ("image",)
+    example_input_shape = (1, 16, 16)
+
     def __init__(self, *, input_shape, latent_dim: int = 32, channels: tuple[int, ...] | list[int] = (16, 32),
                  depth: int = 2, activation: str = "gelu", output_activation: str | None = "clamp",
                  downsample: str = "stride", upsample: str = "transpose", batch_norm: bool = False):

@@ -35,6 +35,9 @@ def _check_positive(name: str, **values) -> None:
 class LinearAutoencoder(Autoencoder):
     """One linear layer each side (D -> k -> D), with an optional code activation."""
 
+    input_kinds = ("table", "image", "sequence")  # flattens any sample
+    example_input_shape = (20,)
+
     def __init__(self, *, input_shape, latent_dim: int = 32, activation: str | None = None,
                  output_activation: str | None = None):
         _check_positive("linear", latent_dim=latent_dim)
@@ -47,6 +50,9 @@ class LinearAutoencoder(Autoencoder):
 @register_model("mlp")
 class MLPAutoencoder(Autoencoder):
     """Deep undercomplete autoencoder: D -> hidden... -> k -> reversed(hidden)... -> D."""
+
+    input_kinds = ("table", "image", "sequence")  # flattens any sample
+    example_input_shape = (20,)
 
     def __init__(self, *, input_shape, latent_dim: int = 32, hidden: tuple[int, ...] | list[int] = (512, 256),
                  activation: str = "gelu", output_activation: str | None = "clamp", dropout: float = 0.0):

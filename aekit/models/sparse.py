@@ -196,6 +196,9 @@ class SparseAutoencoder(_SparseCode, Autoencoder):
     variance 0.82; "topk" (k=32) 0.82, 3% dead; "kl" mean activation 0.058 for rho=0.05.
     """
 
+    input_kinds = ("table", "image", "sequence")  # flattens any sample
+    example_input_shape = (20,)
+
     def __init__(self, *, input_shape, latent_dim: int = 256, hidden: tuple[int, ...] | list[int] = (),
                  activation: str = "gelu", output_activation: str | None = "clamp", penalty: str = "l1",
                  sparsity_weight: float = 0.3, rho: float = 0.05, beta: float = 3.0, warmup: float = 0.3,

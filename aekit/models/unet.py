@@ -94,6 +94,9 @@ class UNet(Autoencoder):
     correction (Kim et al., "VDSR", CVPR 2016); the output layer starts at zero, i.e. as the identity.
     """
 
+    input_kinds = ("image",)
+    example_input_shape = (1, 16, 16)
+
     can_decode = False
 
     def __init__(self, *, input_shape, latent_dim: int = 64, channels: tuple[int, ...] | list[int] = (16, 32),

@@ -250,6 +250,9 @@ def negative_elbo(model: VariationalAutoencoder, x, n_samples: int = 100, batch_
 class VAE(VariationalAutoencoder):
     """Fully connected VAE: D -> hidden... -> (mu, log sigma^2) in R^k; z -> reversed(hidden)... -> D."""
 
+    input_kinds = ("table", "image", "sequence")  # flattens any sample
+    example_input_shape = (20,)
+
     def __init__(self, *, input_shape, latent_dim: int = 32, hidden: tuple[int, ...] | list[int] = (512, 256),
                  activation: str = "gelu", likelihood: str = "gaussian", beta: float = 1.0,
                  kl_warmup_steps: int = 0):
@@ -275,6 +278,9 @@ class ConvVAE(VariationalAutoencoder):
     """Convolutional VAE: the ``conv`` model's encoder and decoder, the encoder's last linear layer
     widened to 2k outputs (mu and log sigma^2). Arguments as for ``conv``; H and W must be divisible
     by 2 ** len(channels)."""
+
+    input_kinds = ("image",)
+    example_input_shape = (1, 16, 16)
 
     def __init__(self, *, input_shape, latent_dim: int = 32, channels: tuple[int, ...] | list[int] = (16, 32),
                  depth: int = 2, activation: str = "gelu", downsample: str = "stride", upsample: str = "transpose",

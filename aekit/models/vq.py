@@ -254,6 +254,9 @@ class VQVAE(Autoencoder):
     20,000 training samples when training ends (0: leave it to an explicit :func:`fit_prior` call).
     """
 
+    input_kinds = ("image",)
+    example_input_shape = (1, 16, 16)
+
     def after_fit(self, x_train: torch.Tensor) -> None:
         if self.prior_epochs > 0:
             fit_prior(self, x_train[:20_000], epochs=self.prior_epochs)
