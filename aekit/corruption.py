@@ -15,7 +15,9 @@ other shape, such as tables (B, D), every element is drawn on its own.
 
 Strings map to corruptions through one registry (``@register_corruption``); :func:`make_corruption`
 parses command-line specs such as ``"gaussian:0.5"``, ``"block:8,n=3"`` or ``"watermark:marks,alpha=0.6"``
-and :func:`to_spec` writes them back.
+and :func:`to_spec` writes them back. A spec is parsed once, where it enters (a command line, an estimator's
+``fit``, a saved record being loaded), and the object is passed on from there; ``to_spec`` only writes the
+human-readable record (run metadata, a saved estimator's state), never a string to be parsed again.
 """
 from __future__ import annotations
 

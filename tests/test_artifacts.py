@@ -38,7 +38,7 @@ def test_fit_anomaly_detector_folder_opens_as_the_detector(tmp_path):
                  "--param", "min_steps=0", "--out", str(out)]) == 0
     det = aekit.load(out)
     assert isinstance(det, aekit.AnomalyDetector) and read_kind(out) == "estimator"
-    X = load_digits().data[:20]
+    X = load_digits().images[:20, None]          # the digits dataset's layout: (n, 1, 8, 8)
     assert det.predict(X).shape == (20,)
     assert_no_pickle(out)
 

@@ -20,11 +20,11 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 def add_parser(sub) -> None:
-    from aekit.estimators.restorer import TASKS
+    from aekit.estimators.restoration_tasks import list_restoration_tasks
 
     p = sub.add_parser("restore", help="denoise, inpaint, remove watermarks, colourise or super-resolve images")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, or skimage:NAME")
-    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--task", required=True, choices=list_restoration_tasks())
     p.add_argument("--model", required=True, help="Restorer folder (written by aekit fit restorer, or by --fit)")
     p.add_argument("--out", required=True, help="output folder: restored PNGs, report.html, metrics.json")
     p.add_argument("--corrupt", action="store_true", help="the inputs are clean originals: degrade them with the "
@@ -185,9 +185,9 @@ def run_restore(args: argparse.Namespace) -> int:
         raise ValueError(f"{len(args.original)} --original file(s) for {len(paths)} input image(s); give one per input")
     if args.mask and len(args.mask) not in (1, len(paths)):
         raise ValueError(f"{len(args.mask)} --mask file(s) for {len(paths)} input image(s); give one, or one per input")
-    if args.task == "inpaint" and not args.mask and not args.corrupt:
-        raise ValueError("--task inpaint needs --mask (white = missing pixels), or --corrupt to make holes")
-    channels = 3 if args.task == "colorize" else est.n_channels_
+    if est.task_.needs_mask and not args.mask and not args.corrupt:
+        raise ValueError(f"--task {args.task} needs --mask (white = missing pixels), or --corrupt to make holes")
+    channels = est.n_channels_  # colorize learns from colour images: grey inputs are read as RGB
     lo, hi = est.value_range_
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -201,9 +201,8 @@ def run_restore(args: argparse.Namespace) -> int:
             degraded, holes = est.corrupt([raw], random_state=args.seed + i, return_masks=True)
             raw = degraded[0]
             mask = holes[0] if holes else None
-            if args.task == "super-resolve":
-                s = est.scale
-                original = img[:img.shape[0] // s * s, :img.shape[1] // s * s]
+            s = est.task_.scale  # the part of the original its degraded version stands for (super-resolve)
+            original = img[:img.shape[0] // s * s, :img.shape[1] // s * s]
         elif args.original:
             original = read_image(Path(args.original[i]), channels)
         if args.mask:

@@ -12,30 +12,18 @@ Zhang, Isola & Efros, "Colorful Image Colorization", ECCV 2016.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
 
-from aekit.estimators._base import AutoencoderEstimator, _seed, register_estimator, split_validation
+from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.estimators._image import (Images, check_tiling, model_factor, read_class_maps, read_images, tiled_apply,
-                                     train_pairs, training_samples, value_range)
+                                     training_samples, value_range)
+from aekit.seeding import resolve_seed, resolve_seeds
+from aekit.training.fitting import split_validation
+from aekit.estimators.restoration_tasks import RestorationTask, TaskCorruption, make_restoration_task
 
-TASKS = ("denoise", "inpaint", "watermark", "colorize", "super-resolve")
 MODELS = ("unet",)  # fully convolutional: runs on tiles of any size
-
-
-def default_corruptions(task: str, patch: int, scale: int) -> list[str]:
-    """The corruptions a task trains on (one drawn per image) when ``corruption`` is not given."""
-    if task == "denoise":
-        return ["gaussian:0.1", "salt_pepper:0.1"]
-    if task == "inpaint":
-        return ["mask:0.5", f"block:{max(2, round(0.43 * patch))}", f"block:{max(2, patch // 4)},n=3"]
-    if task == "watermark":
-        return ["watermark:text", "watermark:marks"]
-    if task == "colorize":
-        return ["grey"]
-    return [f"downsample:{scale}"]
 
 
 def _is_labels(y) -> bool:
@@ -43,53 +31,6 @@ def _is_labels(y) -> bool:
     if isinstance(y, (list, tuple)):
         return len(y) > 0 and np.ndim(y[0]) == 0
     return np.ndim(y) == 1
-
-
-class TaskCorruption:
-    """The training-time corruption of a task, on clean model inputs (B, C_in, H, W).
-
-    One of ``corruptions`` is drawn per image. With ``mask_channel`` (inpainting) the last input channel is
-    replaced by the map of known pixels (1 known, 0 missing) and missing pixels are set to 0; the missing
-    pixels are those a corruption changes both in an all-ones and an all-zeros image drawn with the same
-    random numbers, whatever its fill value.
-    """
-
-    def __init__(self, corruptions: list, *, mask_channel: bool):
-        self.corruptions = corruptions
-        self.mask_channel = mask_channel
-
-    def _holes(self, c, img: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        state = generator.get_state()
-        out = c(img, generator)
-        if not self.mask_channel:
-            return out, None
-        end = generator.get_state()
-        generator.set_state(state)
-        ones = c(torch.ones_like(img), generator) != 1
-        generator.set_state(state)
-        zeros = c(torch.zeros_like(img), generator) != 0
-        generator.set_state(end)
-        return out, (ones | zeros).any(1, keepdim=True)       # (B, 1, H, W) True = missing
-
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        img = x[:, :-1] if self.mask_channel else x            # (B, C, H, W)
-        if len(self.corruptions) == 1:
-            out, holes = self._holes(self.corruptions[0], img, generator)
-        else:
-            pick = torch.randint(len(self.corruptions), (len(img),), generator=generator,
-                                 device=generator.device).to(img.device)
-            out = img.clone()
-            holes = torch.zeros_like(img[:, :1], dtype=torch.bool) if self.mask_channel else None
-            for k, c in enumerate(self.corruptions):
-                ok, hk = self._holes(c, img, generator)
-                sel = pick == k
-                out[sel] = ok[sel]
-                if holes is not None:
-                    holes[sel] = hk[sel]
-        if not self.mask_channel:
-            return out
-        known = (~holes).to(img.dtype)
-        return torch.cat([out * known, known], 1)              # (B, C + 1, H, W)
 
 
 @register_estimator("restorer")
@@ -104,7 +45,9 @@ class Restorer(AutoencoderEstimator):
     Parameters
     ----------
     task : {"denoise", "inpaint", "watermark", "colorize", "super-resolve"}, default "denoise"
-        What to undo. The training corruptions (one drawn per image) are, unless ``corruption`` is given:
+        What to undo: a name registered with
+        ``aekit.estimators.restoration_tasks.register_restoration_task`` (``list_restoration_tasks()``).
+        The training corruptions (one drawn per image) are, unless ``corruption`` is given:
         denoise ``gaussian:0.1`` / ``salt_pepper:0.1``; inpaint ``mask:0.5`` / one block of 0.43 x the
         patch side / three blocks of a quarter of it; watermark ``watermark:text`` / ``watermark:marks``;
         colorize ``grey`` (BT.601 luma); super-resolve ``downsample:<scale>`` (bicubic).
@@ -141,8 +84,12 @@ class Restorer(AutoencoderEstimator):
         Raw value range mapped to [0, 1] ((0, 1), (0, 255), or the training data's min and max).
     n_channels_ : int
         Channels of the training images (3 for colorize).
+    task_ : aekit.estimators.restoration_tasks.RestorationTask
+        The task object looked up from ``task`` (and ``scale``); the estimator delegates to it.
+    corruptions_ : list of aekit.corruption.Corruption
+        The corruptions trained on (empty when fitted on pairs), parsed once.
     corruption_specs_ : list of str
-        The corruptions trained on (empty when fitted on pairs).
+        Their specs (``aekit.corruption.to_spec``): the saved, human-readable record.
     history_, n_iter_ : per-epoch losses and the number of epochs run.
 
     Notes
@@ -157,10 +104,10 @@ class Restorer(AutoencoderEstimator):
     >>> from sklearn.datasets import load_digits
     >>> from aekit import Restorer
     >>> X = load_digits().images / 16.0
-    >>> rest = Restorer(task="denoise", corruption="gaussian:0.2", epochs=3).fit(X[:1000])
-    >>> noisy = rest.corrupt(X[1000:1010])
+    >>> rest = Restorer(task="denoise", corruption="gaussian:0.2", epochs=2).fit(X[:200])
+    >>> noisy = rest.corrupt(X[1000:1003])
     >>> rest.predict(noisy).shape
-    (10, 8, 8)
+    (3, 8, 8)
     """
 
     def __init__(self, task: str = "denoise", *, corruption=None, scale: int = 2, patch_size: int | None = None,
@@ -188,50 +135,49 @@ class Restorer(AutoencoderEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------------------------ checks
-    def _check_params(self) -> None:
+    def _check_params(self) -> tuple[RestorationTask, list | None]:
+        """The task looked up by name, and the user's corruptions parsed (None: the task's defaults)."""
         owner = type(self).__name__
-        if self.task not in TASKS:
-            raise ValueError(f"{owner}: task={self.task!r}, expected one of {TASKS}")
+        try:
+            task = make_restoration_task(self.task, scale=self.scale)
+        except ValueError as exc:
+            raise ValueError(f"{owner}: {exc}") from None
         if self.model not in MODELS:
             raise ValueError(f"{owner}: model={self.model!r}; restoration runs on tiles of any size, so it needs a "
                              f"fully convolutional model, one of {MODELS}")
-        if self.task == "super-resolve" and (isinstance(self.scale, bool) or not isinstance(self.scale, numbers.Integral)
-                                             or self.scale < 2):
-            raise ValueError(f"{owner}: scale={self.scale!r} must be an integer >= 2 for task='super-resolve'")
-        if self.corruption is not None and self.task in ("colorize", "super-resolve"):
-            raise ValueError(f"{owner}: the corruption of task={self.task!r} is fixed by the task (grey / bicubic "
-                             f"down-sampling); leave corruption=None")
+        if self.corruption is not None and not task.accepts_corruption:
+            raise ValueError(f"{owner}: the corruption of task={self.task!r} is fixed by the task "
+                             f"({task.degradation}); leave corruption=None")
         if self.patch_size is not None:
             from aekit.estimators._base import _positive_int
             _positive_int(owner, patch_size=self.patch_size, n_patches=self.n_patches)
+        return task, self._user_corruptions()
 
-    def _specs(self, patch: int) -> list[str]:
-        from aekit.corruption import Corruption, make_corruption, to_spec
+    def _user_corruptions(self) -> list | None:
+        """``corruption`` parsed once into Corruption objects (None when not given)."""
+        from aekit.corruption import Corruption, make_corruption
 
         given = self.corruption
         if given is None:
-            return default_corruptions(self.task, patch, int(self.scale))
+            return None
         items = [given] if isinstance(given, (str, Corruption)) else list(given)
         if not items:
             raise ValueError(f"{type(self).__name__}: corruption=[] names no corruption")
-        specs = []
+        corruptions = []
         for item in items:
             c = make_corruption(item)
             if c is None:
                 raise ValueError(f"{type(self).__name__}: corruption {item!r} is 'none'; a restorer needs something "
                                  f"to undo")
-            specs.append(item if isinstance(item, str) else to_spec(c))
-        return specs
+            corruptions.append(c)
+        return corruptions
 
-    def _corruption(self) -> TaskCorruption:
-        from aekit.corruption import make_corruption
+    def _set_corruptions(self, corruptions: list) -> None:
+        """Keep the corruption objects, and their specs as the saved, human-readable record."""
+        from aekit.corruption import to_spec
 
-        return TaskCorruption([make_corruption(s) for s in self.corruption_specs_],
-                              mask_channel=self.task == "inpaint")
-
-    @property
-    def _in_channels(self) -> int:
-        return self.n_channels_ + (self.task == "inpaint")
+        self.corruptions_ = list(corruptions)
+        self.corruption_specs_ = [to_spec(c) for c in self.corruptions_]
 
     def _unit(self, a: np.ndarray) -> np.ndarray:
         lo, hi = self.value_range_
@@ -242,7 +188,7 @@ class Restorer(AutoencoderEstimator):
         return (a * (hi - lo) + lo).astype(np.float32)
 
     def _check_channels(self, images: Images, what: str = "X") -> None:
-        allowed = {self.n_channels_} | ({1, 3} if self.task == "colorize" else set())
+        allowed = self.task_.predict_channels(self.n_channels_)
         bad = sorted({a.shape[0] for a in images.items} - allowed)
         if bad:
             raise ValueError(f"{what} has images with {bad[0]} channels, but this Restorer was fitted on images with "
@@ -250,22 +196,10 @@ class Restorer(AutoencoderEstimator):
 
     # ------------------------------------------------------------------------------------ model inputs
     def _model_input(self, img: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
-        """A [0, 1] image (C, H, W) as the network sees it (up-sampled, grey replicated, mask channel)."""
-        from aekit.corruption import bicubic_resize, luma
-
+        """A [0, 1] image (C, H, W) as the network sees it (the task's ``model_input``)."""
         x = torch.from_numpy(img)[None]                                   # (1, C, H, W)
-        if self.task == "super-resolve":
-            s = int(self.scale)
-            x = bicubic_resize(x, (x.shape[2] * s, x.shape[3] * s))       # (1, C, sH, sW)
-        elif self.task == "colorize":
-            x = luma(x).expand(1, 3, *x.shape[2:])                        # (1, 3, H, W)
-        elif self.task == "inpaint":
-            if missing is None:
-                raise ValueError("task='inpaint' needs the missing pixels: pass masks= (True = missing), one "
-                                 "(H, W) map per image")
-            known = torch.from_numpy(~missing.astype(bool)).to(x.dtype)[None, None]   # (1, 1, H, W)
-            x = torch.cat([x * known, known], 1)                          # (1, C + 1, H, W)
-        return x[0].numpy()
+        m = None if missing is None else torch.from_numpy(np.asarray(missing, bool))[None]   # (1, H, W)
+        return self.task_.model_input(x, m)[0].numpy()                    # (C_in, H', W')
 
     def _forward(self, xb: torch.Tensor) -> torch.Tensor:
         return self.autoencoder_.model(xb).recon
@@ -277,7 +211,7 @@ class Restorer(AutoencoderEstimator):
         Returns ``self``."""
         from sklearn.utils.validation import validate_data
 
-        self._check_params()
+        task, user_corruptions = self._check_params()
         owner = type(self).__name__
         if not isinstance(X, (list, tuple)):
             validate_data(self, X, reset=True, allow_nd=True, dtype=[np.float32, np.float64], ensure_min_samples=1)
@@ -288,23 +222,26 @@ class Restorer(AutoencoderEstimator):
         if len(chans) > 1:
             raise ValueError(f"{owner}: the training images have different channel counts {sorted(chans)}")
         self.n_channels_ = chans.pop()
-        if self.task == "colorize" and self.n_channels_ != 3:
-            raise ValueError(f"{owner}: task='colorize' learns from colour images (3 channels); got images with "
-                             f"{self.n_channels_} channel(s)")
+        try:
+            task.check_channels(self.n_channels_)
+        except ValueError as exc:
+            raise ValueError(f"{owner}: {exc}") from None
+        self.task_ = task
         self.value_range_ = value_range(clean.items + (images.items if pairs else []))
-        seed = _seed(self.random_state)
+        seeds = resolve_seeds(self.random_state)
         factor = 2 ** len((self.model_params or {}).get("channels", [16, 32]))
-        s = int(self.scale) if self.task == "super-resolve" else 1
+        s = int(task.scale)
         multiple = factor * s // math.gcd(factor, s)
         patch = None if self.patch_size is None else int(math.ceil(self.patch_size / multiple) * multiple)
-        model_kwargs = {"channels": [16, 32], "residual": True, "out_channels": self.n_channels_}
+        c_in, c_out = task.in_channels(self.n_channels_), task.out_channels(self.n_channels_)
+        model_kwargs = {"channels": [16, 32], "residual": True, "out_channels": c_out}
 
         if pairs:
-            self.corruption_specs_ = []
+            self._set_corruptions([])
             if len(clean.items) != len(images.items):
                 raise ValueError(f"{owner}: X has {len(images.items)} images but y has {len(clean.items)}")
             holes = None
-            if self.task == "inpaint":
+            if task.needs_mask:
                 holes = (read_class_maps(masks, images, name="masks") if masks is not None else
                          [np.any(a != b, axis=0) for a, b in zip(images.items, clean.items)])
             inputs, targets = [], []
@@ -316,30 +253,34 @@ class Restorer(AutoencoderEstimator):
                 inputs.append(inp)
                 targets.append(self._unit(b))
             both, _ = training_samples([np.concatenate([a, b]) for a, b in zip(inputs, targets)], patch_size=patch,
-                                       n_patches=int(self.n_patches), factor=factor, seed=seed)
+                                       n_patches=int(self.n_patches), factor=factor, seed=seeds.split)
             c_in = inputs[0].shape[0]
-            x, t = both[:, :c_in], both[:, c_in:]
-            tr, va = split_validation(len(x), self.validation_fraction, seed, owner)
-            val = (x[va], t[va]) if len(va) else None
-            train_pairs(self, np.ascontiguousarray(x[tr]), np.ascontiguousarray(t[tr]), val,
-                        model_kwargs=model_kwargs, loss="mse")
+            x, t = np.ascontiguousarray(both[:, :c_in]), np.ascontiguousarray(both[:, c_in:])
+            self._keep(self._train(x, t, seeds=seeds, model=self._model_spec(x.shape[1:], model_kwargs), scaler=None))
             return self
 
+        if c_in < self.n_channels_:
+            raise ValueError(f"{owner}: task={self.task!r} feeds the network {c_in} channel(s) for "
+                             f"{self.n_channels_}-channel images; training from clean images needs at least as many "
+                             f"input channels as the images have (fit on (X_corrupted, y_clean) pairs instead)")
         units = [self._unit(a) for a in images.items]
-        x, _ = training_samples(units, patch_size=patch, n_patches=int(self.n_patches), factor=multiple, seed=seed)
-        self.corruption_specs_ = self._specs(x.shape[-1])
-        corruption = self._corruption()
-        if self.task == "inpaint":
-            x = np.concatenate([x, np.ones_like(x[:, :1])], 1)             # the mask channel, filled in by corruption
-        targets = x[:, :self.n_channels_]
-        tr, va = split_validation(len(x), self.validation_fraction, seed, owner)
+        clean_x, _ = training_samples(units, patch_size=patch, n_patches=int(self.n_patches), factor=multiple,
+                                      seed=seeds.split)                   # (N, C, P, P)
+        self._set_corruptions(user_corruptions if user_corruptions is not None else
+                              task.default_corruptions(clean_x.shape[-1]))
+        corruption = TaskCorruption(task, self.corruptions_, self.n_channels_)
+        # the clean image in the first C channels, the rest only gives the batch the network's input shape
+        x = np.concatenate([clean_x, np.ones_like(clean_x[:, :1]).repeat(c_in - self.n_channels_, 1)], 1)
+        targets = clean_x                                                 # (N, C, P, P)
+        tr, va = split_validation(len(x), self.validation_fraction, seeds.split)
         val = None
-        if len(va):
+        if len(va):  # corrupted once, so early stopping compares like with like
             with torch.no_grad():
-                val_in = corruption(torch.from_numpy(x[va]), torch.Generator().manual_seed(seed + 1)).numpy()
+                val_in = corruption(torch.from_numpy(x[va]), seeds.generator("split", offset=1)).numpy()
             val = (val_in, targets[va])
-        train_pairs(self, np.ascontiguousarray(x[tr]), np.ascontiguousarray(targets[tr]), val,
-                    model_kwargs=model_kwargs, loss="mse", corruption=corruption)
+        self._keep(self._train(np.ascontiguousarray(x[tr]), np.ascontiguousarray(targets[tr]), seeds=seeds,
+                               model=self._model_spec(x.shape[1:], model_kwargs), scaler=None, val=val,
+                               corruption=corruption))
         return self
 
     # ------------------------------------------------------------------------------------ apply
@@ -375,32 +316,20 @@ class Restorer(AutoencoderEstimator):
         what ``predict`` expects. ``super-resolve`` returns images ``scale`` times smaller (sides cropped
         to a multiple of ``scale`` first); ``colorize`` grey replicated over the channels. With
         ``return_masks`` (inpainting) also the missing pixels, one (H, W) boolean map per image."""
-        from aekit.corruption import bicubic_resize
-
         self._check_fitted()
         images = read_images(X)
         self._check_channels(images)
-        seed = _seed(random_state)
-        corruption = None if self.task == "super-resolve" else self._corruption()
+        seed = resolve_seed(random_state)
+        task = self.task_
         outs, holes = [], []
         for i, img in enumerate(images.items):
             x = torch.from_numpy(self._unit(img))[None]                   # (1, C, H, W)
-            if self.task == "super-resolve":
-                s = int(self.scale)
-                h, w = x.shape[2] // s, x.shape[3] // s
-                if not h or not w:
-                    raise ValueError(f"image {i} ({x.shape[2]}x{x.shape[3]}) is smaller than scale={s}")
-                out = bicubic_resize(x[:, :, :h * s, :w * s], (h, w))
-            else:
-                if self.task == "inpaint":
-                    x = torch.cat([x, torch.ones_like(x[:, :1])], 1)
-                if self.task == "colorize" and x.shape[1] == 1:
-                    x = x.expand(1, 3, *x.shape[2:])
-                with torch.no_grad():
-                    out = corruption(x, torch.Generator().manual_seed(seed * 1_000_003 + i))
-                if self.task == "inpaint":
-                    holes.append(out[0, -1].numpy() == 0)
-                    out = out[:, :-1]
+            if x.shape[2] < task.scale or x.shape[3] < task.scale:
+                raise ValueError(f"image {i} ({x.shape[2]}x{x.shape[3]}) is smaller than scale={task.scale}")
+            with torch.no_grad():
+                out, missing = task.degrade(x, self.corruptions_, torch.Generator().manual_seed(seed * 1_000_003 + i))
+            if missing is not None:
+                holes.append(missing[0].numpy())                          # (H, W) True = missing
             outs.append(self._raw(out[0].numpy()))
         result = images.back(outs)
         return (result, holes) if return_masks else result
@@ -412,11 +341,9 @@ class Restorer(AutoencoderEstimator):
         if y is None or _is_labels(y):
             clean = read_images(X)
             degraded, holes = self.corrupt(X, return_masks=True)
-            masks = holes if self.task == "inpaint" else None
-            if self.task == "super-resolve":  # compare with the cropped originals
-                s = int(self.scale)
-                clean = Images([a[:, :a.shape[1] // s * s, :a.shape[2] // s * s] for a in clean.items],
-                               clean.layout, clean.item_layouts)
+            masks = holes if self.task_.needs_mask else None
+            # compare with the part of the originals the degraded images stand for (super-resolve: cropped)
+            clean = Images([self.task_.crop(a) for a in clean.items], clean.layout, clean.item_layouts)
             degraded_images = read_images(degraded)
         else:
             clean = read_images(y, name="y")
@@ -440,8 +367,12 @@ class Restorer(AutoencoderEstimator):
         return state
 
     def _set_state(self, state: dict) -> None:
+        from aekit.corruption import make_corruption
+
         self.n_channels_ = int(state["n_channels_"])
         self.value_range_ = tuple(state["value_range_"])
+        self.task_ = make_restoration_task(self.task, scale=self.scale)
+        self.corruptions_ = [make_corruption(s) for s in state["corruption_specs_"]]   # parsed once, here
         self.corruption_specs_ = list(state["corruption_specs_"])
         self.history_, self.n_iter_ = state["history_"], state["n_iter_"]
         if "n_features_in_" in state:

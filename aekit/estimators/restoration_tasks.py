@@ -1,0 +1,278 @@
+"""Restoration tasks as registered objects: what a :class:`aekit.Restorer` undoes, as data.
+
+A task says how a clean image is degraded (``degrade``: what a user holds and passes to ``predict``), how
+a degraded image becomes the network's input (``model_input``: bicubic enlargement, grey replication, a
+mask channel), which corruptions it trains on by default, whether a user's ``corruption`` may replace
+them, and the channel counts of the network given the data's. ``Restorer`` looks its task up once per fit
+and delegates to it; it never branches on the task's name.
+
+Training from clean images applies ``model_input(*degrade(clean))`` on the fly (:class:`TaskCorruption`),
+so a task's training input and its prediction input are built by the same two methods.
+
+A new task is a subclass registered by name::
+
+    @register_restoration_task("invert")
+    class Invert(RestorationTask):
+        def degrade(self, x, corruptions, generator):
+            return 1 - x, None
+
+after which ``Restorer(task="invert")`` trains and predicts with it.
+
+Vincent et al., "Extracting and composing robust features with denoising autoencoders", ICML 2008;
+Kim, Lee & Lee, "VDSR", CVPR 2016 (refine the bicubic up-sampling); Liu et al., "Image Inpainting for
+Irregular Holes Using Partial Convolutions", ECCV 2018 (the mask given to the network); Zhang, Isola &
+Efros, "Colorful Image Colorization", ECCV 2016.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Callable, ClassVar, Sequence
+
+import torch
+
+from aekit.corruption import BlockCutout, Corruption, Downsample, GaussianNoise, Greyscale, MaskingNoise, \
+    SaltPepperNoise, Watermark, bicubic_resize, luma
+from aekit.registry import Registry
+
+_REGISTRY: Registry[type["RestorationTask"]] = Registry("restoration task")
+
+
+def register_restoration_task(name: str) -> Callable[[type["RestorationTask"]], type["RestorationTask"]]:
+    """Class decorator: make ``Restorer(task="name")`` use this :class:`RestorationTask` subclass."""
+    return _REGISTRY.register(name)
+
+
+def list_restoration_tasks() -> list[str]:
+    """Names of every registered restoration task, sorted."""
+    return _REGISTRY.names()
+
+
+def make_restoration_task(name: str, *, scale: int = 2) -> "RestorationTask":
+    """The task registered as ``name``, built for a Restorer's ``scale`` (used by super-resolve only)."""
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"task={name!r}, expected one of {tuple(list_restoration_tasks())}")
+    return _REGISTRY.get(name).build(scale=scale)
+
+
+def apply_one_each(corruptions: Sequence[Corruption], x: torch.Tensor, generator: torch.Generator, *,
+                   holes: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One of ``corruptions`` drawn per image of ``x`` (B, C, H, W) and applied to it.
+
+    With ``holes`` also the pixels each corruption destroyed, (B, H, W) True = missing: those it changes
+    both in an all-ones and an all-zeros image drawn with the same random numbers, whatever its fill value.
+    """
+    def run(c: Corruption) -> tuple[torch.Tensor, torch.Tensor | None]:
+        state = generator.get_state()
+        out = c(x, generator)
+        if not holes:
+            return out, None
+        end = generator.get_state()
+        generator.set_state(state)
+        ones = c(torch.ones_like(x), generator) != 1
+        generator.set_state(state)
+        zeros = c(torch.zeros_like(x), generator) != 0
+        generator.set_state(end)
+        return out, (ones | zeros).any(1)                                  # (B, H, W) True = missing
+
+    if len(corruptions) == 1:
+        return run(corruptions[0])
+    pick = torch.randint(len(corruptions), (len(x),), generator=generator, device=generator.device).to(x.device)
+    out = x.clone()
+    missing = torch.zeros_like(x[:, 0], dtype=torch.bool) if holes else None
+    for k, c in enumerate(corruptions):
+        ok, mk = run(c)
+        sel = pick == k
+        out[sel] = ok[sel]
+        if missing is not None:
+            missing[sel] = mk[sel]
+    return out, missing
+
+
+class RestorationTask:
+    """Base class of a restoration task; subclasses are registered with :func:`register_restoration_task`.
+
+    The defaults describe a task that keeps the image's size and channels and trains on the user's
+    ``corruption`` (there are no default corruptions): override ``degrade`` and, where the network sees
+    something else than the degraded image, ``model_input``. Images are [0, 1] tensors (B, C, H, W).
+    """
+
+    name: ClassVar[str] = ""
+    accepts_corruption: ClassVar[bool] = True   # False: the task's own degradation; corruption= is refused
+    degradation: ClassVar[str] = ""             # the fixed degradation, named in the refusal's message
+    needs_mask: ClassVar[bool] = False          # predict needs masks= (True = missing); the input gains a mask channel
+    scale: int = 1                              # output side / degraded input side (super-resolve's factor)
+
+    @classmethod
+    def build(cls, *, scale: int = 2) -> "RestorationTask":
+        """The task for a Restorer's parameters; only tasks that use ``scale`` override this."""
+        return cls()
+
+    # ------------------------------------------------------------------------ channels
+    def check_channels(self, n_channels: int) -> None:
+        """Refuse training images with ``n_channels`` channels (ValueError) if the task cannot learn from them."""
+
+    def in_channels(self, n_channels: int) -> int:
+        """Channels of the network's input for data with ``n_channels`` channels."""
+        return n_channels + self.needs_mask
+
+    def out_channels(self, n_channels: int) -> int:
+        """Channels of the network's output (the restored image)."""
+        return n_channels
+
+    def predict_channels(self, n_channels: int) -> set[int]:
+        """Channel counts ``predict`` accepts from a model trained on ``n_channels``-channel images."""
+        return {n_channels}
+
+    # ------------------------------------------------------------------------ corruptions
+    def default_corruptions(self, patch: int) -> list[Corruption]:
+        """The corruptions trained on (one drawn per image) when ``corruption`` is not given, for training
+        images (patches) ``patch`` pixels a side."""
+        return []
+
+    # ------------------------------------------------------------------------ images
+    def crop(self, x):
+        """The part of a clean image (..., H, W) that its degraded version stands for: the sides cut to a
+        multiple of ``scale``."""
+        s = self.scale
+        return x[..., :x.shape[-2] // s * s, :x.shape[-1] // s * s]
+
+    def degrade(self, x: torch.Tensor, corruptions: Sequence[Corruption],
+                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Clean images (B, C, H, W) -> (what ``predict`` gets, the missing pixels (B, H, W) or None).
+
+        The default draws one of ``corruptions`` per image (those of the fit: the user's or the defaults).
+        """
+        if not corruptions:
+            raise ValueError(f"task={self.name!r} has no corruption to apply (the Restorer was fitted on given "
+                             f"pairs, or the task has no default corruptions: pass corruption=)")
+        return apply_one_each(corruptions, x, generator, holes=self.needs_mask)
+
+    def model_input(self, x: torch.Tensor, missing: torch.Tensor | None = None) -> torch.Tensor:
+        """Degraded images (B, C, h, w) (and their missing pixels (B, h, w), True = missing) -> the
+        network's input (B, in_channels, scale h, scale w)."""
+        return x
+
+
+# ------------------------------------------------------------------ the built-in tasks
+
+
+@register_restoration_task("denoise")
+@dataclass(frozen=True)
+class Denoise(RestorationTask):
+    """Noise removed: Gaussian (sigma 0.1) or salt-and-pepper (10 % of the pixels) by default."""
+
+    def default_corruptions(self, patch: int) -> list[Corruption]:
+        return [GaussianNoise(0.1), SaltPepperNoise(0.1)]
+
+
+@register_restoration_task("inpaint")
+@dataclass(frozen=True)
+class Inpaint(RestorationTask):
+    """Missing pixels filled in; the network also sees the map of known pixels (1 known, 0 missing) and the
+    missing pixels are set to 0. Trains by default on masking noise (half the pixels), one block of 0.43 x
+    the patch side, or three blocks of a quarter of it."""
+
+    needs_mask: ClassVar[bool] = True
+
+    def default_corruptions(self, patch: int) -> list[Corruption]:
+        return [MaskingNoise(0.5), BlockCutout(max(2, round(0.43 * patch))), BlockCutout(max(2, patch // 4), n=3)]
+
+    def degrade(self, x, corruptions, generator):
+        out, missing = super().degrade(x, corruptions, generator)
+        known = (~missing).to(x.dtype)[:, None]                            # (B, 1, H, W)
+        return out * known, missing
+
+    def model_input(self, x, missing=None):
+        if missing is None:
+            raise ValueError("task='inpaint' needs the missing pixels: pass masks= (True = missing), one "
+                             "(H, W) map per image")
+        known = (~missing.to(torch.bool)).to(x.dtype)[:, None]             # (B, 1, H, W)
+        return torch.cat([x * known, known], 1)                            # (B, C + 1, H, W)
+
+
+@register_restoration_task("watermark")
+@dataclass(frozen=True)
+class RemoveWatermark(RestorationTask):
+    """Overlaid text or marks removed (``watermark:text`` / ``watermark:marks`` by default)."""
+
+    def default_corruptions(self, patch: int) -> list[Corruption]:
+        return [Watermark("text"), Watermark("marks")]
+
+
+@register_restoration_task("colorize")
+@dataclass(frozen=True)
+class Colorize(RestorationTask):
+    """Colour restored to grey images (BT.601 luma); learns from colour images, predicts from grey ones
+    (one channel, or grey replicated over three)."""
+
+    accepts_corruption: ClassVar[bool] = False
+    degradation: ClassVar[str] = "grey"
+
+    def check_channels(self, n_channels: int) -> None:
+        if n_channels != 3:
+            raise ValueError(f"task='colorize' learns from colour images (3 channels); got images with "
+                             f"{n_channels} channel(s)")
+
+    def predict_channels(self, n_channels: int) -> set[int]:
+        return {n_channels, 1, 3}
+
+    def default_corruptions(self, patch: int) -> list[Corruption]:
+        return [Greyscale()]   # the record: degrade is this corruption, on grey or colour images
+
+    def degrade(self, x, corruptions, generator):
+        return luma(x).expand(x.shape[0], 3, *x.shape[2:]).clone(), None   # (B, 3, H, W) grey replicated
+
+    def model_input(self, x, missing=None):
+        return luma(x).expand(x.shape[0], 3, *x.shape[2:])                 # (B, 3, H, W)
+
+
+@register_restoration_task("super-resolve")
+@dataclass(frozen=True)
+class SuperResolve(RestorationTask):
+    """Images enlarged ``scale`` times: the network refines their bicubic enlargement (VDSR). The
+    degradation is bicubic, anti-aliased shrinking; training on it is training on ``downsample:<scale>``."""
+
+    accepts_corruption: ClassVar[bool] = False
+    degradation: ClassVar[str] = "bicubic down-sampling"
+    scale: int = 2         # enlargement factor, an integer >= 2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.scale, bool) or not isinstance(self.scale, numbers.Integral) or self.scale < 2:
+            raise ValueError(f"scale={self.scale!r} must be an integer >= 2 for task='super-resolve'")
+
+    @classmethod
+    def build(cls, *, scale: int = 2) -> "SuperResolve":
+        return cls(scale=scale)
+
+    def default_corruptions(self, patch: int) -> list[Corruption]:
+        return [Downsample(int(self.scale))]   # the record: degrade + model_input compose to it
+
+    def degrade(self, x, corruptions, generator):
+        x = self.crop(x)
+        s = int(self.scale)
+        return bicubic_resize(x, (x.shape[2] // s, x.shape[3] // s)), None   # (B, C, H / s, W / s)
+
+    def model_input(self, x, missing=None):
+        s = int(self.scale)
+        return bicubic_resize(x, (x.shape[2] * s, x.shape[3] * s))          # (B, C, sH, sW)
+
+
+class TaskCorruption:
+    """The training-time corruption of a task: ``(x, generator) -> model input`` on batches whose first
+    ``n_channels`` channels hold the clean image (B, >= C, H, W) (the others only give the batch the
+    network's input shape): ``task.model_input(*task.degrade(clean, corruptions, generator))``."""
+
+    def __init__(self, task: RestorationTask, corruptions: Sequence[Corruption], n_channels: int):
+        self.task = task
+        self.corruptions = list(corruptions)
+        self.n_channels = n_channels
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        degraded, missing = self.task.degrade(x[:, :self.n_channels], self.corruptions, generator)
+        return self.task.model_input(degraded, missing)
+
+
+__all__ = ["RestorationTask", "Denoise", "Inpaint", "RemoveWatermark", "Colorize", "SuperResolve",
+           "TaskCorruption", "apply_one_each", "register_restoration_task", "list_restoration_tasks",
+           "make_restoration_task"]
