@@ -2,6 +2,7 @@
 persistence and the command line."""
 from __future__ import annotations
 
+import copy
 import io
 
 import numpy as np
@@ -152,9 +153,7 @@ def test_beats_webp_and_png_on_held_out_digits(codec, data):
 
 def test_rate_knobs_move_along_the_curve(codec, data):
     train, test = data
-    coarse = Compressor(**FAST).set_params(step=2.5)
-    coarse.autoencoder_, coarse.sample_shape_, coarse.channels_last_ = codec.autoencoder_, codec.sample_shape_, False
-    coarse.n_features_in_ = codec.n_features_in_
+    coarse = copy.deepcopy(codec).set_params(step=2.5)   # the same trained autoencoder, a coarser quantiser
     coarse.fit_tables(train)
     fine_bytes = np.mean([len(s) for s in codec.compress(test)])
     coarse_bytes = np.mean([len(s) for s in coarse.compress(test)])

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aekit.cli.common import CLIError, parse_param, save_npy
+
 # flag -> TrainConfig field
 _TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "max_time": "max_time",
                 "seed": "random_state", "device": "device", "loss": "loss", "early_stopping": "early_stopping",
@@ -28,10 +30,6 @@ _RUN_KEYS = {"data", "out", "model", "latent_dim", "data_dir", "image_size", "gr
 
 # modules under aekit/cli/ that add task sub-commands: add_parser(sub) sets defaults(handler=fn(args) -> int)
 TASK_COMMANDS = ("fit", "sample", "codec", "restore", "detect")
-
-
-class CLIError(ValueError):
-    """A bad command-line option or config file."""
 
 
 def _read_toml(path: str) -> dict:
@@ -46,16 +44,6 @@ def _read_toml(path: str) -> dict:
         return tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise CLIError(f"config file {path} is not valid TOML: {exc}") from None
-
-
-def _parse_param(text: str) -> tuple[str, object]:
-    if "=" not in text:
-        raise CLIError(f"--param {text!r}: expected KEY=VALUE, e.g. --param channels=[16,32]")
-    key, value = text.split("=", 1)
-    try:
-        return key.strip().replace("-", "_"), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip().replace("-", "_"), value  # a bare string such as gelu
 
 
 def build_run_options(args: argparse.Namespace):
@@ -84,7 +72,7 @@ def build_run_options(args: argparse.Namespace):
     if args.quiet:
         train["progress"] = False
     for text in args.param or []:
-        key, value = _parse_param(text)
+        key, value = parse_param(text)
         model_params[key] = value
     for required in ("data", "out"):
         if required not in cfg:
@@ -176,15 +164,6 @@ def _select(args, trained):
     return ds, part.X
 
 
-def _save_npy(path: str, arr: np.ndarray) -> None:
-    from aekit.fileio import atomic_write_bytes
-
-    if not path.endswith(".npy"):
-        raise CLIError(f"--out {path}: expected a .npy file name")
-    atomic_write_bytes(path, lambda f: np.save(f, arr, allow_pickle=False))
-    print(f"wrote {arr.shape} to {path}", file=sys.stderr)
-
-
 def run_command(args: argparse.Namespace) -> int:
     import aekit
     from aekit.metrics import mse, psnr
@@ -224,9 +203,9 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
     ds, X = _select(args, trained)
     if args.command == "encode":
-        _save_npy(args.out, trained.encode(X))
+        save_npy(args.out, trained.encode(X))
     elif args.command == "reconstruct":
-        _save_npy(args.out, trained.reconstruct(X))
+        save_npy(args.out, trained.reconstruct(X))
     else:  # evaluate
         scaled = trained.scaler.transform(X) if trained.scaler is not None else X
         recon = trained.reconstruct(X, scaled=True)

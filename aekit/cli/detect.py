@@ -71,7 +71,7 @@ def _anomaly_truth(y, normal: list[int] | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.cli.fit import estimator_params
+    from aekit.cli.common import estimator_params
     from aekit.estimators import AnomalyDetector, load_estimator
     from aekit.fileio import atomic_write_bytes
     from aekit.report import anomaly as figs

@@ -10,10 +10,10 @@ import sys
 
 
 def add_parser(sub) -> None:
-    from aekit.estimators._base import _ESTIMATORS
+    from aekit.estimators import list_estimators
 
     p = sub.add_parser("fit", help="fit a task estimator (reducer, anomaly-detector, ...) and save it")
-    p.add_argument("estimator", help="one of: " + ", ".join(_ESTIMATORS.names()))
+    p.add_argument("estimator", help="one of: " + ", ".join(list_estimators()))
     p.add_argument("--data", required=True, help="dataset name (digits, mnist, ...) or a path: folder of images, "
                    ".npy, .npz, .csv")
     p.add_argument("--data-dir", help="folder with datasets (default: $AEKIT_DATA_DIR, then download to cache)")
@@ -26,24 +26,19 @@ def add_parser(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def estimator_params(texts: list[str]) -> dict:
-    from aekit.cli import _parse_param
-
-    return dict(_parse_param(t) for t in texts)
-
-
 def run(args: argparse.Namespace) -> int:
     from sklearn.base import is_classifier
 
     from aekit.data import load_dataset
-    from aekit.estimators._base import _ESTIMATORS
+    from aekit.cli.common import estimator_params
+    from aekit.estimators import estimator_class
 
-    cls = _ESTIMATORS.get(args.estimator)
+    cls = estimator_class(args.estimator)
     est = cls(**estimator_params(args.param))
     ds = load_dataset(args.data, data_dir=args.data_dir, limit=args.limit)
     X, y = ds.train.X, ds.train.y
     if args.targets:
-        from aekit.cli.restore import read_targets
+        from aekit.cli.common import read_targets
 
         targets = read_targets(args.targets, args.data_dir)[:len(X)]
         if len(targets) != len(X):

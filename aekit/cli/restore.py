@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+from aekit.cli.common import IMAGE_EXTENSIONS, expand_inputs, read_image, read_targets, write_png
+
 
 
 def add_parser(sub) -> None:
@@ -60,61 +61,6 @@ def _add_fit_args(p, name: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ files
-def _skimage_path(name: str) -> Path:
-    import skimage.data
-
-    root = Path(skimage.data.data_dir)
-    for ext in (".png", ".jpg"):
-        if (root / f"{name}{ext}").exists():
-            return root / f"{name}{ext}"
-    shipped = sorted(p.stem for p in root.iterdir() if p.suffix in (".png", ".jpg"))
-    raise FileNotFoundError(f"skimage:{name}: no such photograph ships with scikit-image; choose from {shipped}")
-
-
-def expand_inputs(specs: list[str]) -> list[Path]:
-    """Image paths from files, folders (sorted, non-recursive) and skimage:NAME."""
-    paths: list[Path] = []
-    for spec in specs:
-        if spec.startswith("skimage:"):
-            paths.append(_skimage_path(spec.split(":", 1)[1]))
-            continue
-        p = Path(spec)
-        if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTENSIONS)
-            if not found:
-                raise FileNotFoundError(f"{p}: the folder holds no {'/'.join(IMAGE_EXTENSIONS)} images")
-            paths.extend(found)
-        elif p.is_file():
-            if p.suffix.lower() not in IMAGE_EXTENSIONS:
-                raise ValueError(f"{p}: expected an image file ({', '.join(IMAGE_EXTENSIONS)})")
-            paths.append(p)
-        else:
-            raise FileNotFoundError(f"input {spec} does not exist")
-    return paths
-
-
-def read_image(path: Path, channels: int | None = None) -> np.ndarray:
-    """[0, 1] float32 (H, W) grey or (H, W, 3) colour; ``channels`` converts to 1 or 3 channels."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            mode = {1: "L", 3: "RGB"}.get(channels, "L" if im.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB")
-            arr = np.asarray(im.convert(mode), np.float32) / 255.0
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read the image ({exc})") from None
-    return arr
-
-
-def write_png(path: Path, img: np.ndarray) -> None:
-    from PIL import Image
-
-    arr = np.clip(np.asarray(img, np.float64), 0, 1)
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    Image.fromarray((arr * 255).round().astype(np.uint8)).save(path)
-
-
 def _training_data(args, owner: str):
     """(X, y-or-None) for --fit: a dataset, or single image files as a list."""
     from aekit.data import load_dataset
@@ -127,7 +73,7 @@ def _training_data(args, owner: str):
 
 
 def _fit(args, cls, defaults: dict, y=None):
-    from aekit.cli.fit import estimator_params
+    from aekit.cli.common import estimator_params
 
     params = {**defaults, **estimator_params(args.param)}
     if args.epochs is not None:
@@ -142,7 +88,7 @@ def _fit(args, cls, defaults: dict, y=None):
 
 
 def _load(path: str, cls):
-    from aekit.estimators._base import load_estimator
+    from aekit.estimators import load_estimator
 
     est = load_estimator(path)
     if not isinstance(est, cls):
@@ -252,27 +198,6 @@ def run_restore(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ segment
-def read_targets(spec: str, data_dir=None) -> np.ndarray:
-    """Class maps from a folder of mask images (their pixel values are the labels) or a .npy/.npz file."""
-    from aekit.data import load_dataset
-
-    p = Path(spec)
-    if p.is_dir():
-        paths = expand_inputs([spec])
-        return np.stack([np.asarray(_read_labels(q)) for q in paths])
-    if p.suffix == ".npy":
-        return np.load(p, allow_pickle=False)
-    ds = load_dataset(spec, data_dir=data_dir)
-    return ds.train.X
-
-
-def _read_labels(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("L"))
-
-
 def run_segment(args: argparse.Namespace) -> int:
     from aekit.estimators import Segmenter
     from aekit.metrics import mean_iou
@@ -307,7 +232,7 @@ def run_segment(args: argparse.Namespace) -> int:
         row = {"image": path.name, "size": f"{pred.shape[1]}x{pred.shape[0]}"}
         panel = {"image": img, "classes": index / max(1, len(labels) - 1)}
         if args.truth:
-            truth = _read_labels(Path(args.truth[i]))
+            truth = read_labels(Path(args.truth[i]))
             if truth.shape != pred.shape:
                 raise ValueError(f"--truth {args.truth[i]} is {truth.shape}, the image {path.name} {pred.shape}")
             row["mean_iou"] = float(est.score([img * (hi - lo) + lo], [truth]))

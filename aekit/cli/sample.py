@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from aekit.cli import CLIError, _save_npy
+    from aekit.cli.common import CLIError, save_npy
     from aekit.estimators import Generator, load_estimator
     from aekit.fileio import atomic_write_bytes
     from aekit.report import tile_images
@@ -47,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
 
     atomic_write_bytes(args.out, lambda f: Image.fromarray(grid).save(f, format="PNG"))
     if args.npy:
-        _save_npy(args.npy, samples)
+        save_npy(args.npy, samples)
     print(f"wrote {args.n} samples to {args.out}", file=sys.stderr)
     return 0

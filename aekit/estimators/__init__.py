@@ -1,11 +1,15 @@
 """scikit-learn estimators, one per task, built on the models and the training loop."""
-from aekit.estimators._base import AutoencoderEstimator, load_estimator
+from aekit.estimators._base import (AutoencoderEstimator, estimator_class, list_estimators, load_estimator,
+                                    register_estimator)
 from aekit.estimators.anomaly import AnomalyDetector
 from aekit.estimators.classifier import EncoderClassifier
 from aekit.estimators.compressor import Compressor
 from aekit.estimators.generator import Generator
 from aekit.estimators.reducer import Reducer
+from aekit.estimators.restoration_tasks import RestorationTask, list_restoration_tasks, register_restoration_task
 from aekit.estimators.restorer import Restorer
 from aekit.estimators.segmenter import Segmenter
 
-__all__ = ["AnomalyDetector", "AutoencoderEstimator", "Compressor", "EncoderClassifier", "Generator", "Reducer", "Restorer", "Segmenter", "load_estimator"]
+__all__ = ["AnomalyDetector", "AutoencoderEstimator", "Compressor", "EncoderClassifier", "Generator", "Reducer", "Restorer",
+           "Segmenter", "RestorationTask", "estimator_class", "list_estimators", "list_restoration_tasks", "load_estimator",
+           "register_estimator", "register_restoration_task"]
