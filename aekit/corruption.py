@@ -30,6 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from aekit.registry import Registry
+from aekit.validation import Boolean, Integer, Options, Real, check_params
+
+FRACTION = Real(0, 1)   # a fraction of the pixels, in [0, 1]
 
 _REGISTRY: Registry[type["Corruption"]] = Registry("corruption")
 
@@ -47,12 +50,18 @@ def list_corruptions() -> list[str]:
 class Corruption:
     """Base class: a dataclass of parameters whose ``apply(x, generator)`` does the work.
 
-    ``__call__`` checks the input first; ``images_only`` corruptions need (B, C, H, W) batches.
+    The parameters are checked against the class's ``_constraints`` (:mod:`aekit.validation`) when the
+    object is made; ``__call__`` checks the input first; ``images_only`` corruptions need (B, C, H, W) batches.
     """
 
     name: ClassVar[str] = ""
     images_only: ClassVar[bool] = False
     deterministic: ClassVar[bool] = False  # True where the generator is not used (grey, downsample)
+    _constraints: ClassVar[dict] = {}
+
+    def __post_init__(self) -> None:
+        check_params(self.name, {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init},
+                     self._constraints)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
@@ -82,19 +91,6 @@ def _pixel_shape(x: torch.Tensor) -> tuple[int, ...]:
     return (x.shape[0], 1, *x.shape[2:]) if x.dim() == 4 else tuple(x.shape)
 
 
-def _check_fraction(obj, name: str, *, open_zero: bool = False) -> None:
-    value = getattr(obj, name)
-    lo_ok = value > 0 if open_zero else value >= 0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (lo_ok and value <= 1):
-        raise ValueError(f"{obj.name}: {name}={value!r} must be a number in {'(0' if open_zero else '[0'}, 1]")
-
-
-def _check_positive_int(obj, name: str) -> None:
-    value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{obj.name}: {name}={value!r} must be a positive integer")
-
-
 # ------------------------------------------------------------------ noise on any shape
 
 
@@ -103,14 +99,9 @@ def _check_positive_int(obj, name: str) -> None:
 class GaussianNoise(Corruption):
     """Additive Gaussian noise ``x + sigma * N(0, 1)``, clipped to [0, 1] unless ``clip=False``."""
 
+    _constraints: ClassVar[dict] = {"sigma": Real(0, finite=True), "clip": Boolean()}
     sigma: float = 0.5     # standard deviation of the noise
     clip: bool = True      # clip the result to [0, 1]
-
-    def __post_init__(self) -> None:
-        if isinstance(self.sigma, bool) or not isinstance(self.sigma, (int, float)) or not 0 <= self.sigma < math.inf:
-            raise ValueError(f"gaussian: sigma={self.sigma!r} must be a finite number >= 0")
-        if not isinstance(self.clip, bool):
-            raise ValueError(f"gaussian: clip={self.clip!r} must be True or False")
 
     def apply(self, x, generator):
         noise = torch.randn(tuple(x.shape), generator=generator, device=generator.device).to(x.device, x.dtype)
@@ -123,10 +114,8 @@ class GaussianNoise(Corruption):
 class SaltPepperNoise(Corruption):
     """A fraction ``p`` of the pixels (in expectation) set to 0 or 1 with equal odds."""
 
+    _constraints: ClassVar[dict] = {"p": FRACTION}
     p: float = 0.2         # fraction of pixels hit
-
-    def __post_init__(self) -> None:
-        _check_fraction(self, "p")
 
     def apply(self, x, generator):
         shape = _pixel_shape(x)
@@ -140,10 +129,8 @@ class SaltPepperNoise(Corruption):
 class MaskingNoise(Corruption):
     """Masking (dropout) noise: a fraction ``p`` of the pixels (in expectation) set to 0."""
 
+    _constraints: ClassVar[dict] = {"p": FRACTION}
     p: float = 0.5         # fraction of pixels masked
-
-    def __post_init__(self) -> None:
-        _check_fraction(self, "p")
 
     def apply(self, x, generator):
         keep = _uniform(_pixel_shape(x), generator, x) >= self.p       # (B, 1, H, W) or x's shape
@@ -160,15 +147,10 @@ class BlockCutout(Corruption):
     possibly overlapping) filled with ``value``."""
 
     images_only: ClassVar[bool] = True
+    _constraints: ClassVar[dict] = {"size": Integer(1), "n": Integer(1), "value": Real(finite=True)}
     size: int = 8          # side of each block, in pixels
     n: int = 1             # blocks per image
     value: float = 0.0     # fill value
-
-    def __post_init__(self) -> None:
-        _check_positive_int(self, "size")
-        _check_positive_int(self, "n")
-        if isinstance(self.value, bool) or not isinstance(self.value, (int, float)) or not math.isfinite(self.value):
-            raise ValueError(f"block: value={self.value!r} must be a finite number")
 
     def apply(self, x, generator):
         b, _, h, w = x.shape
@@ -251,14 +233,12 @@ class Watermark(Corruption):
     _bank: list = field(init=False, repr=False, compare=False)
     _sized: dict = field(init=False, repr=False, compare=False)
 
+    _constraints: ClassVar[dict] = {"style": Options(*WATERMARK_STYLES), "color": Options(*WATERMARK_COLORS),
+                                    "alpha": Real(0, 1, closed="right"), "scale": Real(0, 1, closed="right"),
+                                    "n": Integer(1)}
+
     def __post_init__(self) -> None:
-        if self.style not in WATERMARK_STYLES:
-            raise ValueError(f"watermark: style={self.style!r}, expected one of {WATERMARK_STYLES}")
-        if self.color not in WATERMARK_COLORS:
-            raise ValueError(f"watermark: color={self.color!r}, expected one of {WATERMARK_COLORS}")
-        _check_fraction(self, "alpha", open_zero=True)
-        _check_fraction(self, "scale", open_zero=True)
-        _check_positive_int(self, "n")
+        super().__post_init__()
         self._bank = _render_bank(self.style)
         self._sized = {}
 
@@ -312,11 +292,8 @@ class Greyscale(Corruption):
 
     images_only: ClassVar[bool] = True
     deterministic: ClassVar[bool] = True
+    _constraints: ClassVar[dict] = {"weights": Options("bt601")}
     weights: str = "bt601"  # luma weights; only "bt601" for now
-
-    def __post_init__(self) -> None:
-        if self.weights != "bt601":
-            raise ValueError(f"grey: weights={self.weights!r}, expected 'bt601'")
 
     def apply(self, x, generator):
         return luma(x).expand_as(x).clone()
@@ -346,12 +323,8 @@ class Downsample(Corruption):
 
     images_only: ClassVar[bool] = True
     deterministic: ClassVar[bool] = True
+    _constraints: ClassVar[dict] = {"scale": Integer(2)}
     scale: int = 2         # shrink factor (2 or 4 in the literature)
-
-    def __post_init__(self) -> None:
-        _check_positive_int(self, "scale")
-        if self.scale < 2:
-            raise ValueError(f"downsample: scale={self.scale!r} must be an integer >= 2")
 
     def apply(self, x, generator):
         _, _, h, w = x.shape

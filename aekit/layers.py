@@ -58,6 +58,24 @@ def conv_block(c_in: int, c_out: int, *, stride: int, activation: str | None, no
     return nn.Sequential(*layers)
 
 
+def mlp(widths: list[int], activation: str | None, dropout: float = 0.0, last_activation: bool = False
+        ) -> nn.Sequential:
+    """Linear layers ``widths[0] -> widths[1] -> ... -> widths[-1]``: (B, widths[0]) -> (B, widths[-1]).
+
+    Each layer but the last is followed by ``activation`` (and ``nn.Dropout(dropout)`` when
+    ``dropout > 0``); ``last_activation`` adds them after the last layer too. The body of the dense
+    families (``mlp``, ``vae``, ``sparse``, ``contractive``); ``widths`` of length 1 gives an empty stack.
+    """
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(widths) - 2 or last_activation:
+            layers.append(get_activation(activation))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
 def init_weights(module: nn.Module) -> None:
     """Kaiming-normal weights (He et al., 2015, ReLU gain) and zero biases for every conv / linear layer.
 

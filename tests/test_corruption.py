@@ -173,7 +173,7 @@ def test_no_corruption(spec):
     ("block:8.5", r"block option size='8.5' must be an integer"),
     ("block:0", r"size=0 must be a positive integer"),
     ("mask:1.5", r"mask: p=1.5 must be a number in \[0, 1\]"),
-    ("watermark:neon", r"watermark: style='neon', expected one of \('text', 'marks'\)"),
+    ("watermark:neon", r"watermark: style='neon'; expected one of \('text', 'marks'\)"),
     ("watermark:text,alpha=0", r"alpha=0.0 must be a number in \(0, 1\]"),
     ("gaussian:0.5,0.3", r"only the first option of gaussian may be given without a name"),
     ("block:n=2,8", r"the value '8' without a name comes after a named option"),

@@ -147,7 +147,7 @@ def test_bce_with_sigmoid_trains():
 @pytest.mark.parametrize("bad, match", [
     (dict(epochs=0), r"epochs=0 must be a positive integer"),
     (dict(optimizer="sgd"), r"optimizer='sgd'; expected one of"),
-    (dict(lr=-1), r"lr=-1 must be > 0"),
+    (dict(lr=-1), r"lr=-1 must be a number > 0"),
 ])
 def test_bad_config_is_named(bad, match):
     with pytest.raises(ValueError, match=match):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.cli.common import IMAGE_EXTENSIONS, expand_inputs, read_image, read_targets, write_png
+from aekit.cli.common import IMAGE_EXTENSIONS, expand_inputs, read_image, read_labels, read_targets, write_png
 
 
 

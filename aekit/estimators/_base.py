@@ -2,15 +2,16 @@
 saving to / loading from the model-folder format (``config.json`` + ``model.safetensors``, no pickle).
 
 Subclasses store their constructor arguments unchanged (scikit-learn rule: ``__init__`` validates
-nothing), resolve ``random_state`` once per fit (:func:`aekit.seeding.resolve_seeds`) and train through
-:meth:`AutoencoderEstimator._train` (the one training function, :func:`aekit.training.train_autoencoder`). Inputs may be tables
+nothing), declare what each may be in ``_constraints`` (checked by :meth:`_check_params` at the
+start of ``fit``, see :mod:`aekit.validation`), resolve ``random_state`` once per fit
+(:func:`aekit.seeding.resolve_seeds`) and train through :meth:`AutoencoderEstimator._train` (the one
+training function, :func:`aekit.training.train_autoencoder`). Inputs may be tables
 ``(n_samples, n_features)`` or images ``(n, H, W)``, ``(n, C, H, W)`` or channels-last ``(n, H, W, C)``;
 outputs come back in the caller's layout.
 """
 from __future__ import annotations
 
 import json
-import numbers
 import os
 from pathlib import Path
 
@@ -19,11 +20,12 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from aekit.data import Layout, get_kind, infer_layout
+from aekit.data import SCALER_METHODS, Layout, get_kind, infer_layout
 from aekit.persistence import ModelFileError, TrainedAutoencoder, load_autoencoder, save_model
 from aekit.registry import Registry
 from aekit.seeding import Seeds
 from aekit.training.fitting import Fitted, ModelSpec
+from aekit.validation import RANDOM_STATE, Boolean, Either, Instance, Integer, NoneOr, Options, Real, check_params
 
 _ESTIMATORS: Registry[type["AutoencoderEstimator"]] = Registry("estimator")
 
@@ -33,10 +35,17 @@ def register_estimator(name: str):
     return _ESTIMATORS.register(name)
 
 
-def _positive_int(owner: str, **values) -> None:
-    for key, value in values.items():
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{owner}: {key}={value!r} must be a positive integer")
+def list_estimators() -> list[str]:
+    """Names of every registered estimator (what ``aekit fit NAME`` takes), sorted."""
+    return _ESTIMATORS.names()
+
+
+def estimator_class(name: str) -> type["AutoencoderEstimator"]:
+    """The estimator class registered under ``name``; a ValueError lists the known names."""
+    return _ESTIMATORS.get(name)
+
+
+VALIDATION_FRACTION = Real(0, 1, closed="left")
 
 
 class AutoencoderEstimator(BaseEstimator):
@@ -52,6 +61,29 @@ class AutoencoderEstimator(BaseEstimator):
 
     _loss = "mse"          # the training loss the task uses
     _data_kind: str | None = None  # None: read the kind from the array's rank (aekit.data.infer_layout)
+
+    # what each parameter may be (aekit.validation); a subclass declares every one of its __init__
+    # parameters, starting from these shared ones: {**AutoencoderEstimator._constraints, ...}
+    _constraints: dict = {
+        "latent_dim": Integer(1),
+        "model": Instance(str, what="a registered model name (aekit.list_models())"),
+        "model_params": NoneOr(Instance(dict, what="a dict of model arguments")),
+        "epochs": Integer(1),
+        "batch_size": Integer(1),
+        "lr": Real(0, closed="neither"),
+        "max_time": NoneOr(Real(0, closed="neither")),
+        "validation_fraction": VALIDATION_FRACTION,
+        "scaler": Options("auto", *SCALER_METHODS),
+        "random_state": RANDOM_STATE,
+        "device": Instance(str, what="a device name such as 'cpu', 'cuda' or 'auto'"),
+        "verbose": Either(Boolean(), Integer(0)),
+    }
+
+    # ------------------------------------------------------------------------------------ parameters
+    def _check_params(self) -> None:
+        """Check every parameter against ``_constraints``; ``fit`` calls it first. Subclasses
+        extend it (``super()._check_params()`` first) only with rules that tie parameters together."""
+        check_params(type(self).__name__, self.get_params(deep=False), self._constraints)
 
     # ------------------------------------------------------------------------------------ inputs
     def _validate(self, X, *, reset: bool) -> np.ndarray:
@@ -113,7 +145,6 @@ class AutoencoderEstimator(BaseEstimator):
         return ModelSpec(name, self._latent_dim(), params)
 
     def _latent_dim(self) -> int:
-        _positive_int(type(self).__name__, latent_dim=self.latent_dim)
         return int(self.latent_dim)
 
     def _train(self, X: np.ndarray, target: np.ndarray | None = None, *, seeds: Seeds, model=None, scaler="auto",
@@ -124,12 +155,6 @@ class AutoencoderEstimator(BaseEstimator):
         ``scaler`` parameter's choice, fitted on ``X``), a scaler, or None."""
         from aekit.training import TrainConfig, train_autoencoder
 
-        owner = type(self).__name__
-        _positive_int(owner, epochs=self.epochs, batch_size=self.batch_size)
-        if self.model_params is not None and not isinstance(self.model_params, dict):
-            raise TypeError(f"{owner}: model_params must be a dict of model arguments, got "
-                            f"{type(self.model_params).__name__}")
-        _check_fraction(owner, self.validation_fraction)
         config = TrainConfig(epochs=int(epochs or self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
                              max_time=self.max_time, progress=bool(self.verbose), device=self.device)
         return train_autoencoder(
@@ -225,11 +250,6 @@ class AutoencoderEstimator(BaseEstimator):
         return tags
 
 
-def _check_fraction(owner: str, fraction) -> None:
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0.0 <= fraction < 1.0:
-        raise ValueError(f"{owner}: validation_fraction={fraction!r} must be in [0, 1)")
-
-
 def load_estimator(directory: str | os.PathLike) -> AutoencoderEstimator:
     """Rebuild the estimator saved in ``directory`` by ``estimator.save(directory)``."""
     trained = load_autoencoder(directory)
@@ -260,14 +280,3 @@ def _jsonable(obj):
     return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
-
-# TODO(redesign): kept while restorer.py migrates; remove with train_pairs
-def _seed(random_state) -> int:
-    from aekit.seeding import resolve_seed
-    return resolve_seed(random_state)
-
-
-def split_validation(n: int, fraction: float, seed: int, owner: str):
-    from aekit.training.fitting import split_validation as split
-    _check_fraction(owner, fraction)
-    return split(n, fraction, seed)

@@ -9,19 +9,17 @@
   are blended with a linear-ramp (trapezoid) window and normalised by the summed weights, so tile borders
   leave no seams and a model trained on small patches runs on large photographs (the overlap-tile
   strategy of Ronneberger et al., "U-Net", MICCAI 2015, with weighted blending instead of cropping).
-- Training a model on (input, target) pairs, with an optional on-the-fly corruption of the inputs.
 """
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.utils.validation import check_array
 
-from aekit.estimators._base import _positive_int
+from aekit.validation import Integer, check_params
 
 ARRAY_LAYOUTS = ("table", "nhw", "nchw", "nhwc")
 
@@ -208,10 +206,13 @@ def tile_starts(length: int, tile: int, stride: int) -> list[int]:
     return starts + [length - tile]
 
 
+TILING_CONSTRAINTS = {"tile_size": Integer(1), "tile_overlap": Integer(0)}  # the tiling parameters' ranges
+
+
 def check_tiling(tile_size, tile_overlap, factor: int, owner: str) -> tuple[int, int]:
-    _positive_int(owner, tile_size=tile_size)
-    if isinstance(tile_overlap, bool) or not isinstance(tile_overlap, numbers.Integral) or tile_overlap < 0:
-        raise ValueError(f"{owner}: tile_overlap={tile_overlap!r} must be an integer >= 0")
+    """The tile side (rounded down to a multiple of ``factor``, at least ``factor``) and overlap; checked
+    here too because they may change after fitting (``set_params``)."""
+    check_params(owner, {"tile_size": tile_size, "tile_overlap": tile_overlap}, TILING_CONSTRAINTS)
     tile = max(factor, int(tile_size) // factor * factor)
     if 2 * tile_overlap >= tile:
         raise ValueError(f"{owner}: tile_overlap={tile_overlap} must be less than half of tile_size={tile}")
@@ -254,18 +255,7 @@ def tiled_apply(fn, image: np.ndarray, *, tile: int, overlap: int, factor: int, 
     return (acc / weight)[:, :h, :w].numpy()
 
 
-# ------------------------------------------------------------------------------------------ training
-def train_pairs(est, x: np.ndarray, y: np.ndarray, val: tuple | None, *, model_kwargs: dict, loss: str,
-                corruption=None):
-    """TODO(redesign): being removed; the estimators call ``est._train`` directly."""
-    from aekit.seeding import resolve_seeds
-
-    fitted = est._train(x, y, seeds=resolve_seeds(est.random_state), model=est._model_spec(x.shape[1:], model_kwargs),
-                        scaler=None, objective=loss, val=val, corruption=corruption)
-    est._keep(fitted)
-    return fitted.result
-
-
+# ------------------------------------------------------------------------------------------ models
 def model_factor(model) -> int:
     """2 ** (number of poolings): what a U-Net needs image sides to divide by."""
     levels = getattr(getattr(model, "encoder", None), "levels", None)

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 
 import numpy as np
 import torch
 from sklearn.base import OutlierMixin
 
-from aekit.estimators._base import AutoencoderEstimator, _positive_int, register_estimator
+from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import Seeds, resolve_seeds
 from aekit.training.fitting import split_validation
+from aekit.validation import Either, Integer, NoneOr, Options, Real, check_params
 
 SCORES = ("reconstruction", "latent", "combined")
 THRESHOLDS = ("auto", "contamination", "percentile", "sigma", "max")
@@ -101,7 +101,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     >>> from sklearn.datasets import load_digits
     >>> from aekit import AnomalyDetector
     >>> X, y = load_digits(return_X_y=True)
-    >>> det = AnomalyDetector(min_steps=300, contamination=0.05).fit(X[y == 0])
+    >>> det = AnomalyDetector(epochs=20, batch_size=32, min_steps=0, contamination=0.05).fit(X[y == 0])
     >>> labels = det.predict(X)            # +1 normal, -1 anomaly
     >>> float((labels[y == 0] == -1).mean()) <= 0.1
     True
@@ -140,38 +140,28 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
 
     corruption = None  # the base class reads it; anomaly detectors train on clean inputs
 
+    _constraints = {
+        **AutoencoderEstimator._constraints,
+        "latent_dim": Either(Integer(1), Options("auto")),
+        "score_type": Options(*SCORES),
+        "n_estimators": Integer(1),
+        "mode": Options(*MODES),
+        "trim_fraction": NoneOr(Real(0, 0.5, closed="left")),
+        "contamination": Either(Options("auto"), Real(0, 0.5, closed="right")),
+        "threshold": Options(*THRESHOLDS),
+        "percentile": Real(0, 100, closed="right"),
+        "n_sigma": Real(0),
+        "gmm_components": Integer(1),
+        "error_sigma": Real(0),
+        "min_steps": Integer(0),
+    }
+
     # ------------------------------------------------------------------------------------ checks
     def _check_params(self) -> None:
-        owner = type(self).__name__
-        for key, value, allowed in (("score_type", self.score_type, SCORES), ("threshold", self.threshold, THRESHOLDS),
-                                    ("mode", self.mode, MODES)):
-            if value not in allowed:
-                raise ValueError(f"{owner}: {key}={value!r}; expected one of {allowed}")
-        _positive_int(owner, n_estimators=self.n_estimators, gmm_components=self.gmm_components,
-                      epochs=self.epochs, batch_size=self.batch_size)
-        if not isinstance(self.min_steps, numbers.Integral) or self.min_steps < 0:
-            raise ValueError(f"{owner}: min_steps={self.min_steps!r} must be an integer >= 0")
-        if self.latent_dim != "auto":
-            _positive_int(owner, latent_dim=self.latent_dim)
-        c = self.contamination
-        if not (c == "auto" or (isinstance(c, numbers.Real) and not isinstance(c, bool) and 0.0 < c <= 0.5)):
-            raise ValueError(f"{owner}: contamination={c!r} must be 'auto' or a float in (0, 0.5]")
-        if self.threshold == "contamination" and c == "auto":
-            raise ValueError(f"{owner}: threshold='contamination' needs a float contamination, got 'auto'")
-        if not 0.0 < self.percentile <= 100.0:
-            raise ValueError(f"{owner}: percentile={self.percentile!r} must be in (0, 100]")
-        if not self.n_sigma >= 0:
-            raise ValueError(f"{owner}: n_sigma={self.n_sigma!r} must be >= 0")
-        if not (isinstance(self.error_sigma, numbers.Real) and self.error_sigma >= 0):
-            raise ValueError(f"{owner}: error_sigma={self.error_sigma!r} must be a number >= 0")
-        t = self.trim_fraction
-        if t is not None and not (isinstance(t, numbers.Real) and 0.0 <= t < 0.5):
-            raise ValueError(f"{owner}: trim_fraction={t!r} must be a float in [0, 0.5) or None")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(f"{owner}: validation_fraction={self.validation_fraction!r} must be in [0, 1)")
-        if self.model_params is not None and not isinstance(self.model_params, dict):
-            raise TypeError(f"{owner}: model_params must be a dict of model arguments, got "
-                            f"{type(self.model_params).__name__}")
+        super()._check_params()
+        if self.threshold == "contamination" and self.contamination == "auto":
+            raise ValueError(f"{type(self).__name__}: threshold='contamination' needs a float contamination, "
+                             f"got 'auto'")
 
     def _latent_dim(self) -> int:
         if self.latent_dim != "auto":
@@ -333,20 +323,20 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     def _set_threshold_from(self, scores: np.ndarray, rule: str, *, contamination=None, percentile=None,
                             n_sigma=None) -> None:
         scores = np.asarray(scores, dtype=np.float64)
+        owner = type(self).__name__
         if rule == "contamination":
             c = self.contamination if contamination is None else contamination
-            if c == "auto" or not (isinstance(c, numbers.Real) and 0.0 < c <= 0.5):
+            if isinstance(c, str) and c == "auto":
                 raise ValueError(f"method='contamination' needs a contamination in (0, 0.5], got {c!r}")
+            check_params(owner, {"contamination": c}, self._constraints)
             thr = -np.percentile(-scores, 100.0 * float(c))  # scikit-learn: offset_ = percentile(score_samples, c)
         elif rule == "percentile":
             q = self.percentile if percentile is None else percentile
-            if not 0.0 < q <= 100.0:
-                raise ValueError(f"percentile={q!r} must be in (0, 100]")
+            check_params(owner, {"percentile": q}, self._constraints)
             thr = np.percentile(scores, float(q))
         elif rule == "sigma":
             k = self.n_sigma if n_sigma is None else n_sigma
-            if not k >= 0:
-                raise ValueError(f"n_sigma={k!r} must be >= 0")
+            check_params(owner, {"n_sigma": k}, self._constraints)
             thr = scores.mean() + float(k) * scores.std()
         elif rule == "max":
             thr = scores.max()
@@ -366,6 +356,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         estimator's parameter) to the scores of ``X``, or of the training data when ``X`` is None.
         """
         self._check_fitted()
+        check_params("set_threshold", {"method": method}, {"method": Options("f1", *THRESHOLDS[1:])})
         if method == "f1":
             if X is None or y is None:
                 raise ValueError("set_threshold(method='f1') needs labelled data: set_threshold(X_val, y_val)")
@@ -383,8 +374,6 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
             self.offset_ = -self.threshold_
             self.threshold_rule_ = "f1"
             return self
-        if method not in THRESHOLDS[1:]:
-            raise ValueError(f"method={method!r}; expected 'f1' or one of {THRESHOLDS[1:]}")
         scores = self.train_scores_ if X is None else self.anomaly_score(X)
         self._set_threshold_from(scores, method, contamination=contamination, percentile=percentile,
                                  n_sigma=n_sigma)

@@ -7,6 +7,7 @@ same network trained from scratch is ``EncoderClassifier(pretrain=False)``.
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
 import torch
@@ -15,10 +16,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_X_y
 from torch import nn
 
-from aekit.estimators._base import AutoencoderEstimator, _positive_int, register_estimator
+from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import Seeds, resolve_seeds, torch_seeded
 from aekit.persistence import TrainedAutoencoder, load_autoencoder
 from aekit.models.base import Autoencoder, ModelOutput
+from aekit.validation import Boolean, Instance, Integer, NoneOr, Real
 
 
 class _EncoderWithHead(Autoencoder):
@@ -91,6 +93,18 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
     (3,)
     """
 
+    _constraints = {
+        **AutoencoderEstimator._constraints,
+        "encoder": NoneOr(Instance(str, bytes, os.PathLike, AutoencoderEstimator, TrainedAutoencoder, nn.Module,
+                                   what="a model folder, a fitted estimator, an aekit.load() result or a model")),
+        "pretrain": Boolean(),
+        "freeze_encoder": Boolean(),
+        "head_epochs": Integer(0),
+        "head_hidden": Integer(0),
+        "dropout": Real(0, 1, closed="left"),
+        "pretrain_epochs": Integer(1),
+    }
+
     def __init__(self, latent_dim: int = 32, *, encoder=None, pretrain: bool = True, freeze_encoder: bool = False,
                  head_epochs: int = 0, head_hidden: int = 128, dropout: float = 0.2, pretrain_epochs: int = 30, model: str = "auto",
                  model_params: dict | None = None, epochs: int = 50, batch_size: int = 32, lr: float = 1e-3,
@@ -120,13 +134,7 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
 
     def fit(self, X, y, *, X_unlabeled=None):
         """Pre-train on ``X`` (+ ``X_unlabeled``), then fine-tune encoder + head on ``(X, y)``. Returns self."""
-        if not isinstance(self.head_hidden, int) or isinstance(self.head_hidden, bool) or self.head_hidden < 0:
-            raise ValueError(f"EncoderClassifier: head_hidden={self.head_hidden!r} must be an integer >= 0")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"EncoderClassifier: dropout={self.dropout!r} must be in [0, 1)")
-        _positive_int("EncoderClassifier", pretrain_epochs=self.pretrain_epochs)
-        if not isinstance(self.head_epochs, int) or isinstance(self.head_epochs, bool) or self.head_epochs < 0:
-            raise ValueError(f"EncoderClassifier: head_epochs={self.head_epochs!r} must be an integer >= 0")
+        self._check_params()
         check_X_y(X, y, allow_nd=True, ensure_min_samples=2)  # paired lengths, no NaN, clear messages
         x = self._validate(X, reset=True)
         check_classification_targets(y)
@@ -164,10 +172,7 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
             src = src.autoencoder_
         if isinstance(src, nn.Module):
             src = TrainedAutoencoder(src, None)
-        if not isinstance(src, TrainedAutoencoder):
-            raise TypeError(f"EncoderClassifier: encoder must be a model folder, a fitted estimator, an aekit.load() "
-                            f"result or a model, got a {type(src).__name__}")
-        trained = src
+        trained = src                                  # the encoder's type was checked by _check_params
         model = copy.deepcopy(trained.model)
         if tuple(x.shape[1:]) != model.input_shape:
             raise ValueError(f"the given encoder takes inputs of shape {model.input_shape}, X has samples of shape "

@@ -16,6 +16,7 @@ from aekit.codec import CodecError, EntropyTables, decode_symbols, encode_symbol
     unpack_stream
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import resolve_seeds
+from aekit.validation import Integer, Real, check_params
 
 
 @register_estimator("compressor")
@@ -64,13 +65,16 @@ class Compressor(TransformerMixin, AutoencoderEstimator):
     >>> from sklearn.datasets import load_digits
     >>> from aekit import Compressor
     >>> X = load_digits().images                       # (1797, 8, 8), values 0..16
-    >>> codec = Compressor(latent_dim=8, epochs=3).fit(X)
+    >>> codec = Compressor(latent_dim=8, epochs=3).fit(X[:300])
     >>> streams = codec.compress(X[:5])
     >>> codec.decompress(streams).shape
     (5, 8, 8)
     """
 
     corruption = None  # the base class's training corruption: none for a codec
+
+    _constraints = {**AutoencoderEstimator._constraints,
+                              "rate_weight": Real(0), "step": Real(0, closed="neither"), "refine": Integer(0)}
 
     def __init__(self, latent_dim: int = 32, *, rate_weight: float = 0.01, step: float = 1.0, refine: int = 0,
                  model: str = "auto",
@@ -99,9 +103,9 @@ class Compressor(TransformerMixin, AutoencoderEstimator):
             name = "conv" if super()._model_name(input_shape) == "conv" else "mlp"
             return f"compressive-{name}"
         from aekit.models import model_class
-        from aekit.models.compressive import _Compressive
+        from aekit.models.compressive import Compressive
 
-        if not issubclass(model_class(self.model), _Compressive):
+        if not issubclass(model_class(self.model), Compressive):
             raise ValueError(f"Compressor: model={self.model!r} has no entropy model; use 'auto', "
                              "'compressive-conv' or 'compressive-mlp'")
         return self.model
@@ -113,10 +117,7 @@ class Compressor(TransformerMixin, AutoencoderEstimator):
 
     def fit(self, X, y=None):
         """Train the autoencoder with its rate term on ``X`` and fit the coding tables; returns ``self``."""
-        if not (isinstance(self.rate_weight, (int, float)) and self.rate_weight >= 0):
-            raise ValueError(f"Compressor: rate_weight={self.rate_weight!r} must be a number >= 0")
-        if not (isinstance(self.step, (int, float)) and self.step > 0):
-            raise ValueError(f"Compressor: step={self.step!r} must be a number > 0")
+        self._check_params()
         x = self._validate(X, reset=True)
         self._fit_autoencoder(x, seeds=resolve_seeds(self.random_state),
                               model_kwargs={"rate_weight": float(self.rate_weight)})
@@ -127,8 +128,7 @@ class Compressor(TransformerMixin, AutoencoderEstimator):
         """Refit only the coding tables on ``X`` for the current ``step`` (after ``set_params(step=...)``),
         keeping the trained network: a cheap way to move along the rate/quality curve. Returns ``self``."""
         self._check_fitted()
-        if not (isinstance(self.step, (int, float)) and self.step > 0):
-            raise ValueError(f"Compressor: step={self.step!r} must be a number > 0")
+        check_params(type(self).__name__, {"step": self.step}, self._constraints)
         self._fit_tables(self._validate(X, reset=False))
         return self
 
@@ -169,8 +169,7 @@ class Compressor(TransformerMixin, AutoencoderEstimator):
         return mse + float(self.rate_weight) * self.entropy_tables_.entropy_bits(symbols) / xs[0].numel()
 
     def _refine(self, x: np.ndarray, symbols: np.ndarray, batch_size: int = 1000, lr: float = 0.05) -> np.ndarray:
-        if not (isinstance(self.refine, int) and self.refine >= 0):
-            raise ValueError(f"Compressor: refine={self.refine!r} must be an integer >= 0")
+        check_params(type(self).__name__, {"refine": self.refine}, self._constraints)
         ae = self.autoencoder_
         model, step, weight = ae.model, float(self.step), float(self.rate_weight)
         t = self.entropy_tables_

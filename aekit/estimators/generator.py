@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from aekit.estimators._base import AutoencoderEstimator, _positive_int, register_estimator
+from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import resolve_seed, resolve_seeds
+from aekit.validation import Integer, Options, check_params
 
 _DENSITIES = ("auto", "prior", "gmm")
 
@@ -47,10 +48,13 @@ class Generator(AutoencoderEstimator):
     >>> from sklearn.datasets import load_digits
     >>> from aekit import Generator
     >>> X = load_digits().images
-    >>> gen = Generator(latent_dim=8, model="conv", density="gmm", epochs=5).fit(X)
+    >>> gen = Generator(latent_dim=8, model="conv", density="gmm", epochs=3).fit(X[:300])
     >>> gen.sample(4).shape
     (4, 8, 8)
     """
+
+    _constraints = {**AutoencoderEstimator._constraints,
+                              "density": Options(*_DENSITIES), "n_components": Integer(1)}
 
     def __init__(self, latent_dim: int = 16, *, model: str = "auto", density: str = "auto", n_components: int = 10,
                  model_params: dict | None = None, epochs: int = 50, batch_size: int = 128, lr: float = 3e-3,
@@ -87,9 +91,7 @@ class Generator(AutoencoderEstimator):
 
     def fit(self, X, y=None):
         """Train on ``X`` (``y`` is ignored) and fit the code density. Returns ``self``."""
-        if self.density not in _DENSITIES:
-            raise ValueError(f"Generator: density={self.density!r}; expected one of {_DENSITIES}")
-        _positive_int("Generator", n_components=self.n_components)
+        self._check_params()
         x = self._validate(X, reset=True)
         name = self._model_name(tuple(x.shape[1:]))
         bernoulli = {**self._default_model_params(name, tuple(x.shape[1:])), **(self.model_params or {})}.get(
@@ -119,7 +121,7 @@ class Generator(AutoencoderEstimator):
     def sample(self, n_samples: int = 1, *, random_state=None) -> np.ndarray:
         """``n_samples`` new samples shaped like the training data, in raw units."""
         self._check_fitted()
-        _positive_int("Generator.sample", n_samples=n_samples)
+        check_params("Generator.sample", {"n_samples": n_samples}, {"n_samples": Integer(1)})
         seed = resolve_seed(self.random_state if random_state is None else random_state)
         model = self.autoencoder_.model
         if self.density_ == "gmm":
@@ -139,8 +141,7 @@ class Generator(AutoencoderEstimator):
     def interpolate(self, x_a, x_b, *, steps: int = 8) -> np.ndarray:
         """Decode ``steps`` points on the line between the codes of two samples: (steps, *sample_shape)."""
         self._check_fitted()
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-            raise ValueError(f"interpolate: steps must be an integer >= 2, got {steps!r}")
+        check_params("Generator.interpolate", {"steps": steps}, {"steps": Integer(2)})
         ends = self._validate(np.stack([np.asarray(x_a), np.asarray(x_b)]), reset=False)
         model = self.autoencoder_.model
         if not model.can_decode:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
+from aekit.corruption import Corruption
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import resolve_seeds
+from aekit.validation import Instance, NoneOr
 
 
 @register_estimator("reducer")
@@ -52,6 +54,10 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
     (1797, 2)
     """
 
+    _constraints = {**AutoencoderEstimator._constraints,
+                              "corruption": NoneOr(Instance(str, Corruption, what="a corruption spec such as "
+                                                                                   "'gaussian:0.2' or a Corruption"))}
+
     def __init__(self, latent_dim: int = 2, *, model: str = "auto", model_params: dict | None = None,
                  epochs: int = 50, batch_size: int = 128, lr: float = 3e-3, max_time: float | None = None,
                  validation_fraction: float = 0.1, corruption: str | None = None, scaler: str = "auto",
@@ -72,6 +78,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
 
     def fit(self, X, y=None):
         """Train the autoencoder on ``X``; ``y`` is ignored. Returns ``self``."""
+        self._check_params()
         self._fit_autoencoder(self._validate(X, reset=True), seeds=resolve_seeds(self.random_state))
         return self
 

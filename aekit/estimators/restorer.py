@@ -16,11 +16,13 @@ import math
 import numpy as np
 import torch
 
+from aekit.corruption import Corruption
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
-from aekit.estimators._image import (Images, check_tiling, model_factor, read_class_maps, read_images, tiled_apply,
+from aekit.estimators._image import (TILING_CONSTRAINTS, Images, check_tiling, model_factor, read_class_maps, read_images, tiled_apply,
                                      training_samples, value_range)
 from aekit.seeding import resolve_seed, resolve_seeds
 from aekit.training.fitting import split_validation
+from aekit.validation import Instance, Integer, NoneOr
 from aekit.estimators.restoration_tasks import RestorationTask, TaskCorruption, make_restoration_task
 
 MODELS = ("unet",)  # fully convolutional: runs on tiles of any size
@@ -110,6 +112,14 @@ class Restorer(AutoencoderEstimator):
     (3, 8, 8)
     """
 
+    _constraints = {
+        **AutoencoderEstimator._constraints, **TILING_CONSTRAINTS,
+        "task": Instance(str, what="a registered restoration task (list_restoration_tasks())"),
+        "corruption": NoneOr(Instance(str, Corruption, list, tuple,
+                                      what="a corruption spec such as 'gaussian:0.3', a Corruption, or a list of them")),
+        "scale": Integer(1), "patch_size": NoneOr(Integer(1)), "n_patches": Integer(1),
+    }
+
     def __init__(self, task: str = "denoise", *, corruption=None, scale: int = 2, patch_size: int | None = None,
                  n_patches: int = 2000, model: str = "unet", latent_dim: int = 64, model_params: dict | None = None,
                  epochs: int = 20, batch_size: int = 32, lr: float = 2e-3, max_time: float | None = None,
@@ -137,6 +147,7 @@ class Restorer(AutoencoderEstimator):
     # ------------------------------------------------------------------------------------ checks
     def _check_params(self) -> tuple[RestorationTask, list | None]:
         """The task looked up by name, and the user's corruptions parsed (None: the task's defaults)."""
+        super()._check_params()
         owner = type(self).__name__
         try:
             task = make_restoration_task(self.task, scale=self.scale)
@@ -148,9 +159,6 @@ class Restorer(AutoencoderEstimator):
         if self.corruption is not None and not task.accepts_corruption:
             raise ValueError(f"{owner}: the corruption of task={self.task!r} is fixed by the task "
                              f"({task.degradation}); leave corruption=None")
-        if self.patch_size is not None:
-            from aekit.estimators._base import _positive_int
-            _positive_int(owner, patch_size=self.patch_size, n_patches=self.n_patches)
         return task, self._user_corruptions()
 
     def _user_corruptions(self) -> list | None:

@@ -12,9 +12,10 @@ import numpy as np
 import torch
 
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
-from aekit.estimators._image import (check_tiling, model_factor, read_class_maps, read_images, tiled_apply,
-                                     training_samples, value_range)
+from aekit.estimators._image import (TILING_CONSTRAINTS, check_tiling, model_factor, read_class_maps, read_images,
+                                     tiled_apply, training_samples, value_range)
 from aekit.seeding import resolve_seeds
+from aekit.validation import Integer, NoneOr, Options
 
 LOSSES = ("ce", "dice", "ce+dice")
 
@@ -64,10 +65,14 @@ class Segmenter(AutoencoderEstimator):
     >>> from sklearn.datasets import load_digits
     >>> from aekit import Segmenter
     >>> X = load_digits().images / 16.0
-    >>> seg = Segmenter(epochs=3).fit(X[:500], X[:500] > 0.5)
-    >>> seg.predict(X[500:505]).shape
-    (5, 8, 8)
+    >>> seg = Segmenter(epochs=2).fit(X[:200], X[:200] > 0.5)
+    >>> seg.predict(X[500:503]).shape
+    (3, 8, 8)
     """
+
+    _constraints = {**AutoencoderEstimator._constraints, **TILING_CONSTRAINTS,
+                              "loss": Options(*LOSSES), "patch_size": NoneOr(Integer(1)), "n_patches": Integer(1),
+                              "model": Options("unet")}
 
     def __init__(self, *, loss: str = "ce+dice", patch_size: int | None = None, n_patches: int = 2000,
                  model: str = "unet", latent_dim: int = 64, model_params: dict | None = None, epochs: int = 20,
@@ -99,10 +104,7 @@ class Segmenter(AutoencoderEstimator):
         if y is None:
             raise ValueError(f"{owner} requires y to be passed, but the target y is None: give one class map "
                              f"(H, W) per image")
-        if self.loss not in LOSSES:
-            raise ValueError(f"{owner}: loss={self.loss!r}, expected one of {LOSSES}")
-        if self.model != "unet":
-            raise ValueError(f"{owner}: model={self.model!r}; segmentation of any image size needs 'unet'")
+        self._check_params()
         if not isinstance(X, (list, tuple)):
             validate_data(self, X, reset=True, allow_nd=True, dtype=[np.float32, np.float64], ensure_min_samples=1)
         images = read_images(X)

@@ -17,6 +17,7 @@ from aekit.data.kinds import get_kind, kind_of
 from aekit.data.errors import DataError
 from aekit.layers import get_activation
 from aekit.registry import Registry
+from aekit.validation import Integer, check_params
 
 _MODELS: Registry[type["Autoencoder"]] = Registry("model")
 
@@ -56,6 +57,9 @@ class Autoencoder(nn.Module):
     decoder: nn.Module
     can_decode: bool = True   # False where decoding needs more than the code (U-Net's skip connections)
     sparse_code: bool = False  # True where most code units are meant to be zero (no dead-unit warning)
+    # what the checked constructor arguments may be (aekit.validation); a family extends it with
+    # {**Parent._constraints, ...} and calls self._check_args(...) first in __init__
+    _constraints: dict = {"latent_dim": Integer(1)}
 
     def __init__(self, *, input_shape: tuple[int, ...], latent_dim: int, output_activation: str | None):
         super().__init__()
@@ -64,6 +68,12 @@ class Autoencoder(nn.Module):
         self.output_activation = output_activation
         self.out_act = get_activation(output_activation)
         self.config: dict = {}
+
+    @classmethod
+    def _check_args(cls, **values) -> None:
+        """Check constructor arguments against ``_constraints``; an error names the model
+        (``model 'mlp': dropout=1.5 must be a number in [0, 1)``)."""
+        check_params(f"model {cls.name!r}", values, cls._constraints)
 
     @property
     def code_shape(self) -> tuple[int, ...]:

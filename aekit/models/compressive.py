@@ -20,6 +20,9 @@ from torch import nn
 from aekit.models.base import Autoencoder, ModelOutput, register_model
 from aekit.models.conv import ConvAutoencoder
 from aekit.models.dense import MLPAutoencoder
+from aekit.validation import Integer, Real
+
+RATE_CONSTRAINTS = {"rate_weight": Real(0), "components": Integer(1)}  # the compressive families' own arguments
 
 
 class LogisticMixtureDensity(nn.Module):
@@ -48,15 +51,13 @@ class LogisticMixtureDensity(nn.Module):
         return ((upper - lower) * weights).sum(-1).clamp(min=1e-9)      # (B, k)
 
 
-class _Compressive:
-    """Shared forward: noise / rounding, rate in bits per sample (stats) and weighted bits per input
-    value (regulariser ``rate``)."""
+class Compressive:
+    """Mixin of the compressive models: a model is compressive (has an entropy model that
+    ``aekit.Compressor`` can code with) when it subclasses this. Shared forward: noise / rounding, rate in
+    bits per sample (stats) and weighted bits per input value (regulariser ``rate``)."""
 
     def _init_rate(self, rate_weight: float, components: int) -> None:
-        if not rate_weight >= 0:
-            raise ValueError(f"model {self.name!r}: rate_weight must be >= 0, got {rate_weight!r}")
-        if not isinstance(components, int) or components < 1:
-            raise ValueError(f"model {self.name!r}: components must be a positive integer, got {components!r}")
+        self._check_args(rate_weight=rate_weight, components=components)
         self.rate_weight = float(rate_weight)
         self.density = LogisticMixtureDensity(self.latent_dim, components)
 
@@ -74,12 +75,14 @@ class _Compressive:
 
 
 @register_model("compressive-conv")
-class CompressiveConvAutoencoder(_Compressive, ConvAutoencoder):
+class CompressiveConvAutoencoder(Compressive, ConvAutoencoder):
     """The ``conv`` model with a quantised code and a learned entropy model (Ballé et al. 2017).
 
     ``rate_weight`` trades rate for distortion: the loss is ``mse + rate_weight * bits per pixel``.
     ``components`` logistics per code unit model the code's density.
     """
+
+    _constraints = {**ConvAutoencoder._constraints, **RATE_CONSTRAINTS}
 
     def __init__(self, *, input_shape, latent_dim: int = 32, channels: tuple[int, ...] | list[int] = (32, 64),
                  depth: int = 2, activation: str = "gelu", output_activation: str | None = "clamp",
@@ -92,9 +95,11 @@ class CompressiveConvAutoencoder(_Compressive, ConvAutoencoder):
 
 
 @register_model("compressive-mlp")
-class CompressiveMLPAutoencoder(_Compressive, MLPAutoencoder):
+class CompressiveMLPAutoencoder(Compressive, MLPAutoencoder):
     """The ``mlp`` model with a quantised code and a learned entropy model (Ballé et al. 2017), for tables
     and images of any size; ``rate_weight`` and ``components`` as for ``compressive-conv``."""
+
+    _constraints = {**MLPAutoencoder._constraints, **RATE_CONSTRAINTS}
 
     def __init__(self, *, input_shape, latent_dim: int = 32, hidden: tuple[int, ...] | list[int] = (512, 256),
                  activation: str = "gelu", output_activation: str | None = "clamp", dropout: float = 0.0,

@@ -16,10 +16,11 @@ import math
 import torch
 from torch import nn
 
-from aekit.layers import get_activation, init_weights
+from aekit.layers import get_activation, init_weights, mlp
 from aekit.losses import JACOBIAN_METHODS, has_closed_form_jacobian, jacobian_frobenius
 from aekit.models.base import Autoencoder, ModelOutput, register_model
-from aekit.models.dense import _check_positive, _mlp
+from aekit.models.dense import HIDDEN
+from aekit.validation import Options, Real
 
 
 @register_model("contractive")
@@ -38,22 +39,20 @@ class ContractiveAutoencoder(Autoencoder):
 
     input_kinds = ("table", "image", "sequence")  # flattens any sample
     example_input_shape = (20,)
+    _constraints = {**Autoencoder._constraints, "hidden": HIDDEN, "lam": Real(0),
+                              "jacobian": Options(*JACOBIAN_METHODS)}
 
     def __init__(self, *, input_shape, latent_dim: int = 32, hidden: tuple[int, ...] | list[int] = (),
                  activation: str = "gelu", code_activation: str | None = "sigmoid",
                  output_activation: str | None = "clamp", lam: float = 0.1, jacobian: str = "auto"):
+        self._check_args(latent_dim=latent_dim, hidden=hidden, lam=lam, jacobian=jacobian)
         hidden = [int(h) for h in hidden]
-        _check_positive("contractive", latent_dim=latent_dim, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
-        if not isinstance(lam, (int, float)) or isinstance(lam, bool) or not lam >= 0:
-            raise ValueError(f"model 'contractive': lam must be a number >= 0, got {lam!r}")
-        if jacobian not in JACOBIAN_METHODS:
-            raise ValueError(f"model 'contractive': jacobian={jacobian!r}; expected one of {JACOBIAN_METHODS}")
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, output_activation=output_activation)
         get_activation(activation)  # validate the names early
         d = math.prod(self.input_shape)
-        self.encoder = nn.Sequential(nn.Flatten(), _mlp([d, *hidden, latent_dim], activation, 0.0, False),
+        self.encoder = nn.Sequential(nn.Flatten(), mlp([d, *hidden, latent_dim], activation),
                                      get_activation(code_activation))      # (B, latent_dim)
-        self.decoder = nn.Sequential(_mlp([latent_dim, *hidden[::-1], d], activation, 0.0, False),
+        self.decoder = nn.Sequential(mlp([latent_dim, *hidden[::-1], d], activation),
                                      nn.Unflatten(1, self.input_shape))     # (B, *input_shape)
         if jacobian == "closed" and not has_closed_form_jacobian(self.encoder):
             raise ValueError("model 'contractive': jacobian='closed' needs one encoder layer (hidden=()) and a "

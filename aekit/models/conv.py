@@ -11,6 +11,7 @@ from torch import nn
 
 from aekit.layers import conv_block, get_activation, init_weights
 from aekit.models.base import Autoencoder, register_model
+from aekit.validation import Integer, ListOf, Options
 
 DOWNSAMPLE = ("stride", "pool")
 UPSAMPLE = ("transpose", "nearest")
@@ -26,24 +27,18 @@ class ConvAutoencoder(Autoencoder):
 
     input_kinds = ("image",)
     example_input_shape = (1, 16, 16)
+    _constraints = {**Autoencoder._constraints, "channels": ListOf(Integer(1), min_len=1),
+                              "depth": Integer(1), "downsample": Options(*DOWNSAMPLE), "upsample": Options(*UPSAMPLE)}
 
     def __init__(self, *, input_shape, latent_dim: int = 32, channels: tuple[int, ...] | list[int] = (16, 32),
                  depth: int = 2, activation: str = "gelu", output_activation: str | None = "clamp",
                  downsample: str = "stride", upsample: str = "transpose", batch_norm: bool = False):
-        channels = [int(c) for c in channels]
         name = type(self).name  # "conv", or a family built on it ("sparse-conv", "vae-conv")
         if len(input_shape) != 3:
             raise ValueError(f"model {name!r} needs images shaped (C, H, W), got input_shape={tuple(input_shape)}")
-        if not channels or any(c <= 0 for c in channels):
-            raise ValueError(f"model {name!r}: channels must be positive integers, got {channels}")
-        if downsample not in DOWNSAMPLE:
-            raise ValueError(f"model {name!r}: downsample={downsample!r}, expected one of {DOWNSAMPLE}")
-        if upsample not in UPSAMPLE:
-            raise ValueError(f"model {name!r}: upsample={upsample!r}, expected one of {UPSAMPLE}")
-        if not isinstance(latent_dim, int) or latent_dim <= 0:
-            raise ValueError(f"model {name!r}: latent_dim must be a positive integer, got {latent_dim!r}")
-        if depth < 1:
-            raise ValueError(f"model {name!r}: depth must be >= 1, got {depth!r}")
+        self._check_args(latent_dim=latent_dim, channels=channels, depth=depth, downsample=downsample,
+                         upsample=upsample)
+        channels = [int(c) for c in channels]
         c_in, h, w = (int(s) for s in input_shape)
         factor = 2 ** len(channels)
         if h % factor or w % factor:

@@ -32,13 +32,18 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from aekit.layers import get_activation, init_weights
+from aekit.layers import get_activation, init_weights, mlp
 from aekit.losses import explained_variance, kl_sparsity, l1_activity, topk_aux_loss
 from aekit.models.base import Autoencoder, ModelOutput, register_model
 from aekit.models.conv import ConvAutoencoder
-from aekit.models.dense import _check_positive, _mlp
+from aekit.models.dense import HIDDEN
+from aekit.validation import Integer, Options, Real
 
 PENALTIES = ("l1", "kl", "topk")
+# the sparsity arguments of both families (k and k_aux, whose range depends on latent_dim, are checked apart)
+SPARSITY_CONSTRAINTS = {"dead_steps": Integer(1), "penalty": Options(*PENALTIES), "sparsity_weight": Real(0),
+                        "beta": Real(0), "aux_weight": Real(0), "warmup": Real(0, 1),
+                        "rho": Real(0, 1, closed="neither")}
 
 
 class UnitNormColumns(nn.Module):
@@ -49,20 +54,13 @@ class UnitNormColumns(nn.Module):
         return weight / weight.norm(dim=0, keepdim=True).clamp_min(1e-12)
 
 
-def _check_sparsity(name: str, latent_dim: int, n_in: int, penalty: str, sparsity_weight: float, rho: float,
-                    beta: float, warmup: float, k: int | None, aux_weight: float, k_aux: int | None,
+def _check_sparsity(model: type[Autoencoder], latent_dim: int, n_in: int, penalty: str, sparsity_weight: float,
+                    rho: float, beta: float, warmup: float, k: int | None, aux_weight: float, k_aux: int | None,
                     dead_steps: int) -> tuple[int, int]:
-    """Validate the sparsity arguments; return (k, k_aux) with their defaults resolved."""
-    _check_positive(name, latent_dim=latent_dim, dead_steps=dead_steps)
-    if penalty not in PENALTIES:
-        raise ValueError(f"model {name!r}: penalty={penalty!r}; expected one of {PENALTIES}")
-    for key, value in (("sparsity_weight", sparsity_weight), ("beta", beta), ("aux_weight", aux_weight)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
-            raise ValueError(f"model {name!r}: {key} must be a number >= 0, got {value!r}")
-    if not isinstance(warmup, (int, float)) or isinstance(warmup, bool) or not 0 <= warmup <= 1:
-        raise ValueError(f"model {name!r}: warmup must be a fraction of the training steps in [0, 1], got {warmup!r}")
-    if not isinstance(rho, (int, float)) or not 0 < rho < 1:
-        raise ValueError(f"model {name!r}: rho (the target firing rate) must be in (0, 1), got {rho!r}")
+    """Validate the sparsity arguments of a ``model`` class; return (k, k_aux) with their defaults resolved."""
+    model._check_args(latent_dim=latent_dim, dead_steps=dead_steps, penalty=penalty, sparsity_weight=sparsity_weight,
+                      beta=beta, aux_weight=aux_weight, warmup=warmup, rho=rho)
+    name = model.name
     k = max(1, min(32, latent_dim // 4)) if k is None else k
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= latent_dim:
         raise ValueError(f"model {name!r}: k={k!r} active units must be an integer between 1 and "
@@ -198,20 +196,21 @@ class SparseAutoencoder(_SparseCode, Autoencoder):
 
     input_kinds = ("table", "image", "sequence")  # flattens any sample
     example_input_shape = (20,)
+    _constraints = {**Autoencoder._constraints, "hidden": HIDDEN, **SPARSITY_CONSTRAINTS}
 
     def __init__(self, *, input_shape, latent_dim: int = 256, hidden: tuple[int, ...] | list[int] = (),
                  activation: str = "gelu", output_activation: str | None = "clamp", penalty: str = "l1",
                  sparsity_weight: float = 0.3, rho: float = 0.05, beta: float = 3.0, warmup: float = 0.3,
                  k: int | None = None, aux_weight: float = 1 / 32, k_aux: int | None = None, dead_steps: int = 200):
+        self._check_args(hidden=hidden)
         hidden = [int(h) for h in hidden]
-        _check_positive("sparse", **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
         d = math.prod(int(s) for s in input_shape)
-        k, k_aux = _check_sparsity("sparse", latent_dim, d, penalty, sparsity_weight, rho, beta, warmup,
+        k, k_aux = _check_sparsity(type(self), latent_dim, d, penalty, sparsity_weight, rho, beta, warmup,
                                    k, aux_weight, k_aux, dead_steps)
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, output_activation=output_activation)
         get_activation(activation)  # validate the name early
-        self.encoder = nn.Sequential(nn.Flatten(), _mlp([d, *hidden, latent_dim], activation, 0.0, False))
-        self.decoder = nn.Sequential(_mlp([latent_dim, *hidden[::-1], d], activation, 0.0, False),
+        self.encoder = nn.Sequential(nn.Flatten(), mlp([d, *hidden, latent_dim], activation))
+        self.decoder = nn.Sequential(mlp([latent_dim, *hidden[::-1], d], activation),
                                      nn.Unflatten(1, self.input_shape))     # (B, *input_shape)
         init_weights(self)
         self._init_sparsity(penalty, sparsity_weight, rho, beta, warmup, k, aux_weight, k_aux, dead_steps)
@@ -232,6 +231,8 @@ class SparseConvAutoencoder(_SparseCode, ConvAutoencoder):
     deeper decoder lets L1 push the whole code to zero (every unit dead) at 0.3 in short runs.
     """
 
+    _constraints = {**ConvAutoencoder._constraints, **SPARSITY_CONSTRAINTS}
+
     def __init__(self, *, input_shape, latent_dim: int = 256, channels: tuple[int, ...] | list[int] = (16, 32),
                  depth: int = 2, activation: str = "gelu", output_activation: str | None = "clamp",
                  downsample: str = "stride", upsample: str = "transpose", batch_norm: bool = False,
@@ -239,7 +240,7 @@ class SparseConvAutoencoder(_SparseCode, ConvAutoencoder):
                  warmup: float = 0.3, k: int | None = None, aux_weight: float = 1 / 32, k_aux: int | None = None,
                  dead_steps: int = 200):
         d = math.prod(int(s) for s in input_shape)
-        k, k_aux = _check_sparsity("sparse-conv", latent_dim, d, penalty, sparsity_weight, rho, beta, warmup,
+        k, k_aux = _check_sparsity(type(self), latent_dim, d, penalty, sparsity_weight, rho, beta, warmup,
                                    k, aux_weight, k_aux, dead_steps)
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, channels=channels, depth=depth,
                          activation=activation, output_activation=output_activation, downsample=downsample,

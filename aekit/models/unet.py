@@ -24,6 +24,7 @@ from torch import nn
 
 from aekit.layers import conv_block, get_activation, init_weights
 from aekit.models.base import Autoencoder, ModelOutput, register_model
+from aekit.validation import Boolean, Integer, ListOf, NoneOr, Options
 
 UPSAMPLE = ("transpose", "nearest")
 
@@ -98,6 +99,9 @@ class UNet(Autoencoder):
     example_input_shape = (1, 16, 16)
 
     can_decode = False
+    _constraints = {**Autoencoder._constraints, "channels": ListOf(Integer(1), min_len=1),
+                              "upsample": Options(*UPSAMPLE), "out_channels": NoneOr(Integer(1)),
+                              "num_classes": Integer(0), "residual": Boolean()}
 
     def __init__(self, *, input_shape, latent_dim: int = 64, channels: tuple[int, ...] | list[int] = (16, 32),
                  activation: str = "gelu", batch_norm: bool = False, upsample: str = "transpose",
@@ -105,26 +109,16 @@ class UNet(Autoencoder):
                  residual: bool = False):
         if len(input_shape) != 3:
             raise ValueError(f"model 'unet' needs images shaped (C, H, W), got input_shape={tuple(input_shape)}")
+        self._check_args(latent_dim=latent_dim, channels=channels, upsample=upsample, out_channels=out_channels,
+                         num_classes=num_classes, residual=residual)
         channels = [int(c) for c in channels]
-        if not channels or any(c <= 0 for c in channels):
-            raise ValueError(f"model 'unet': channels must be one or more positive integers, got {channels}")
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim <= 0:
-            raise ValueError(f"model 'unet': latent_dim (the bottleneck's channels) must be a positive integer, "
-                             f"got {latent_dim!r}")
-        if upsample not in UPSAMPLE:
-            raise ValueError(f"model 'unet': upsample={upsample!r}, expected one of {UPSAMPLE}")
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0 or num_classes == 1:
+        if num_classes == 1:
             raise ValueError(f"model 'unet': num_classes={num_classes!r}, expected 0 (image-to-image) or >= 2 "
                              f"(segmentation; count the background as a class)")
-        if out_channels is not None and (isinstance(out_channels, bool) or not isinstance(out_channels, int)
-                                         or out_channels <= 0):
-            raise ValueError(f"model 'unet': out_channels={out_channels!r}, expected a positive integer or None")
         if num_classes and output_activation not in ("auto", None):
             raise ValueError(f"model 'unet': a segmentation U-Net (num_classes={num_classes}) outputs logits; "
                              f"output_activation={output_activation!r} must be 'auto' or None")
         c_in, h, w = (int(s) for s in input_shape)
-        if not isinstance(residual, bool):
-            raise ValueError(f"model 'unet': residual={residual!r} must be True or False")
         if residual and (num_classes or (out_channels or c_in) > c_in):
             raise ValueError("model 'unet': residual=True adds the input's first out_channels channels to the output; "
                              f"it needs image-to-image use with out_channels <= {c_in} input channels (got "

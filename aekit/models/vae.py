@@ -33,24 +33,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aekit.layers import init_weights
+from aekit.layers import init_weights, mlp
 from aekit.losses import LOG_2PI, kl_standard_normal, log_normal_diag
 from aekit.models.base import Autoencoder, ModelOutput, register_model
 from aekit.models.conv import ConvAutoencoder
-from aekit.models.dense import _check_positive, _mlp
+from aekit.models.dense import HIDDEN
+from aekit.validation import Integer, Options, Real, check_params
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+# the variational arguments of both families
+VARIATIONAL_CONSTRAINTS = {"likelihood": Options(*LIKELIHOODS), "beta": Real(0, finite=True),
+                           "kl_warmup_steps": Integer(0)}
 _OUTPUT_ACTIVATION = {"bernoulli": "sigmoid", "gaussian": "clamp"}
 LOGVAR_RANGE = (-30.0, 20.0)  # clamp log sigma^2 so exp() stays finite early in training
-
-
-def _check_variational(name: str, likelihood, beta, kl_warmup_steps) -> None:
-    if likelihood not in LIKELIHOODS:
-        raise ValueError(f"model {name!r}: likelihood={likelihood!r}, expected one of {LIKELIHOODS}")
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0 or math.isinf(beta):
-        raise ValueError(f"model {name!r}: beta must be a finite number >= 0, got {beta!r}")
-    if isinstance(kl_warmup_steps, bool) or not isinstance(kl_warmup_steps, int) or kl_warmup_steps < 0:
-        raise ValueError(f"model {name!r}: kl_warmup_steps must be an integer >= 0, got {kl_warmup_steps!r}")
 
 
 class VariationalAutoencoder(Autoencoder):
@@ -120,8 +115,7 @@ class VariationalAutoencoder(Autoencoder):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Decode ``n`` draws z ~ N(0, I): the decoder's mean, (n, *input_shape)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"sample: n must be a positive integer, got {n!r}")
+        check_params("sample", {"n": n}, {"n": Integer(1)})
         device = next(self.parameters()).device
         with self._generating():
             z = torch.randn(n, self.latent_dim, generator=generator, device=device)  # (n, k)
@@ -131,8 +125,7 @@ class VariationalAutoencoder(Autoencoder):
     def interpolate(self, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8) -> torch.Tensor:
         """Decode ``steps`` points on the line between the posterior means of x_a and x_b (each one
         sample, shaped ``input_shape`` or (1, *input_shape)): (steps, *input_shape), x_a's end first."""
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-            raise ValueError(f"interpolate: steps must be an integer >= 2, got {steps!r}")
+        check_params("interpolate", {"steps": steps}, {"steps": Integer(2)})
         device = next(self.parameters()).device
         ends = []
         for label, x in (("x_a", x_a), ("x_b", x_b)):
@@ -177,10 +170,7 @@ def _as_batch(model: VariationalAutoencoder, x, fn: str) -> torch.Tensor:
     return x
 
 
-def _check_counts(fn: str, **values) -> None:
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{fn}: {key} must be a positive integer, got {value!r}")
+_COUNTS = {"n_samples": Integer(1), "batch_size": Integer(1)}
 
 
 @torch.no_grad()
@@ -195,7 +185,7 @@ def importance_weighted_nll(model: VariationalAutoencoder, x, n_samples: int = 1
     ``batch_size`` (sample, z) pairs are decoded at once, which bounds the memory.
     """
     x = _as_batch(model, x, "importance_weighted_nll")
-    _check_counts("importance_weighted_nll", n_samples=n_samples, batch_size=batch_size)
+    check_params("importance_weighted_nll", {"n_samples": n_samples, "batch_size": batch_size}, _COUNTS)
     out = []
     with model._generating():
         for start in range(0, len(x), batch_size):
@@ -227,7 +217,7 @@ def negative_elbo(model: VariationalAutoencoder, x, n_samples: int = 100, batch_
     An upper bound on -log p(x), looser than :func:`importance_weighted_nll` with K > 1.
     """
     x = _as_batch(model, x, "negative_elbo")
-    _check_counts("negative_elbo", n_samples=n_samples, batch_size=batch_size)
+    check_params("negative_elbo", {"n_samples": n_samples, "batch_size": batch_size}, _COUNTS)
     out = []
     with model._generating():
         for start in range(0, len(x), batch_size):
@@ -252,22 +242,23 @@ class VAE(VariationalAutoencoder):
 
     input_kinds = ("table", "image", "sequence")  # flattens any sample
     example_input_shape = (20,)
+    _constraints = {**Autoencoder._constraints, "hidden": HIDDEN, **VARIATIONAL_CONSTRAINTS}
 
     def __init__(self, *, input_shape, latent_dim: int = 32, hidden: tuple[int, ...] | list[int] = (512, 256),
                  activation: str = "gelu", likelihood: str = "gaussian", beta: float = 1.0,
                  kl_warmup_steps: int = 0):
+        self._check_args(latent_dim=latent_dim, hidden=hidden, likelihood=likelihood, beta=beta,
+                         kl_warmup_steps=kl_warmup_steps)
         hidden = [int(h) for h in hidden]
-        _check_positive("vae", latent_dim=latent_dim, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
-        _check_variational("vae", likelihood, beta, kl_warmup_steps)
         super().__init__(input_shape=input_shape, latent_dim=latent_dim,
                          output_activation=_OUTPUT_ACTIVATION[likelihood])
         self._init_variational(likelihood, beta, kl_warmup_steps)
         d = self.n_elements
         # (B, *shape) -> (B, D) -> (B, hidden[-1]) -> (B, 2k): mu and log sigma^2
-        self.encoder = nn.Sequential(nn.Flatten(), _mlp([d, *hidden], activation, 0.0, True),
+        self.encoder = nn.Sequential(nn.Flatten(), mlp([d, *hidden], activation, last_activation=True),
                                      nn.Linear(hidden[-1] if hidden else d, 2 * latent_dim))
         # (B, k) -> (B, D) -> (B, *shape)
-        self.decoder = nn.Sequential(_mlp([latent_dim, *hidden[::-1], d], activation, 0.0, False),
+        self.decoder = nn.Sequential(mlp([latent_dim, *hidden[::-1], d], activation),
                                      nn.Unflatten(1, self.input_shape))
         init_weights(self)
         self._init_decoder_input()
@@ -281,18 +272,19 @@ class ConvVAE(VariationalAutoencoder):
 
     input_kinds = ("image",)
     example_input_shape = (1, 16, 16)
+    _constraints = {**ConvAutoencoder._constraints, **VARIATIONAL_CONSTRAINTS}
 
     def __init__(self, *, input_shape, latent_dim: int = 32, channels: tuple[int, ...] | list[int] = (16, 32),
                  depth: int = 2, activation: str = "gelu", downsample: str = "stride", upsample: str = "transpose",
                  batch_norm: bool = False, likelihood: str = "gaussian", beta: float = 1.0,
                  kl_warmup_steps: int = 0):
-        _check_variational("vae-conv", likelihood, beta, kl_warmup_steps)
+        self._check_args(likelihood=likelihood, beta=beta, kl_warmup_steps=kl_warmup_steps)
         try:
             conv = ConvAutoencoder(input_shape=input_shape, latent_dim=latent_dim, channels=channels, depth=depth,
                                    activation=activation, downsample=downsample, upsample=upsample,
                                    batch_norm=batch_norm)
         except ValueError as exc:
-            raise ValueError(str(exc).replace("model 'conv'", "model 'vae-conv'")) from None
+            raise type(exc)(str(exc).replace("model 'conv'", "model 'vae-conv'")) from None
         super().__init__(input_shape=input_shape, latent_dim=latent_dim,
                          output_activation=_OUTPUT_ACTIVATION[likelihood])
         self._init_variational(likelihood, beta, kl_warmup_steps)

@@ -26,6 +26,7 @@ from torch import nn
 from aekit.layers import conv_block, get_activation, init_weights
 from aekit.losses import codebook_stats, vq_losses
 from aekit.models.base import Autoencoder, ModelOutput, register_model
+from aekit.validation import Boolean, Integer, NoneOr, Real, check_params
 
 
 def _dist():
@@ -236,11 +237,6 @@ class _ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-def _check_int(name: str, key: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"model {name!r}: {key} must be an integer >= {minimum}, got {value!r}")
-
-
 @register_model("vq-vae")
 class VQVAE(Autoencoder):
     """(C, H, W) images -> a (latent_dim, H / 2**downsample, W / 2**downsample) grid of codebook vectors.
@@ -256,6 +252,12 @@ class VQVAE(Autoencoder):
 
     input_kinds = ("image",)
     example_input_shape = (1, 16, 16)
+    _constraints = {
+        **Autoencoder._constraints, "codebook_size": Integer(1), "channels": Integer(1),
+        "downsample": Integer(0), "residual_blocks": Integer(0), "commitment": Real(0), "ema": Boolean(),
+        "decay": Real(0, 1, closed="neither"), "epsilon": Real(0, closed="neither"), "kmeans_iters": Integer(0),
+        "restart_after": NoneOr(Integer(1)), "prior_channels": Integer(1), "prior_layers": Integer(1),
+        "prior_heads": Integer(1), "prior_epochs": Integer(0)}
 
     def after_fit(self, x_train: torch.Tensor) -> None:
         if self.prior_epochs > 0:
@@ -269,20 +271,10 @@ class VQVAE(Autoencoder):
         name = "vq-vae"
         if len(input_shape) != 3:
             raise ValueError(f"model {name!r} needs images shaped (C, H, W), got input_shape={tuple(input_shape)}")
-        for key, value, minimum in (("latent_dim", latent_dim, 1), ("codebook_size", codebook_size, 1),
-                                    ("channels", channels, 1), ("downsample", downsample, 0),
-                                    ("residual_blocks", residual_blocks, 0), ("kmeans_iters", kmeans_iters, 0),
-                                    ("prior_channels", prior_channels, 1), ("prior_layers", prior_layers, 1),
-                                    ("prior_heads", prior_heads, 1)):
-            _check_int(name, key, value, minimum)
-        if restart_after is not None:
-            _check_int(name, "restart_after", restart_after, 1)
-        if not isinstance(commitment, (int, float)) or isinstance(commitment, bool) or not commitment >= 0:
-            raise ValueError(f"model {name!r}: commitment must be a number >= 0, got {commitment!r}")
-        if not isinstance(decay, (int, float)) or not 0 < decay < 1:
-            raise ValueError(f"model {name!r}: decay must be in (0, 1), got {decay!r}")
-        if not isinstance(epsilon, (int, float)) or not epsilon > 0:
-            raise ValueError(f"model {name!r}: epsilon must be > 0, got {epsilon!r}")
+        self._check_args(latent_dim=latent_dim, codebook_size=codebook_size, channels=channels, downsample=downsample,
+                         residual_blocks=residual_blocks, commitment=commitment, ema=ema, decay=decay, epsilon=epsilon,
+                         kmeans_iters=kmeans_iters, restart_after=restart_after, prior_channels=prior_channels,
+                         prior_layers=prior_layers, prior_heads=prior_heads, prior_epochs=prior_epochs)
         if prior_channels % prior_heads:
             raise ValueError(f"model {name!r}: prior_channels={prior_channels} must be divisible by "
                              f"prior_heads={prior_heads}")
@@ -349,10 +341,8 @@ class VQVAE(Autoencoder):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
         """Draw n code grids from the fitted prior and decode them: (n, *input_shape)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"sample: n must be a positive integer, got {n!r}")
-        if not temperature > 0:
-            raise ValueError(f"sample: temperature must be > 0, got {temperature!r}")
+        check_params("sample", {"n": n, "temperature": temperature},
+                     {"n": Integer(1), "temperature": Real(0, closed="neither")})
         if not bool(self.prior.fitted):
             raise ValueError("this vq-vae has no fitted prior over its codes, so it cannot sample; "
                              "call aekit.models.vq.fit_prior(model, X) first")
@@ -372,11 +362,9 @@ def fit_prior(model: VQVAE, X, *, epochs: int = 30, batch_size: int = 64, lr: fl
     """
     if not isinstance(model, VQVAE):
         raise TypeError(f"fit_prior needs a 'vq-vae' model, got {type(model).__name__}")
-    for key, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"fit_prior: {key} must be a positive integer, got {value!r}")
-    if not lr > 0:
-        raise ValueError(f"fit_prior: lr must be > 0, got {lr!r}")
+    check_params("fit_prior", {"epochs": epochs, "batch_size": batch_size, "lr": lr, "random_state": random_state},
+                 {"epochs": Integer(1), "batch_size": Integer(1), "lr": Real(0, closed="neither"),
+                  "random_state": NoneOr(Integer(0, 2**32 - 1))})
     device = next(model.parameters()).device
     x = torch.as_tensor(np.asarray(X, dtype=np.float32) if not isinstance(X, torch.Tensor) else X,
                         dtype=torch.float32)

@@ -2,10 +2,40 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
+
+from aekit.validation import RANDOM_STATE, Boolean, Instance, Integer, NoneOr, Options, Real, check_params
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "constant")
+PRECISIONS = ("32", "bf16")
+
+# what each field may be (aekit.validation); checked when a TrainConfig is made
+CONSTRAINTS = {
+    "epochs": Integer(1),
+    "batch_size": Integer(1),
+    "lr": Real(0, closed="neither"),
+    "optimizer": Options(*OPTIMIZERS),
+    "weight_decay": Real(0),
+    "schedule": Options(*SCHEDULES),
+    "warmup_steps": Integer(0),
+    "min_lr_ratio": Real(0, 1),
+    "max_time": NoneOr(Real(0, closed="neither")),
+    "early_stopping": NoneOr(Integer(1)),
+    "min_delta": Real(0),
+    "restore_best": Boolean(),
+    "grad_clip": NoneOr(Real(0, closed="neither")),
+    "random_state": RANDOM_STATE,
+    "progress": Boolean(),
+    "device": Instance(str, what="a device name such as 'auto', 'cpu' or 'cuda:1'"),
+    "precision": Options(*PRECISIONS),
+    "in_memory": NoneOr(Boolean()),
+    "num_workers": Integer(0),
+    "checkpoint_dir": NoneOr(Instance(str, os.PathLike)),
+    "eval_batch_size": Integer(1),
+    "val_every_steps": NoneOr(Integer(1)),
+}
 
 
 @dataclass
@@ -35,21 +65,7 @@ class TrainConfig:
     val_every_steps: int | None = None  # also validate every N steps (for callbacks); None: per epoch only
 
     def __post_init__(self) -> None:
-        _positive_int(self, "epochs", "batch_size", "eval_batch_size")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer={self.optimizer!r}; expected one of {OPTIMIZERS}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule={self.schedule!r}; expected one of {SCHEDULES}")
-        if self.precision not in ("32", "bf16"):
-            raise ValueError(f"precision={self.precision!r}; expected '32' or 'bf16'")
-        if not (self.lr > 0):
-            raise ValueError(f"lr={self.lr!r} must be > 0")
-        if self.max_time is not None and not self.max_time > 0:
-            raise ValueError(f"max_time={self.max_time!r} must be > 0 seconds or None")
-        if self.val_every_steps is not None and (not isinstance(self.val_every_steps, int) or self.val_every_steps < 1):
-            raise ValueError(f"val_every_steps={self.val_every_steps!r} must be a positive integer or None")
-        if self.early_stopping is not None and self.early_stopping < 1:
-            raise ValueError(f"early_stopping={self.early_stopping!r} must be >= 1 epochs or None")
+        check_params("TrainConfig", {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, CONSTRAINTS)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -61,10 +77,3 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(names)}")
         return cls(**d)
-
-
-def _positive_int(cfg, *names: str) -> None:
-    for name in names:
-        value = getattr(cfg, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name}={value!r} must be a positive integer")

@@ -15,6 +15,7 @@ from aekit.models.base import Autoencoder, create_model
 from aekit.seeding import Seeds, torch_seeded
 from aekit.training.config import TrainConfig
 from aekit.training.loop import Trainer, TrainResult
+from aekit.validation import Real, check_params
 
 
 @dataclass
@@ -66,6 +67,8 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
 
     from aekit.objectives import make_objective
 
+    check_params("train_autoencoder", {"validation_fraction": validation_fraction},
+                 {"validation_fraction": Real(0, 1, closed="left")})
     objective = make_objective(objective)
     if scaler is not None and not scaler.is_fitted:
         scaler.fit(X)
