@@ -8,8 +8,11 @@ from aekit.estimators.generator import Generator
 from aekit.estimators.reducer import Reducer
 from aekit.estimators.restoration_tasks import RestorationTask, list_restoration_tasks, register_restoration_task
 from aekit.estimators.restorer import Restorer
+from aekit.estimators.scoring import (list_score_types, list_threshold_rules, register_score_type,
+                                      register_threshold_rule)
 from aekit.estimators.segmenter import Segmenter
 
 __all__ = ["AnomalyDetector", "AutoencoderEstimator", "Compressor", "EncoderClassifier", "Generator", "Reducer", "Restorer",
            "Segmenter", "RestorationTask", "estimator_class", "list_estimators", "list_restoration_tasks", "load_estimator",
-           "register_estimator", "register_restoration_task"]
+           "register_estimator", "register_restoration_task", "list_score_types", "list_threshold_rules",
+           "register_score_type", "register_threshold_rule"]

@@ -23,10 +23,9 @@ from sklearn.base import OutlierMixin
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import Seeds, resolve_seeds
 from aekit.training.fitting import split_validation
-from aekit.validation import Either, Integer, NoneOr, Options, Real, check_params
+from aekit.estimators.scoring import list_score_types, list_threshold_rules, score_type, threshold_rule
+from aekit.validation import Either, Instance, Integer, NoneOr, Options, Real, check_params
 
-SCORES = ("reconstruction", "latent", "combined")
-THRESHOLDS = ("auto", "contamination", "percentile", "sigma", "max")
 MODES = ("clean", "contaminated")
 
 
@@ -42,7 +41,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         "reconstruction": the mean squared reconstruction error (scaled units); "latent": the negative
         log-density of the code under a Gaussian mixture fitted to the training codes; "combined": the
         sum of both after standardising each by its mean and standard deviation on the training data
-        (the error in log scale).
+        (the error in log scale). Score types are registered objects (``aekit.estimators.scoring``).
     n_estimators : int, default 1
         Autoencoders trained with different seeds; their standardised scores are averaged.
     mode : {"clean", "contaminated"}, default "clean"
@@ -58,7 +57,8 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         How ``threshold_`` is set from the training anomaly scores: "contamination" the
         ``1 - contamination`` quantile; "percentile" the ``percentile``-th percentile; "sigma" mean +
         ``n_sigma`` standard deviations; "max" the largest training score (flags nothing in the training
-        data). "auto": "contamination" when ``contamination`` is a float, else "sigma".
+        data). "auto": "contamination" when ``contamination`` is a float, else "sigma". Rules are registered
+        objects (``aekit.estimators.scoring``; ``register_threshold_rule`` adds one).
         :meth:`set_threshold` changes it after fitting (also by the best F1 on labelled data).
     percentile : float, default 99.0
     n_sigma : float, default 3.0
@@ -143,12 +143,12 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     _constraints = {
         **AutoencoderEstimator._constraints,
         "latent_dim": Either(Integer(1), Options("auto")),
-        "score_type": Options(*SCORES),
+        "score_type": Instance(str, what="a registered score type (list_score_types())"),
         "n_estimators": Integer(1),
         "mode": Options(*MODES),
         "trim_fraction": NoneOr(Real(0, 0.5, closed="left")),
         "contamination": Either(Options("auto"), Real(0, 0.5, closed="right")),
-        "threshold": Options(*THRESHOLDS),
+        "threshold": Instance(str, what="'auto' or a registered threshold rule (list_threshold_rules())"),
         "percentile": Real(0, 100, closed="right"),
         "n_sigma": Real(0),
         "gmm_components": Integer(1),
@@ -159,6 +159,9 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     # ------------------------------------------------------------------------------------ checks
     def _check_params(self) -> None:
         super()._check_params()
+        rules = [r for r in list_threshold_rules() if not threshold_rule(r).needs_labels]
+        check_params(type(self).__name__, {"score_type": self.score_type, "threshold": self.threshold},
+                     {"score_type": Options(*list_score_types()), "threshold": Options("auto", *rules)})
         if self.threshold == "contamination" and self.contamination == "auto":
             raise ValueError(f"{type(self).__name__}: threshold='contamination' needs a float contamination, "
                              f"got 'auto'")
@@ -299,13 +302,10 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         m, st = self.members_[j], self.score_stats_[j]
         recon, codes = self._forward(m, xs)
         err = self._squared_residual(recon, xs).reshape(len(xs), -1).mean(axis=1)
-        if self.score_type == "reconstruction":
-            return err
-        z = (codes - np.asarray(st["code_mean"])) / np.asarray(st["code_std"])
-        nll = _gmm_nll(z, st)
-        if self.score_type == "latent":
-            return nll
-        return (np.log(err + 1e-12) - st["err_mean"]) / st["err_std"] + (nll - st["nll_mean"]) / st["nll_std"]
+        kind = score_type(self.score_type)
+        nll = _gmm_nll((codes - np.asarray(st["code_mean"])) / np.asarray(st["code_std"]), st) if kind.uses_density \
+            else None
+        return kind(err, nll, st)
 
     def _anomaly_scores(self, xs: np.ndarray) -> np.ndarray:
         return np.mean([self._member_scores(j, xs) for j in range(len(self.members_))], axis=0)
@@ -320,62 +320,40 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
             return self.threshold
         return "contamination" if self.contamination != "auto" else "sigma"
 
-    def _set_threshold_from(self, scores: np.ndarray, rule: str, *, contamination=None, percentile=None,
-                            n_sigma=None) -> None:
-        scores = np.asarray(scores, dtype=np.float64)
-        owner = type(self).__name__
-        if rule == "contamination":
-            c = self.contamination if contamination is None else contamination
-            if isinstance(c, str) and c == "auto":
-                raise ValueError(f"method='contamination' needs a contamination in (0, 0.5], got {c!r}")
-            check_params(owner, {"contamination": c}, self._constraints)
-            thr = -np.percentile(-scores, 100.0 * float(c))  # scikit-learn: offset_ = percentile(score_samples, c)
-        elif rule == "percentile":
-            q = self.percentile if percentile is None else percentile
-            check_params(owner, {"percentile": q}, self._constraints)
-            thr = np.percentile(scores, float(q))
-        elif rule == "sigma":
-            k = self.n_sigma if n_sigma is None else n_sigma
-            check_params(owner, {"n_sigma": k}, self._constraints)
-            thr = scores.mean() + float(k) * scores.std()
-        elif rule == "max":
-            thr = scores.max()
-        else:
-            raise ValueError(f"threshold rule {rule!r}; expected one of {THRESHOLDS[1:] + ('f1',)}")
-        self.threshold_ = float(thr)
+    def _set_threshold_from(self, scores: np.ndarray, method: str, *, labels=None, **values) -> None:
+        """``threshold_`` from ``scores`` by the registered rule ``method`` (aekit/estimators/scoring.py); the
+        rule's value comes from ``values`` when given, else from the estimator's parameter of the same name."""
+        rule = threshold_rule(method)
+        value = None
+        if rule.param is not None:
+            value = values.get(rule.param)
+            value = getattr(self, rule.param) if value is None else value
+            if rule.param == "contamination" and isinstance(value, str) and value == "auto":
+                raise ValueError(f"method='contamination' needs a contamination in (0, 0.5], got {value!r}")
+            rule.check(value)
+        self.threshold_ = rule.threshold(np.asarray(scores, dtype=np.float64), value, labels)
         self.offset_ = -self.threshold_
-        self.threshold_rule_ = rule
+        self.threshold_rule_ = method
 
     def set_threshold(self, X=None, y=None, *, method: str = "f1", contamination=None, percentile=None,
                       n_sigma=None):
         """Set ``threshold_`` after fitting; returns ``self``.
 
-        ``method``: "f1" picks the threshold with the best F1 score on labelled data ``X, y`` (``y``: 1 or
-        True for anomalies, 0 for normal samples; or scikit-learn's -1 anomaly / +1 normal); "contamination",
-        "percentile", "sigma" and "max" apply the rule of the same name (with the given value, else the
-        estimator's parameter) to the scores of ``X``, or of the training data when ``X`` is None.
+        ``method``: a registered threshold rule (``aekit.estimators.list_threshold_rules()``). "f1" picks the
+        threshold with the best F1 score on labelled data ``X, y`` (``y``: 1 or True for anomalies, 0 for
+        normal samples; or scikit-learn's -1 anomaly / +1 normal); "contamination", "percentile", "sigma" and
+        "max" apply the rule of the same name (with the given value, else the estimator's parameter) to the
+        scores of ``X``, or of the training data when ``X`` is None.
         """
         self._check_fitted()
-        check_params("set_threshold", {"method": method}, {"method": Options("f1", *THRESHOLDS[1:])})
-        if method == "f1":
+        check_params("set_threshold", {"method": method}, {"method": Options(*list_threshold_rules())})
+        labels = None
+        if threshold_rule(method).needs_labels:
             if X is None or y is None:
-                raise ValueError("set_threshold(method='f1') needs labelled data: set_threshold(X_val, y_val)")
-            s = self.anomaly_score(X)
-            yy = _anomaly_labels(y, len(s))
-            if yy.min() == yy.max():
-                raise ValueError("set_threshold(method='f1') needs both normal samples and anomalies in y")
-            from sklearn.metrics import precision_recall_curve
-
-            prec, rec, cuts = precision_recall_curve(yy, s)
-            f1 = 2 * prec[:-1] * rec[:-1] / np.maximum(prec[:-1] + rec[:-1], 1e-12)
-            best = float(cuts[int(np.argmax(f1))])   # flags s >= best
-            below = s[s < best]
-            self.threshold_ = float((best + below.max()) / 2) if below.size else float(best - 1e-12 * max(1, abs(best)))
-            self.offset_ = -self.threshold_
-            self.threshold_rule_ = "f1"
-            return self
+                raise ValueError(f"set_threshold(method={method!r}) needs labelled data: set_threshold(X_val, y_val)")
+            labels = _anomaly_labels(y, len(X))
         scores = self.train_scores_ if X is None else self.anomaly_score(X)
-        self._set_threshold_from(scores, method, contamination=contamination, percentile=percentile,
+        self._set_threshold_from(scores, method, labels=labels, contamination=contamination, percentile=percentile,
                                  n_sigma=n_sigma)
         return self
 
