@@ -367,6 +367,11 @@ class Trainer:
             for k, v in logged.items():
                 sums[k] = sums.get(k, torch.zeros((), dtype=torch.float64, device=device)) + v.double() * len(xb)
             count += len(xb)
+        if not sums and n:  # this process got no batch: the same keys, with zero sums, so the reduction lines up
+            with self._autocast(device):
+                _, logged = self._loss(self.model, torch.as_tensor(x[:1], dtype=torch.float32, device=device),
+                                       torch.as_tensor((x if y is None else y)[:1], dtype=torch.float32, device=device))
+            sums = {k: torch.zeros((), dtype=torch.float64, device=device) for k in logged}
         self.model.train(was_training)
         keys = sorted(sums) if sums else ["loss"]
         packed = torch.stack([sums.get(k, torch.zeros((), dtype=torch.float64, device=device)) for k in keys]
