@@ -1,6 +1,7 @@
 """AnomalyDetector: quality on real data against named baselines, threshold rules, errors, persistence, CLI."""
 from __future__ import annotations
 
+import copy
 import functools
 
 import numpy as np
@@ -24,9 +25,16 @@ def _one_class_split(normal: int):
 
 
 @functools.lru_cache(maxsize=None)
-def _fitted(normal: int = 8, **params) -> AnomalyDetector:
+def _fit_once(normal: int, **params) -> AnomalyDetector:
+    """Fitted once per module run and never handed out: tests get copies (see :func:`_fitted`)."""
     train, _, _ = _one_class_split(normal)
     return AnomalyDetector(**{**FAST, **params}).fit(train)
+
+
+def _fitted(normal: int = 8, **params) -> AnomalyDetector:
+    """A private copy of the detector fitted on one digit, so a test that changes it (``set_threshold``)
+    cannot change what another test sees, whatever the order; the fit itself is shared (fast module)."""
+    return copy.deepcopy(_fit_once(normal, **params))
 
 
 @pytest.mark.parametrize("normal", [3, 8])
@@ -133,7 +141,7 @@ def test_save_load_gives_identical_scores(tmp_path):
 
 @pytest.mark.parametrize("params, match", [
     ({"score_type": "magic"}, "score_type='magic'"),
-    ({"contamination": 0.7}, r"contamination=0.7 must be 'auto' or a float in \(0, 0.5\]"),
+    ({"contamination": 0.7}, r"contamination=0.7 must be 'auto' or a number in \(0, 0.5\]"),
     ({"threshold": "contamination"}, "needs a float contamination"),
     ({"mode": "dirty"}, "mode='dirty'"),
     ({"trim_fraction": 0.6}, "trim_fraction=0.6"),

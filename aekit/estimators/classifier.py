@@ -88,7 +88,7 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
     >>> from sklearn.datasets import load_digits
     >>> from aekit import EncoderClassifier
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = EncoderClassifier(latent_dim=16, pretrain_epochs=3, epochs=3).fit(X[:100], y[:100], X_unlabeled=X)
+    >>> clf = EncoderClassifier(latent_dim=16, pretrain_epochs=10, epochs=3).fit(X[:100], y[:100], X_unlabeled=X)
     >>> clf.predict(X[:3]).shape
     (3,)
     """
