@@ -31,6 +31,9 @@ _RESUME_KEYS = ("batch_size", "lr", "optimizer", "weight_decay", "schedule", "wa
                 "random_state", "grad_clip", "precision")
 
 
+_SEED_MODULUS = 2**63 - 1  # generator seeds derived from (seed, epoch, step) stay in torch's int64 range
+
+
 class TrainingError(RuntimeError):
     """Training could not go on (diverged loss, incompatible checkpoint)."""
 
@@ -223,8 +226,10 @@ class Trainer:
         run.model.set_training_progress(state["step"], run.total_steps)
         if run.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        gen = torch.Generator().manual_seed((run.seed * 1_000_003 + epoch) * 100_003 + step_in_epoch)
-        inputs = xb if self.corruption is None else self.corruption(xb, gen)
+        inputs = xb
+        if self.corruption is not None:  # its own generator per (seed, epoch, step): a resumed run draws the same
+            step_seed = ((run.seed * 1_000_003 + epoch) * 100_003 + step_in_epoch) % _SEED_MODULUS
+            inputs = self.corruption(xb, torch.Generator().manual_seed(step_seed))
         with self._autocast(run.device):
             lb, logged = self._loss(run.net, inputs, yb)
         if not torch.isfinite(lb.total):
@@ -286,7 +291,7 @@ class Trainer:
         """Yield (inputs, targets) for one epoch, shuffled by a generator seeded with (seed, epoch), so a
         resumed run draws exactly the batches the uninterrupted one would have drawn."""
         cfg = self.config
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        gen = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % _SEED_MODULUS)
         x, y = data
         if isinstance(x, torch.utils.data.Dataset) or not self._in_memory(x):
             ds = x if isinstance(x, torch.utils.data.Dataset) else _ArrayDataset(x, y)
