@@ -22,7 +22,6 @@ human-readable record (run metadata, a saved estimator's state), never a string 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 

@@ -1,6 +1,5 @@
 """Corruptions: shape, range, determinism and purity for every registered kind; each kind's statistics;
 spec round trips and errors; a denoising autoencoder beats a plain one on noisy digits."""
-import numpy as np
 import pytest
 import torch
 

@@ -4,7 +4,6 @@ Expected failures are listed in EXPECTED_FAILURES with the reason; everything el
 """
 from __future__ import annotations
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from aekit.estimators import AnomalyDetector, Compressor, EncoderClassifier, Generator, Reducer

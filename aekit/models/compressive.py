@@ -14,10 +14,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from aekit.models.base import Autoencoder, ModelOutput, register_model
+from aekit.models.base import ModelOutput, register_model
 from aekit.models.conv import ConvAutoencoder
 from aekit.models.dense import MLPAutoencoder
 from aekit.validation import Integer, Real
