@@ -19,6 +19,7 @@ from aekit.losses import LossBreakdown
 from aekit.models.base import Autoencoder
 from aekit.objectives import Objective, make_objective
 from aekit.seeding import resolve_seed, torch_seeded
+from aekit.threads import compute_threads, governor, num_threads, training_threads
 from aekit.training.checkpoint import load_checkpoint, save_checkpoint
 from aekit.training.config import TrainConfig
 from aekit.training.distributed import DistInfo, all_reduce_sum, barrier, init_distributed
@@ -110,6 +111,7 @@ class _Run:
     state: dict                 # progress, history and early-stopping state: what a checkpoint records
     start_time: float = 0.0
     bar: object = None
+    governor: object = None     # adapts the thread count to other processes' use (aekit/threads.py)
 
 
 class Trainer:
@@ -143,10 +145,20 @@ class Trainer:
         seed = resolve_seed(self.config.random_state)
         with torch_seeded(seed):
             run = self._setup(train, val, seed, resume)
-            stop = run.state["finished"]
-            while not stop and run.state["epoch"] < self.config.epochs:
-                stop = self._epoch(run)
-            return self._finish(run)
+            n = self._threads(run)
+            run.governor = governor(n)
+            with compute_threads(run.governor.start() if run.governor is not None else n):
+                stop = run.state["finished"]
+                while not stop and run.state["epoch"] < self.config.epochs:
+                    stop = self._epoch(run)
+                return self._finish(run)
+
+    def _threads(self, run: _Run) -> int:
+        """Compute threads for this fit (aekit/threads.py: the setting, the environment, or by the step's size)."""
+        x = run.train[0]
+        if isinstance(x, torch.utils.data.Dataset) or run.device.type != "cpu":
+            return num_threads()
+        return training_threads(run.model, x[0], min(self.config.batch_size, len(x)))
 
     def _setup(self, train, val, seed: int, resume: bool) -> _Run:
         """Device, data, optimizer and the state to start from (a checkpoint when resuming)."""
@@ -244,6 +256,8 @@ class Trainer:
             nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
         run.optimizer.step()
         state["step"] += 1
+        if run.governor is not None:
+            run.governor.update()
         for k, v in logged.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(xb)
         if run.bar is not None:
