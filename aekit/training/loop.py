@@ -47,7 +47,7 @@ class TrainResult:
     best_epoch: int | None                   # epoch of the best validation loss (None without val data)
     best_val_loss: float | None
     stopped_early: bool
-    elapsed: float                           # seconds of training, summed over resumed segments
+    elapsed: float                           # seconds of training, summed over resumed runs
     steps: int
     diagnostics: dict = field(default_factory=dict)  # the objective's checks (collapse: aekit/diagnostics.py)
 
