@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import torch
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from aekit.estimators import AutoencoderEstimator, load_estimator
@@ -32,7 +33,7 @@ def as_module(source) -> nn.Module:
     if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
         source = load(source)
     if isinstance(source, AutoencoderEstimator):
-        source.autoencoder_  # noqa: B018 - an unfitted estimator raises AttributeError here
+        check_is_fitted(source, "autoencoder_")
         source = source.autoencoder_
     if isinstance(source, TrainedAutoencoder):
         source = source.model

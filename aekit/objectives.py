@@ -44,6 +44,7 @@ class Reconstruction(Objective):
         if kind not in RECONSTRUCTION_LOSSES:
             raise ValueError(f"loss={kind!r}; expected one of {RECONSTRUCTION_LOSSES}")
         self.name = self.kind = kind
+        self._logits = False  # a sigmoid output's pre-activation is used for BCE (set by check)
 
     def check(self, model) -> None:
         if self.kind == "bce" and model.output_activation != "sigmoid":
@@ -53,7 +54,7 @@ class Reconstruction(Objective):
 
     def __call__(self, out, target):
         return total_loss(out.recon, target, out.regularizers, self.kind,
-                          logits=out.pre_output if getattr(self, "_logits", False) else None)
+                          logits=out.pre_output if self._logits else None)
 
     def diagnose(self, model, x):
         from aekit.diagnostics import check_collapse

@@ -74,19 +74,19 @@ def train_run(opts: RunOptions) -> dict:
     seeds = resolve_seeds(config.random_state)
     ds, (train, val, test), scaler = prepare_data(opts)
     model = ModelSpec(opts.model, opts.latent_dim, opts.model_params).build(ds.sample_shape, seeds.init)
-    objective.check(model)
+    x_train = scaler.transform(train.X)   # scaled once: for training and for the PCA baseline below
     info = init_distributed()
     summary = model_summary(model)
     if opts.verbose and info.is_main:
         print(summary, file=sys.stderr)
     t0 = time.perf_counter()
-    fitted = train_autoencoder(train.X, model=model, config=config, seeds=seeds, objective=objective, scaler=scaler,
-                               val=val.X if len(val.X) else None, corruption=corruption, resume=opts.resume)
+    fitted = train_autoencoder(x_train, model=model, config=config, seeds=seeds, objective=objective,
+                               val=scaler.transform(val.X) if len(val.X) else None, corruption=corruption,
+                               resume=opts.resume)
     result = fitted.result
     wall = time.perf_counter() - t0
     if not info.is_main:
         return {}
-    x_train = scaler.transform(train.X)
 
     trained = TrainedAutoencoder(model.cpu().eval(), scaler, metadata={
         "dataset": ds.name, "data_kind": ds.kind, "run": _jsonable(dataclasses.asdict(opts)),

@@ -56,9 +56,6 @@ class Seeds:
         """A torch generator seeded from one of the seeds (``offset`` tells apart several from one seed)."""
         return torch.Generator().manual_seed(getattr(self, what) + offset)
 
-    def rng(self, what: str = "split") -> np.random.Generator:
-        return np.random.default_rng(getattr(self, what))
-
 
 def resolve_seeds(random_state) -> Seeds:
     """Resolve ``random_state`` once for a fit (see the module docstring)."""
@@ -68,7 +65,7 @@ def resolve_seeds(random_state) -> Seeds:
 @contextlib.contextmanager
 def torch_seeded(seed: int | None):
     """Run the body with torch's global generator seeded (``None``: unseeded), then restore the caller's state."""
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng():  # CPU and every CUDA device in use: manual_seed seeds them all
         if seed is not None:
             torch.manual_seed(seed)
         yield

@@ -119,8 +119,8 @@ class ThreadGovernor:
         self._last = None
 
     @staticmethod
-    def _machine() -> tuple[float, float] | None:
-        """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat's first line."""
+    def _machine() -> float | None:
+        """Busy CPU seconds of the whole machine since boot, from /proc/stat's first line."""
         try:
             with open("/proc/stat") as f:
                 fields = [float(v) for v in f.readline().split()[1:]]
@@ -129,11 +129,11 @@ class ThreadGovernor:
         tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)          # idle + iowait
         total = sum(fields[:8])                                              # guest time is inside user time
-        return (total - idle) / tick, total / tick
+        return (total - idle) / tick
 
     def _sample(self):
         machine = self._machine()
-        return None if machine is None else (time.perf_counter(), time.process_time(), machine[0])
+        return None if machine is None else (time.perf_counter(), time.process_time(), machine)
 
     def _decide(self, before, after) -> int:
         wall = after[0] - before[0]
@@ -175,9 +175,11 @@ def step_flops(model: torch.nn.Module, example: torch.Tensor, batch_size: int) -
 
         was_training = model.training
         model.eval()
-        with torch.random.fork_rng(devices=[]), torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(example[None])                # the caller's random stream is left as it was
-        model.train(was_training)
+        try:
+            with torch.random.fork_rng(devices=[]), torch.no_grad(), FlopCounterMode(display=False) as counter:
+                model(example[None])            # the caller's random stream is left as it was
+        finally:
+            model.train(was_training)
         return 3.0 * counter.get_total_flops() * batch_size
     except Exception:  # an operator the counter does not know: no estimate
         return None

@@ -1,7 +1,5 @@
 """aekit decides its compute threads in one place: the setting, then the environment, then the cores this
 process may use (shared among torchrun's local processes), and one thread for small training steps."""
-import os
-
 import pytest
 import torch
 

@@ -39,7 +39,6 @@ def save_npy(path: str, arr: np.ndarray) -> None:
     print(f"wrote {arr.shape} to {path}", file=sys.stderr)
 
 
-
 # ------------------------------------------------------------------------------------------------ files
 def skimage_path(name: str) -> Path:
     import skimage.data

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aekit.cli.common import estimator_params
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("detect", help="score data with an anomaly detector; writes scores.csv, heat maps, "
@@ -71,7 +73,6 @@ def _anomaly_truth(y, normal: list[int] | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.cli.common import estimator_params
     from aekit.estimators import AnomalyDetector, load_estimator
     from aekit.fileio import atomic_write_bytes
     from aekit.report import anomaly as figs

@@ -8,6 +8,8 @@ import argparse
 import json
 import sys
 
+from aekit.cli.common import estimator_params, read_targets
+
 
 def add_parser(sub) -> None:
     from aekit.estimators import list_estimators
@@ -30,7 +32,6 @@ def run(args: argparse.Namespace) -> int:
     from sklearn.base import is_classifier
 
     from aekit.data import load_dataset
-    from aekit.cli.common import estimator_params
     from aekit.estimators import estimator_class
 
     cls = estimator_class(args.estimator)
@@ -38,8 +39,6 @@ def run(args: argparse.Namespace) -> int:
     ds = load_dataset(args.data, data_dir=args.data_dir, limit=args.limit)
     X, y = ds.train.X, ds.train.y
     if args.targets:
-        from aekit.cli.common import read_targets
-
         targets = read_targets(args.targets, args.data_dir)[:len(X)]
         if len(targets) != len(X):
             raise ValueError(f"--targets {args.targets} has {len(targets)} samples for {len(X)} in --data {args.data}")

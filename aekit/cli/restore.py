@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.cli.common import IMAGE_EXTENSIONS, expand_inputs, read_image, read_labels, read_targets, write_png
+from aekit.cli.common import (IMAGE_EXTENSIONS, estimator_params, expand_inputs, read_image, read_labels,
+                               read_targets, write_png)
 
 
 
@@ -73,7 +74,6 @@ def _training_data(args, owner: str):
 
 
 def _fit(args, cls, defaults: dict, y=None):
-    from aekit.cli.common import estimator_params
 
     params = {**defaults, **estimator_params(args.param)}
     if args.epochs is not None:

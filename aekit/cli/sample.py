@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from aekit.cli.common import CLIError, save_npy
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sample", help="draw samples from a generator saved by `aekit fit generator`; "
@@ -24,7 +26,6 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from aekit.cli.common import CLIError, save_npy
     from aekit.estimators import Generator, load_estimator
     from aekit.fileio import atomic_write_bytes
     from aekit.report import tile_images

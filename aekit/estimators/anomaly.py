@@ -328,8 +328,6 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         if rule.param is not None:
             value = values.get(rule.param)
             value = getattr(self, rule.param) if value is None else value
-            if rule.param == "contamination" and isinstance(value, str) and value == "auto":
-                raise ValueError(f"method='contamination' needs a contamination in (0, 0.5], got {value!r}")
             rule.check(value)
         self.threshold_ = rule.threshold(np.asarray(scores, dtype=np.float64), value, labels)
         self.offset_ = -self.threshold_

@@ -106,6 +106,11 @@ class ContaminationRule(ThresholdRule):
 
     param, constraint = "contamination", Real(0, 0.5, closed="right")
 
+    def check(self, value) -> None:
+        if isinstance(value, str) and value == "auto":   # the estimator's default, which names no fraction
+            raise ValueError(f"method='contamination' needs a contamination in (0, 0.5], got {value!r}")
+        super().check(value)
+
     def threshold(self, scores, value=None, labels=None):
         return float(-np.percentile(-scores, 100.0 * float(value)))
 

@@ -73,8 +73,11 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
     if scaler is not None and not scaler.is_fitted:
         scaler.fit(X)
     x = _scaled(X, scaler)
-    y = None if target is None else (_scaled(target, scaler) if objective.target_is_data
-                                     else np.asarray(target, np.float32))
+
+    def as_target(t):  # targets that are data are scaled with the inputs; class labels are not
+        return None if t is None else _scaled(t, scaler if objective.target_is_data else None)
+
+    y = as_target(target)
     if val is None:
         tr, va = split_validation(len(x), validation_fraction, seeds.split)
         train = x[tr] if y is None else (x[tr], y[tr])
@@ -82,8 +85,7 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
     else:
         train = x if y is None else (x, y)
         vx, vy = val if isinstance(val, tuple) else (val, None)
-        vx = _scaled(vx, scaler)
-        vy = None if vy is None else (_scaled(vy, scaler) if objective.target_is_data else np.asarray(vy, np.float32))
+        vx, vy = _scaled(vx, scaler), as_target(vy)
         val = vx if vy is None else (vx, vy)
     if isinstance(model, ModelSpec):
         model = model.build(x.shape[1:], seeds.init)

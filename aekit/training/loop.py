@@ -158,7 +158,7 @@ class Trainer:
         x = run.train[0]
         if isinstance(x, torch.utils.data.Dataset) or run.device.type != "cpu":
             return num_threads()
-        return training_threads(run.model, x[0], min(self.config.batch_size, len(x)))
+        return training_threads(run.model, _as_tensor(x[0]), min(self.config.batch_size, len(x)))
 
     def _setup(self, train, val, seed: int, resume: bool) -> _Run:
         """Device, data, optimizer and the state to start from (a checkpoint when resuming)."""
