@@ -1,10 +1,38 @@
-"""aekit: autoencoders for every job, with scikit-learn conventions and a command line."""
-from aekit.estimators import AnomalyDetector, Compressor, EncoderClassifier, Generator, Reducer, load_estimator
-from aekit.estimators import Restorer, Segmenter
-from aekit.models import create_model, list_models
-from aekit.persistence import TrainedAutoencoder, export_onnx, save_model
-from aekit.artifacts import load, transfer_weights
-from aekit.threads import set_num_threads
+"""aekit: autoencoders for every job, with scikit-learn conventions and a command line.
+
+The public names below are imported on first use (PEP 562), so ``import aekit`` and ``aekit --help``
+stay fast: torch and scikit-learn load only when a model or an estimator is first touched.
+"""
+from __future__ import annotations
+
+import importlib
 
 from aekit.version import __version__
-__all__ = ["AnomalyDetector", "Compressor", "EncoderClassifier", "Generator", "Reducer", "Restorer", "Segmenter", "load_estimator", "create_model", "list_models", "load", "transfer_weights", "set_num_threads", "save_model", "export_onnx", "TrainedAutoencoder", "__version__"]
+
+# public name -> the module that defines it
+_EXPORTS = {
+    **dict.fromkeys(["AnomalyDetector", "Compressor", "EncoderClassifier", "Generator", "Reducer", "Restorer",
+                     "Segmenter", "load_estimator"], "aekit.estimators"),
+    **dict.fromkeys(["create_model", "list_models"], "aekit.models"),
+    **dict.fromkeys(["TrainedAutoencoder", "export_onnx", "save_model"], "aekit.persistence"),
+    **dict.fromkeys(["load", "transfer_weights"], "aekit.artifacts"),
+    "set_num_threads": "aekit.threads",
+}
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    try:  # sub-modules: aekit.models, aekit.data, ...
+        return importlib.import_module(f"aekit.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"aekit.{name}":
+            raise
+        raise AttributeError(f"module 'aekit' has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

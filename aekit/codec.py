@@ -184,12 +184,20 @@ def encode_symbols(symbols: np.ndarray, tables: EntropyTables) -> bytes:
 
 
 def decode_symbols(payload: bytes, tables: EntropyTables) -> np.ndarray:
-    """Inverse of :func:`encode_symbols`: payload bytes -> integer symbols (k,)."""
+    """Inverse of :func:`encode_symbols`: payload bytes -> integer symbols (k,).
+
+    The range decoder turns any bytes into k symbols, so a payload is accepted only when it is exactly
+    what :func:`encode_symbols` writes for them (symbols inside the tables' ranges, same bytes): a forged
+    or spliced payload behind a valid header and checksum is refused instead of decoding to garbage."""
     try:
         idx = _range_decode(payload, tables)
     except Exception as exc:  # constriction raises on invalid data
         raise CodecError(f"corrupted stream: the payload cannot be decoded ({exc})") from None
-    return idx.astype(np.int64) + tables.low
+    symbols = idx.astype(np.int64) + tables.low
+    if not np.array_equal(tables.clip(symbols), symbols) or encode_symbols(symbols, tables) != bytes(payload):
+        raise CodecError(f"corrupted stream: its {len(payload)}-byte payload is not the coding of one item of "
+                         f"{len(tables.low)} code units written by this model")
+    return symbols
 
 
 # ------------------------------------------------------------------------------------------ streams

@@ -7,6 +7,7 @@ train with ``loss="bce"``; lower the learning rate; or add ``batch_norm=True`` t
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -20,6 +21,25 @@ DEAD_UNIT_STD = 1e-6           # a code unit whose std across samples is below t
 
 class CollapseWarning(UserWarning):
     """The trained model looks collapsed (constant output or dead code units)."""
+
+
+class OvercompleteCodeWarning(UserWarning):
+    """The code has at least as many values as the input, and nothing else limits it: it need not compress."""
+
+
+def check_code_size(model, *, copies_input: bool = True) -> str | None:
+    """Warn (and return the message) when ``model``'s code is at least as large as its input and neither the
+    family (``overcomplete_ok``: a sparsity, contraction, KL or rate term) nor the task (``copies_input``
+    False: corrupted inputs or other targets, as in denoising) makes that meaningful: such a code can copy
+    the input and need not learn anything."""
+    code, inputs = math.prod(model.code_shape), math.prod(model.input_shape)
+    if code < inputs or model.overcomplete_ok or not copies_input:
+        return None
+    message = (f"the {model.name!r} model's code has {code} values for inputs of {inputs}: it does not compress "
+               f"and can learn the identity; use latent_dim < {inputs}, or a sparse, contractive or denoising "
+               "model for an overcomplete code")
+    warnings.warn(message, OvercompleteCodeWarning, stacklevel=3)
+    return message
 
 
 @torch.no_grad()

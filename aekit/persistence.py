@@ -201,10 +201,14 @@ def load_autoencoder(directory: str | os.PathLike, *, device: str | torch.device
         raise ModelFileError(f"{weights} is not a readable safetensors file ({exc})") from None
     try:
         model_class(config["model"])
-        model = create_model(config["model"], **config["params"])
+        with torch.device("meta"):  # shapes without memory: an edited config cannot make it allocate
+            skeleton = create_model(config["model"], **config["params"])
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{directory / CONFIG_NAME}: cannot rebuild the model ({exc})") from None
     extra = {k[len(EXTRA_PREFIX):]: state.pop(k) for k in list(state) if k.startswith(EXTRA_PREFIX)}
+    _check_shapes(skeleton, state, f"{weights} does not fit the {config['model']!r} model described in "
+                                   f"{CONFIG_NAME}")
+    model = create_model(config["model"], **config["params"])   # only now: its sizes match the weights
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -218,6 +222,19 @@ def load_autoencoder(directory: str | os.PathLike, *, device: str | torch.device
         except ValueError as exc:
             raise ModelFileError(f"{directory / CONFIG_NAME}: bad scaler entry ({exc})") from None
     return TrainedAutoencoder(model=model, scaler=scaler, metadata=config.get("metadata", {}), extra=extra)
+
+
+def _check_shapes(skeleton: Autoencoder, state: dict[str, torch.Tensor], what: str) -> None:
+    """The tensors the config's model has (built on the meta device) against those in the weights file."""
+    want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in state.items()}
+    problems = [f"{k} is {want[k]} in the config's model but {have[k]} in the weights"
+                for k in sorted(want.keys() & have.keys()) if want[k] != have[k]]
+    problems += [f"{k} is missing from the weights" for k in sorted(want.keys() - have.keys())]
+    problems += [f"{k} is in the weights but not in the config's model" for k in sorted(have.keys() - want.keys())]
+    if problems:
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise ModelFileError(f"{what}: " + "; ".join(problems[:3]) + more)
 
 
 class _ReconstructionOnly(torch.nn.Module):

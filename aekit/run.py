@@ -12,15 +12,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from aekit.metrics import mse, pca_baseline, psnr
+import numpy as np
+
 from aekit.fileio import atomic_write_bytes
-from aekit.persistence import TrainedAutoencoder, save_model
-from aekit.seeding import resolve_seeds
-from aekit.summary import model_summary
-from aekit.training import ModelSpec, TrainConfig, train_autoencoder
+from aekit.metrics import mse, pca_baseline, psnr
+
+if TYPE_CHECKING:
+    from aekit.persistence import TrainedAutoencoder
 
 CHECKPOINTS = "checkpoints"   # OUT/checkpoints/: the resume state (safetensors + JSON), apart from the model
 
@@ -64,6 +64,10 @@ def train_run(opts: RunOptions) -> dict:
     """Train, save and report; returns the metrics written to ``metrics.json``."""
     from aekit.corruption import make_corruption, to_spec
     from aekit.objectives import make_objective
+    from aekit.persistence import TrainedAutoencoder, save_model
+    from aekit.seeding import resolve_seeds
+    from aekit.summary import model_summary
+    from aekit.training import ModelSpec, TrainConfig, train_autoencoder
     from aekit.training.distributed import init_distributed
 
     out = Path(opts.out)
@@ -139,7 +143,9 @@ def train_run(opts: RunOptions) -> dict:
                               "latent dim": opts.latent_dim, "epochs run": len(result.history),
                               "training time (s)": round(result.elapsed, 1), "scaler": scaler.method,
                               "evaluated on": f"{split_name} split"},
-                     metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+                     metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k not in {
+                         # shown by the summary (epochs, time, sample counts) or the baselines table (PCA)
+                         "epochs", "train_time_s", "n_train", "n_val", f"n_{split_name}", f"pca_{split_name}_mse"}},
                      baselines=rows, history=result.history,
                      originals=x_eval[:10], reconstructions=recon[:10], codes=codes,
                      labels=None if eval_split.y is None else eval_split.y[:n_show],
@@ -150,10 +156,11 @@ def train_run(opts: RunOptions) -> dict:
     return metrics
 
 
-@torch.no_grad()
 def _denoising(trained: TrainedAutoencoder, x_eval: np.ndarray, corruption, figures: dict | None,
                split_name: str) -> dict:
     """PSNR of corrupted inputs and of the model's restorations against the clean ones (scaled units)."""
+    import torch
+
     gen = torch.Generator().manual_seed(0)
     noisy = corruption(torch.from_numpy(x_eval[:2000]), gen).numpy()
     clean = np.clip(x_eval[:2000], 0, 1)
@@ -167,34 +174,37 @@ def _denoising(trained: TrainedAutoencoder, x_eval: np.ndarray, corruption, figu
             f"{split_name}_restored_psnr": psnr(clean, restored)}
 
 
-@torch.no_grad()
 def _generation_figures(model, x_eval: np.ndarray) -> dict[str, bytes]:
     """Samples and interpolations for the models that can generate (duck-typed: ``sample`` /
     ``interpolate`` methods), drawn with a fixed generator so reports are reproducible."""
+    import torch
+
     from aekit.report import bar_chart, image_rows
 
-    figures = {}
-    model.eval()
-    gen = torch.Generator().manual_seed(0)
-    if callable(getattr(model, "sample", None)):
-        try:
-            samples = model.sample(20, generator=gen).float().cpu().numpy()
-        except (RuntimeError, ValueError):  # e.g. a VQ-VAE whose prior was not fitted
-            samples = None
-        if samples is not None:
-            figures["Samples from the prior"] = image_rows({"samples": samples[:10], "more": samples[10:20]})
-    if callable(getattr(model, "encode_indices", None)):  # a codebook: how evenly are its entries used?
-        idx = torch.cat([model.encode_indices(torch.from_numpy(x_eval[i:i + 1000])) for i in range(0, len(x_eval), 1000)])
-        usage = torch.bincount(idx.flatten(), minlength=model.config["codebook_size"]).numpy()
-        figures["Codebook usage on held-out data"] = bar_chart(
-            np.sort(usage)[::-1], title=f"{int((usage > 0).sum())} of {len(usage)} codes used",
-            xlabel="code (sorted by use)", ylabel="count")
-    if callable(getattr(model, "interpolate", None)) and len(x_eval) >= 4:
-        x = torch.from_numpy(x_eval[:4])
-        rows = {f"{a} -> {b}": model.interpolate(x[a:a + 1], x[b:b + 1], steps=10).float().cpu().numpy()
-                for a, b in ((0, 1), (2, 3))}
-        figures["Interpolation in latent space"] = image_rows(rows)
-    return figures
+    with torch.no_grad():
+        figures = {}
+        model.eval()
+        gen = torch.Generator().manual_seed(0)
+        if callable(getattr(model, "sample", None)):
+            try:
+                samples = model.sample(20, generator=gen).float().cpu().numpy()
+            except (RuntimeError, ValueError):  # e.g. a VQ-VAE whose prior was not fitted
+                samples = None
+            if samples is not None:
+                figures["Samples from the prior"] = image_rows({"samples": samples[:10], "more": samples[10:20]})
+        if callable(getattr(model, "encode_indices", None)):  # a codebook: how evenly are its entries used?
+            idx = torch.cat([model.encode_indices(torch.from_numpy(x_eval[i:i + 1000]))
+                             for i in range(0, len(x_eval), 1000)])
+            usage = torch.bincount(idx.flatten(), minlength=model.config["codebook_size"]).numpy()
+            figures["Codebook usage on held-out data"] = bar_chart(
+                np.sort(usage)[::-1], title=f"{int((usage > 0).sum())} of {len(usage)} codes used",
+                xlabel="code (sorted by use)", ylabel="count")
+        if callable(getattr(model, "interpolate", None)) and len(x_eval) >= 4:
+            x = torch.from_numpy(x_eval[:4])
+            rows = {f"{a} -> {b}": model.interpolate(x[a:a + 1], x[b:b + 1], steps=10).float().cpu().numpy()
+                    for a, b in ((0, 1), (2, 3))}
+            figures["Interpolation in latent space"] = image_rows(rows)
+        return figures
 
 
 def _version() -> str:

@@ -11,6 +11,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import f1_score, roc_auc_score
 
 from aekit import AnomalyDetector, load_estimator
+from aekit.estimators.scoring import threshold_rule
 from tests.helpers import digits
 
 FAST = {"epochs": 100, "batch_size": 32, "score_type": "reconstruction", "min_steps": 0}
@@ -69,7 +70,10 @@ def test_threshold_rules_follow_their_definitions():
     train, _, _ = _one_class_split(8)
     det = _fitted(8)
     s = det.train_scores_
-    assert det.threshold_rule_ == "sigma"       # contamination="auto" -> mean + n_sigma std
+    assert det.threshold_rule_ == "robust"      # contamination="auto" -> high mode, else median + n_sigma MAD sigmas
+    assert det.threshold_ == pytest.approx(threshold_rule("robust").threshold(s, 3.0))
+    assert det.threshold_ < s.max() and np.mean(det.predict(train) == -1) < 0.1  # a few clean digits, not none
+    det.set_threshold(method="sigma", n_sigma=3.0)
     assert det.threshold_ == pytest.approx(s.mean() + 3.0 * s.std())
     det = AnomalyDetector(**FAST, threshold="percentile", percentile=90.0).fit(train)
     assert np.mean(det.predict(train) == -1) == pytest.approx(0.1, abs=1.0 / len(train))

@@ -123,5 +123,5 @@ def test_train_with_corruption_records_it(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_corrupted_psnr"] > 0 and metrics["test_restored_psnr"] > 0
     assert "Denoising: corrupted input, restoration, clean" in (out / "report.html").read_text()
-    assert main(["train", "--data", "digits", "--out", str(out), "--corruption", "blur:2", *FAST]) == 2
+    assert main(["train", "--data", "digits", "--out", str(tmp_path / "other"), "--corruption", "blur:2", *FAST]) == 2
     assert "blur" in capsys.readouterr().err

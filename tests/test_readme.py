@@ -103,6 +103,11 @@ def test_every_readme_command_runs(tmp_path):
         assert (folder / name).exists(), name
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["test_mse"] < metrics["pca_test_mse"], metrics
+    # running the quick start again does not replace its model: it is refused, with the way to go on
+    weights = (folder / "model.safetensors").read_bytes()
+    again = subprocess.run(main_job, shell=True, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 2 and "--overwrite" in again.stderr, again.stderr[-2000:]
+    assert (folder / "model.safetensors").read_bytes() == weights
     # flags win over the TOML file
     config = tomllib.loads(toml_text)
     toml_metrics = json.loads((tmp_path / config["out"] / "metrics.json").read_text())

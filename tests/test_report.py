@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import re
 import sys
 
 import numpy as np
 import pytest
 
+from aekit.report import anomaly as anomaly_figures
+from aekit.report import figures
 from aekit.report import (
     figure_to_png,
     latent_map,
@@ -15,6 +19,7 @@ from aekit.report import (
     reconstruction_grid,
     write_report,
 )
+from aekit.report.html import format_value, readable_label
 
 PNG_SIG = b"\x89PNG\r\n\x1a\n"
 DATA_URI = "data:image/png;base64,"
@@ -118,7 +123,7 @@ def test_loss_curves_bad_input():
 def test_latent_map_many_points_and_classes():
     rng = np.random.default_rng(1)
     codes = rng.standard_normal((6000, 4))  # subsampled to 5000
-    assert latent_map(codes, rng.integers(0, 15, 6000))[:8] == PNG_SIG
+    assert latent_map(codes, rng.integers(0, 15, 6000), embedding="pca")[:8] == PNG_SIG
     assert latent_map(codes[:200], rng.random(200))[:8] == PNG_SIG  # colorbar
 
 
@@ -151,7 +156,7 @@ def test_report_full(tmp_path, kind, k):
     # baselines: union of columns in order of first appearance
     head = re.search(r"<thead><tr>(.*?)</tr></thead>", text).group(1)
     assert re.findall(r"<th>(.*?)</th>", head) == [
-        "method", "code_size", "test_mse", "notes"]
+        "method", "code size", "test MSE", "notes"]
     assert "0.0168" in text and "PCA" in text and "predicts the mean" in text
     # model summary escaped in <pre>
     assert "<pre>Encoder(\n  conv &lt;1&gt;\n)</pre>" in text
@@ -162,8 +167,6 @@ def test_report_full(tmp_path, kind, k):
     assert positions == sorted(positions)
     for n in names:
         _assert_png(tmp_path / n)
-    if k > 2:
-        assert "PCA" in text
 
 
 def test_report_best_baseline_marked(tmp_path):
@@ -182,6 +185,7 @@ def test_report_minimal_without_figures(tmp_path):
                        metrics={}, baselines=[], history=[])
     text = out.read_text(encoding="utf-8")
     assert DATA_URI not in text
+    assert "<section" not in text  # no empty sections
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["r.html"]
 
 
@@ -246,3 +250,121 @@ def test_report_bad_inputs(tmp_path):
 def test_report_requires_keyword_arguments(tmp_path):
     with pytest.raises(TypeError):
         write_report(tmp_path / "r.html", "title", {}, {}, [], [])  # noqa
+
+
+# ------------------------------------------------------- what a reader sees
+
+
+def _drawn(monkeypatch, module, draw):
+    """The matplotlib figure that ``draw()`` renders through ``module.new_figure``."""
+    made, real = [], figures.new_figure
+
+    def spy(**kw):
+        made.append(real(**kw))
+        return made[-1]
+
+    monkeypatch.setattr(module, "new_figure", spy)
+    draw()
+    return made[-1]
+
+
+def _legend(fig):
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_loss_curves_draw_a_term_equal_to_the_total_once(monkeypatch):
+    hist = [{"epoch": e, "train_loss": 1 / e, "train_recon": 1 / e, "val_loss": 1.2 / e,
+             "val_recon": 1.1 / e, "train_kl": 0.1 / e} for e in range(1, 6)]
+    fig = _drawn(monkeypatch, figures, lambda: loss_curves(hist))
+    assert _legend(fig) == ["train loss (= recon)", "val loss", "val recon", "train kl"]
+    assert len(fig.axes[0].get_lines()) == 4
+    assert {line.get_marker() for line in fig.axes[0].get_lines()} == {"None"}  # no marker per epoch
+    one = _drawn(monkeypatch, figures, lambda: loss_curves(hist[:1]))
+    assert "None" not in {line.get_marker() for line in one.axes[0].get_lines()}  # one epoch stays visible
+
+
+def test_detect_figures_one_auc_format_and_no_markers(monkeypatch):
+    truth = np.r_[np.zeros(50), np.ones(50)]
+    scores = truth + np.random.default_rng(0).normal(0, 0.7, 100)
+    from sklearn.metrics import roc_auc_score
+
+    fig = _drawn(monkeypatch, anomaly_figures, lambda: anomaly_figures.roc_curve_figure(truth, scores))
+    assert _legend(fig) == [f"aekit (AUC {format_value(roc_auc_score(truth, scores))})"]  # as in the metrics table
+    hist = [{"epoch": e, "0": 1 / e, "1": 2 / e} for e in range(1, 8)]
+    fig = _drawn(monkeypatch, anomaly_figures, lambda: anomaly_figures.class_error_curves(hist))
+    assert {line.get_marker() for line in fig.axes[0].get_lines()} == {"None"}
+
+
+@pytest.mark.parametrize("key, label", [("test_mse", "test MSE"), ("pca_test_mse", "PCA test MSE"),
+                                        ("wall_time_s", "wall time (s)"), ("n_samples", "number of samples"),
+                                        ("roc_auc", "ROC AUC"), ("f1", "F1"), ("mean_iou", "mean IoU"),
+                                        ("training time (s)", "training time (s)"), ("latent dim", "latent dim")])
+def test_readable_labels(key, label):
+    assert readable_label(key) == label
+
+
+def test_report_sections_drop_when_empty_and_tables_are_titled(tmp_path):
+    text = _report(tmp_path, baselines=[], history=[]).read_text(encoding="utf-8")
+    assert "<h2>Summary</h2>" in text and "<h2>Metrics</h2>" in text
+    assert 'id="baselines"' not in text and 'id="figures"' not in text
+    text = _report(tmp_path, baselines_title="Per image").read_text(encoding="utf-8")
+    assert "<h2>Per image</h2>" in text and "Comparison with baselines" not in text
+
+
+def _embedding_calls(monkeypatch, *, umap_installed):
+    calls = []
+    monkeypatch.setattr(figures, "_neighbour_embedding",
+                        lambda z, method, *, seed: calls.append((method, z.shape)) or z[:, :2])
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, package=None: (object() if umap_installed else None) if name == "umap"
+                        else real(name, package))
+    return calls
+
+
+@pytest.mark.parametrize("umap_installed, method", [(False, "tsne"), (True, "umap")])
+def test_latent_map_embeds_wide_codes_on_a_bounded_subsample(monkeypatch, umap_installed, method):
+    calls = _embedding_calls(monkeypatch, umap_installed=umap_installed)
+    codes = np.random.default_rng(0).standard_normal((3000, 8))
+    latent_map(codes, np.arange(3000) % 10)
+    assert calls == [(method, (figures.MAX_EMBED_POINTS, 8))]
+    latent_map(codes, embedding="pca")        # linear projection on request
+    latent_map(codes[:, :2])                  # 2-D codes are drawn as they are
+    assert len(calls) == 1
+    with pytest.raises(ValueError, match="embedding='isomap'"):
+        latent_map(codes, embedding="isomap")
+
+
+def test_tsne_view_of_digit_codes_keeps_the_classes_pca_mixes():
+    from sklearn.decomposition import PCA
+    from sklearn.model_selection import cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from tests.helpers import digits
+
+    X, y = digits()
+    z = PCA(8, random_state=0).fit_transform(X.reshape(len(X), -1))[:figures.MAX_EMBED_POINTS]  # an 8-D code
+    y = y[:figures.MAX_EMBED_POINTS]
+
+    def knn(view):
+        return cross_val_score(KNeighborsClassifier(5), view, y, cv=3).mean()
+
+    tsne = knn(figures._neighbour_embedding(z, "tsne", seed=0))
+    pca = knn(np.column_stack(figures._pca_2d(z)[:2]))
+    assert tsne > 0.85 and tsne > pca + 0.2, (tsne, pca)
+
+
+def test_side_by_side_shows_small_images_large_and_large_ones_at_1_to_1():
+    from PIL import Image
+
+    small = np.random.default_rng(0).random((8, 8))
+    img = np.asarray(Image.open(io.BytesIO(figures.side_by_side({"before": small, "after": small}))))
+    assert img.shape[0] >= 256 and img.shape[1] >= 2 * 256  # each panel at least 256 px
+
+    big = np.random.default_rng(1).random((512, 600))
+    png = figures.side_by_side({"before": big, "restored": big, "original": big})
+    grey = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    assert grey.shape[1] <= 1060  # shown unscaled in the report
+    # a centre crop appears pixel for pixel: find the middle of its middle row in the picture
+    row = np.round(big[256, 200:400] * 255).astype(np.uint8).tobytes()
+    assert any(row in line.tobytes() for line in grey)

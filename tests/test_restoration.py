@@ -326,6 +326,10 @@ def test_restore_command_trains_corrupts_restores_and_reports(tmp_path, capsys):
     assert main(["restore", "--task", "inpaint", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o3"),
                  str(out / "coins_input.png")]) == 2
     assert "trained for task 'denoise'" in capsys.readouterr().err
+    # without --task, the model's own task is used
+    assert main(["restore", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o4"), "--quiet",
+                 str(out / "coins_input.png")]) == 0
+    assert json.loads((tmp_path / "o4" / "metrics.json").read_text())["task"] == "denoise"
 
 
 def test_segment_command_with_fit_and_truth(tmp_path):
@@ -340,7 +344,7 @@ def test_segment_command_with_fit_and_truth(tmp_path):
                  "--truth", str(tmp_path / "seg/masks/0000.png")]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["mean_iou"] <= 1 and (out / "0000_classes.png").exists()
-    assert main(["fit", "segmenter", "--data", str(tmp_path / "seg" / "images"), "--out", str(model)]) == 2
+    assert main(["fit", "segmenter", "--data", str(tmp_path / "seg" / "images"), "--out", str(tmp_path / "m2")]) == 2
 
 
 # ------------------------------------------------------------------------------------------------ parts

@@ -10,14 +10,20 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
+import os
 import sys
+import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from aekit.cli.common import CLIError, parse_param, save_npy
+from aekit.cli.common import CLIError, add_output_folder, output_folder, parse_param, save_npy
+from aekit.fileio import atomic_write_bytes
+from aekit.version import __version__
 
 # flag -> TrainConfig field
 _TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "max_time": "max_time",
@@ -86,40 +92,61 @@ def _add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     p.add_argument("--data-dir", help="folder with datasets (default: $AEKIT_DATA_DIR, then download to cache)")
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aekit", description="Autoencoders for every job.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _defaults() -> dict:
+    """Default of every ``aekit train`` option, read from RunOptions and TrainConfig (no torch import)."""
+    from aekit.run import RunOptions
+    from aekit.training.config import TrainConfig
+
+    fields = [*dataclasses.fields(TrainConfig), *dataclasses.fields(RunOptions)]
+    return {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
+
+
+def _add_train_parser(sub) -> None:
+    d = _defaults()
+
+    def help(text: str, key: str | None = None) -> str:
+        return f"{text} (default: {d[key]})" if key else text
 
     p = sub.add_parser("train", help="train an autoencoder; writes model, history, metrics and report.html")
     _add_data_args(p)
     p.add_argument("--config", help="TOML file with the same keys as the flags (flags win)")
-    p.add_argument("--model", help="registered model name (see list-models); default conv")
-    p.add_argument("--latent-dim", type=int, help="code size (default 32)")
-    p.add_argument("--out", help="output folder")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--optimizer", choices=["adam", "adamw"])
-    p.add_argument("--schedule", choices=["cosine", "constant"])
-    p.add_argument("--loss", choices=["mse", "bce"])
-    p.add_argument("--max-time", type=float, help="wall-clock budget in seconds")
-    p.add_argument("--early-stopping", type=int, help="patience in epochs")
-    p.add_argument("--precision", choices=["32", "bf16"])
-    p.add_argument("--seed", type=int, help="random_state (default 0)")
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
-    p.add_argument("--image-size", type=int, help="resize images to this size")
-    p.add_argument("--grayscale", action="store_true", default=None, help="convert images to grey")
-    p.add_argument("--scaler", choices=["none", "range", "minmax", "standard"])
-    p.add_argument("--val-fraction", type=float)
-    p.add_argument("--test-fraction", type=float)
-    p.add_argument("--limit", type=int, help="use only the first N samples")
+    p.add_argument("--model", help=help("registered model name (see aekit list-models)", "model"))
+    p.add_argument("--latent-dim", type=int, help=help("code size", "latent_dim"))
+    add_output_folder(p, "output folder: model, history, metrics and report.html", resume=True, required=False)
+    p.add_argument("--epochs", type=int, help=help("passes over the training data", "epochs"))
+    p.add_argument("--batch-size", type=int, help=help("samples per optimisation step", "batch_size"))
+    p.add_argument("--lr", type=float, help=help("peak learning rate", "lr"))
+    p.add_argument("--weight-decay", type=float, help=help("weight decay", "weight_decay"))
+    p.add_argument("--optimizer", choices=["adam", "adamw"], help=help("optimizer", "optimizer"))
+    p.add_argument("--schedule", choices=["cosine", "constant"], help=help("learning-rate schedule", "schedule"))
+    p.add_argument("--loss", choices=["mse", "bce"], help="reconstruction loss (default: mse)")
+    p.add_argument("--max-time", type=float, help=help("wall-clock budget in seconds", "max_time"))
+    p.add_argument("--early-stopping", type=int,
+                   help=help("stop after this many epochs without validation improvement", "early_stopping"))
+    p.add_argument("--precision", choices=["32", "bf16"], help=help("float precision of training", "precision"))
+    p.add_argument("--seed", type=int, help=help("random_state: initialisation, split, shuffling", "random_state"))
+    p.add_argument("--device", help=help("auto, cpu, cuda, cuda:1 ...", "device"))
+    p.add_argument("--image-size", type=int, help=help("resize images to this size", "image_size"))
+    p.add_argument("--grayscale", action="store_true", default=None, help="convert images to grey (default: keep)")
+    p.add_argument("--scaler", choices=["none", "range", "minmax", "standard"],
+                   help="input scaling (default: range for images, standard for tables)")
+    p.add_argument("--val-fraction", type=float, help=help("validation share of the training data", "val_fraction"))
+    p.add_argument("--test-fraction", type=float,
+                   help=help("test share carved from data without a test split", "test_fraction"))
+    p.add_argument("--limit", type=int, help=help("use only the first N samples", "limit"))
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="model argument, JSON value: --param channels=[16,32] --param activation=relu")
     p.add_argument("--corruption", metavar="SPEC", help="corrupt training inputs, targets stay clean (denoising): "
-                   "gaussian:0.5, salt_pepper:0.2, mask:0.5, block:8,n=3, watermark:text, watermark:marks,alpha=0.6")
-    p.add_argument("--resume", action="store_true", default=None, help="continue from OUT/checkpoint.pt")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+                   "gaussian:0.5, salt_pepper:0.2, mask:0.5, block:8,n=3, watermark:text, watermark:marks,alpha=0.6"
+                   " (default: none)")
+    p.set_defaults(handler=run_train)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aekit", description="Autoencoders for every job.")
+    parser.add_argument("--version", action="version", version=f"aekit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train_parser(sub)
 
     for name, helptext in (("evaluate", "test MSE/PSNR of a trained model (prints JSON)"),
                            ("encode", "write the codes of the data to a .npy file"),
@@ -129,20 +156,23 @@ def make_parser() -> argparse.ArgumentParser:
         _add_data_args(p)
         p.add_argument("--split", default=None, choices=["train", "val", "test", "all"],
                        help="which part of the data (default: test for evaluate, all otherwise)")
-        p.add_argument("--limit", type=int)
+        p.add_argument("--limit", type=int, help="use only the first N samples")
         if name != "evaluate":
             p.add_argument("--out", required=True, help="output .npy file")
         else:
             p.add_argument("--out", help="also write the metrics to this JSON file")
 
     p = sub.add_parser("export-onnx", help="export a trained model to ONNX (checks parity with onnxruntime)")
-    p.add_argument("--model", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--opset", type=int, default=18)
+    p.add_argument("--model", required=True, help="model folder written by aekit train")
+    p.add_argument("--out", required=True, help="output .onnx file")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default: 18)")
 
     sub.add_parser("list-models", help="names of the registered models")
     for module in TASK_COMMANDS:  # each task command lives in its own module: aekit/cli/<module>.py
         importlib.import_module(f"aekit.cli.{module}").add_parser(sub)
+    for p in sub.choices.values():  # every command can be made silent
+        if "--quiet" not in p._option_string_actions:
+            p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     return parser
 
 
@@ -164,27 +194,34 @@ def _select(args, trained):
     return ds, part.X
 
 
-def run_command(args: argparse.Namespace) -> int:
-    import aekit
-    from aekit.metrics import mse, psnr
-    from aekit.persistence import export_onnx, load_autoencoder as load  # the autoencoder of any folder
+def run_train(args: argparse.Namespace) -> int:
+    from aekit.run import train_run
 
+    opts = build_run_options(args)
+    with output_folder(opts.out, overwrite=args.overwrite, resume=bool(opts.resume)) as out:
+        opts.out = str(out)
+        metrics = train_run(opts)
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():  # launched by torchrun
+        dist.destroy_process_group()
+    if metrics:
+        print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, indent=2))
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
     if getattr(args, "handler", None) is not None:
         return args.handler(args)
     if args.command == "list-models":
-        print("\n".join(aekit.list_models()))
-        return 0
-    if args.command == "train":
-        from aekit.run import train_run
+        from aekit.models import list_models
 
-        metrics = train_run(build_run_options(args))
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():  # launched by torchrun
-            dist.destroy_process_group()
-        if metrics:
-            print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, indent=2))
+        print("\n".join(list_models()))
         return 0
+    if args.command == "evaluate" and args.out and Path(args.out).is_dir():
+        raise CLIError(f"--out {args.out} is a folder; expected a JSON file name such as metrics.json")
+    from aekit.persistence import export_onnx, load_autoencoder as load  # the autoencoder of any folder
+
     trained = load(args.model)
     if args.command == "export-onnx":
         path = export_onnx(trained, args.out, opset=args.opset)
@@ -207,6 +244,8 @@ def run_command(args: argparse.Namespace) -> int:
     elif args.command == "reconstruct":
         save_npy(args.out, trained.reconstruct(X))
     else:  # evaluate
+        from aekit.metrics import mse, psnr
+
         scaled = trained.scaler.transform(X) if trained.scaler is not None else X
         recon = trained.reconstruct(X, scaled=True)
         metrics = {"data": ds.name, "split": args.split or "test", "n": len(X), "mse": mse(scaled, recon)}
@@ -215,22 +254,50 @@ def run_command(args: argparse.Namespace) -> int:
         text = json.dumps(metrics, indent=2)
         print(text)
         if args.out:
-            Path(args.out).write_text(text)
+            atomic_write_bytes(args.out, lambda f: f.write(text.encode()))
     return 0
 
 
+def _expected(exc: BaseException) -> bool:
+    """A failure the user can fix (bad input, options, files, a diverged run), as opposed to a bug."""
+    if isinstance(exc, (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return True
+    from aekit.training import TrainingError
+
+    return isinstance(exc, TrainingError)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one readable line: ``aekit: warning: <message> (CollapseWarning)``."""
+    print(f"aekit: warning: {message} ({category.__name__})", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Expected failures print one line and exit 2 (``AEKIT_DEBUG=1`` shows the traceback);
+    anything else is a bug: its traceback is printed with a request to report it, exit 1."""
     args = make_parser().parse_args(argv)
+    debug = bool(os.environ.get("AEKIT_DEBUG"))
+    shown_by = warnings.showwarning
+    if not debug:
+        warnings.showwarning = _show_warning
     try:
         return run_command(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        # user errors: one clear line, no traceback (set AEKIT_DEBUG=1 for it)
-        import os
-
-        if os.environ.get("AEKIT_DEBUG"):
+    except KeyboardInterrupt:
+        hint = "; run it again with --resume to continue from the last checkpoint" if args.command == "train" else ""
+        print(f"aekit {args.command}: interrupted{hint}", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
             raise
+        if not _expected(exc):
+            traceback.print_exc()
+            print(f"aekit {args.command}: unexpected error; this is a bug in aekit {__version__}: please report "
+                  "it to the aekit issue tracker with the traceback above and the command you ran", file=sys.stderr)
+            return 1
         print(f"aekit {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        warnings.showwarning = shown_by
 
 
 if __name__ == "__main__":

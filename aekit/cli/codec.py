@@ -4,8 +4,9 @@
     aekit compress --model runs/digits-codec digit.png more.npy --out runs/streams      # one .aek per input
     aekit decompress --model runs/digits-codec runs/streams/digit.aek --out runs/decoded  # PNG (images) / .npy
 
-Inputs are PNG/JPEG images (converted to the model's channels; pixel values 0..255 are mapped onto the
-value range the model was trained on) or .npy arrays holding one sample (or a batch: one stream each).
+Inputs are PNG/JPEG images (converted to the model's channels; the image's full range, 0..255 or 0..65535
+for 16-bit files, is mapped onto the value range the model was trained on) or .npy arrays holding one
+sample (or a batch: one stream each).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aekit.cli.common import add_output_folder, check_output_folder, output_folder
+
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
@@ -22,13 +25,13 @@ def add_parser(sub) -> None:
     p = sub.add_parser("compress", help="compress images (PNG/JPEG) or .npy arrays to .aek streams")
     p.add_argument("--model", required=True, help="folder written by `aekit fit compressor`")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="PNG/JPEG images or .npy arrays")
-    p.add_argument("--out", required=True, help="output folder for the .aek streams")
+    add_output_folder(p, "output folder for the .aek streams")
     p.set_defaults(handler=run_compress)
 
     p = sub.add_parser("decompress", help="decompress .aek streams to PNG images or .npy arrays")
     p.add_argument("--model", required=True, help="the model folder the streams were compressed with")
     p.add_argument("inputs", nargs="+", metavar="INPUT.aek")
-    p.add_argument("--out", required=True, help="output folder")
+    add_output_folder(p, "output folder for the decoded images or arrays")
     p.add_argument("--format", choices=["auto", "png", "npy"], default="auto",
                    help="auto: PNG for image models, .npy otherwise")
     p.set_defaults(handler=run_decompress)
@@ -73,25 +76,20 @@ def _pixels(codec) -> int:
 
 
 def _read_image(path: Path, codec) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from aekit.cli.common import read_image
 
     layout = _image_layout(codec)
     if layout is None:
         raise ValueError(f"{path}: this model codes tables of shape {codec.sample_shape_}, not images; pass .npy")
     c, h, w = layout
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L" if c == 1 else "RGB")
-            arr = np.asarray(im, dtype=np.float32)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"{path}: cannot read the image ({exc})") from None
+    arr = read_image(path, 1 if c == 1 else 3)   # [0, 1], 16-bit images with their levels
     if arr.shape[:2] != (h, w):
         raise ValueError(f"{path}: image is {arr.shape[1]}x{arr.shape[0]} (width x height), but the model codes "
                          f"{w}x{h} images; resize it first")
     if c not in (1, 3):
         raise ValueError(f"{path}: the model codes {c}-channel images; only grey or RGB images can be read")
     lo, hi = _value_range(codec)
-    arr = lo + arr / 255.0 * (hi - lo)
+    arr = lo + arr * (hi - lo)
     arr = arr[None] if c == 1 else arr.transpose(2, 0, 1)      # (C, H, W)
     return _to_sample(arr, codec)
 
@@ -127,8 +125,8 @@ def _read_npy(path: Path, codec) -> np.ndarray:
 def run_compress(args: argparse.Namespace) -> int:
     from aekit.fileio import atomic_write_bytes
 
+    check_output_folder(args.out, overwrite=args.overwrite)
     codec = _load_codec(args.model)
-    out = Path(args.out)
     jobs: list[tuple[str, np.ndarray]] = []
     for name in args.inputs:
         path = Path(name)
@@ -143,14 +141,14 @@ def run_compress(args: argparse.Namespace) -> int:
             jobs += [(s, batch[i:i + 1]) for i, s in enumerate(stems)]
         else:
             raise ValueError(f"{path}: expected a PNG/JPEG image or a .npy array")
-    out.mkdir(parents=True, exist_ok=True)
     X = np.concatenate([x.astype(np.float32) for _, x in jobs])
     streams = codec.compress(X)
     pixels = _pixels(codec)
-    for (stem, _), stream in zip(jobs, streams):
-        target = out / f"{stem}.aek"
-        atomic_write_bytes(target, lambda f, s=stream: f.write(s))
-        print(f"{target}: {len(stream)} bytes, {8 * len(stream) / pixels:.3f} {_unit(codec)}")
+    with output_folder(args.out, overwrite=args.overwrite) as out:
+        for (stem, _), stream in zip(jobs, streams):
+            target = out / f"{stem}.aek"
+            atomic_write_bytes(target, lambda f, s=stream: f.write(s))
+            print(f"{target}: {len(stream)} bytes, {8 * len(stream) / pixels:.3f} {_unit(codec)}")
     total = sum(len(s) for s in streams)
     print(f"{len(streams)} stream(s), {total} bytes, {8 * total / (pixels * len(streams)):.3f} {_unit(codec)}",
           file=sys.stderr)
@@ -160,6 +158,7 @@ def run_compress(args: argparse.Namespace) -> int:
 def run_decompress(args: argparse.Namespace) -> int:
     from aekit.fileio import atomic_write_bytes
 
+    check_output_folder(args.out, overwrite=args.overwrite)
     codec = _load_codec(args.model)
     paths = [Path(p) for p in args.inputs]
     streams = []
@@ -179,17 +178,16 @@ def run_decompress(args: argparse.Namespace) -> int:
     fmt = args.format if args.format != "auto" else ("png" if layout is not None else "npy")
     if fmt == "png" and layout is None:
         raise ValueError(f"--format png: this model codes tables of shape {codec.sample_shape_}, not images")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     pixels = _pixels(codec)
-    for path, stream, sample in zip(paths, streams, samples):
-        if fmt == "npy":
-            target = out / f"{path.stem}.npy"
-            atomic_write_bytes(target, lambda f, a=sample: np.save(f, a, allow_pickle=False))
-        else:
-            target = out / f"{path.stem}.png"
-            _write_png(target, sample, codec)
-        print(f"{target}: from {len(stream)} bytes, {8 * len(stream) / pixels:.3f} {_unit(codec)}")
+    with output_folder(args.out, overwrite=args.overwrite) as out:
+        for path, stream, sample in zip(paths, streams, samples):
+            if fmt == "npy":
+                target = out / f"{path.stem}.npy"
+                atomic_write_bytes(target, lambda f, a=sample: np.save(f, a, allow_pickle=False))
+            else:
+                target = out / f"{path.stem}.png"
+                _write_png(target, sample, codec)
+            print(f"{target}: from {len(stream)} bytes, {8 * len(stream) / pixels:.3f} {_unit(codec)}")
     return 0
 
 

@@ -1,16 +1,26 @@
-"""What several sub-commands share: the error type, ``--param KEY=VALUE`` parsing, and reading and writing
-the files they take (images, ``skimage:NAME`` photographs, class maps, ``.npy``)."""
+"""What several sub-commands share: the error type, ``--param KEY=VALUE`` parsing, the output folder rules
+(``--out`` / ``--overwrite`` / ``--resume``), and reading and writing the files they take (images,
+``skimage:NAME`` photographs, class maps, ``.npy``).
+
+Heavy modules (torch, scikit-learn, the estimators) are imported inside the functions that need them, so
+that ``aekit --help`` stays fast.
+"""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import tempfile
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from aekit.data import load_dataset
-from aekit.data.files import IMAGE_EXTENSIONS
-from aekit.fileio import atomic_write_bytes
+from aekit.data.files import IMAGE_EXTENSIONS, ImageConversionWarning, read_image_file
+from aekit.fileio import atomic_write_bytes, default_mode
 
 
 class CLIError(ValueError):
@@ -18,18 +28,102 @@ class CLIError(ValueError):
 
 
 def parse_param(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with a JSON value; a bare word (``gelu``) stays a string, broken JSON is an error."""
     if "=" not in text:
         raise CLIError(f"--param {text!r}: expected KEY=VALUE, e.g. --param channels=[16,32]")
     key, value = text.split("=", 1)
+    key = key.strip().replace("-", "_")
+    if not key:
+        raise CLIError(f"--param {text!r}: the parameter name is empty; expected KEY=VALUE")
     try:
-        return key.strip().replace("-", "_"), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip().replace("-", "_"), value  # a bare string such as gelu
+        return key, json.loads(value)
+    except json.JSONDecodeError as exc:
+        if value[:1] in '[{"' or value[:1].isdigit() or value[:1] in "-.":  # meant as JSON, but broken
+            raise CLIError(f"--param {key}={value}: not valid JSON ({exc.msg} at character {exc.pos}); "
+                           "e.g. --param channels=[16,32] --param lr=0.001") from None
+        return key, value  # a bare string such as gelu
 
 
 def estimator_params(texts: list[str]) -> dict:
     """Estimator arguments from ``--param KEY=VALUE`` texts."""
     return dict(parse_param(t) for t in texts)
+
+
+def make_estimator(cls, args, **fixed):
+    """``cls(**fixed, **--param values)``, with ``verbose`` (a progress bar) unless ``--quiet``; an unknown
+    or invalid parameter fails here, before any data are read."""
+    params = {**fixed, **estimator_params(args.param)}
+    params.setdefault("verbose", 0 if args.quiet else 1)
+    known = cls().get_params(deep=False)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise CLIError(f"--param {unknown[0]}: {cls.__name__} has no such parameter; it takes {sorted(known)}")
+    est = cls(**params)
+    est._check_params()
+    return est
+
+
+# ------------------------------------------------------------------------------------------ output folders
+def add_output_folder(p, help: str, *, resume: bool = False, required: bool = True) -> None:
+    """``--out DIR`` and ``--overwrite`` (and ``--resume``): the rules of :func:`output_folder`."""
+    p.add_argument("--out", required=required, help=help + " (must be new or empty, unless --overwrite"
+                   + (" or --resume" if resume else "") + ")")
+    p.add_argument("--overwrite", action="store_true", help="replace what --out holds: the new results are "
+                   "built beside it and swapped in at the end, so an interrupted run leaves the old ones intact")
+    if resume:
+        p.add_argument("--resume", action="store_true", default=None,
+                       help="continue the interrupted run in --out from its last checkpoint")
+
+
+def check_output_folder(path: str | os.PathLike, *, overwrite: bool = False, resume: bool | None = None,
+                        option: str = "--out") -> list[str]:
+    """Refuse a folder :func:`output_folder` would refuse, before any work starts; the names it holds."""
+    out = Path(path)
+    if resume and overwrite:
+        raise CLIError("--resume and --overwrite exclude each other: --resume continues the run in "
+                       f"{option} {out}, --overwrite replaces it")
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"{option} {out} is a file; expected a folder (new or empty)")
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if held and not (resume or overwrite):
+        offer = "--resume to continue its run or --overwrite" if resume is not None else "--overwrite"
+        shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+        raise CLIError(f"{option} {out} is not empty (holds {shown}); pass {offer} to replace it, or choose "
+                       "another folder")
+    return held
+
+
+@contextmanager
+def output_folder(path: str | os.PathLike, *, overwrite: bool = False, resume: bool | None = None,
+                  option: str = "--out") -> Iterator[Path]:
+    """The folder a command writes into; checked before any work starts.
+
+    A non-empty folder is refused unless ``resume`` (write into it: the run goes on from its checkpoint)
+    or ``overwrite``: then the new results are written to a hidden folder beside it, which replaces the old
+    one only when the command succeeds; a failed or killed command leaves the old folder as it was.
+    ``resume=None`` means the command cannot resume.
+    """
+    out = Path(path)
+    held = check_output_folder(out, overwrite=overwrite, resume=resume, option=option)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent)) if held and overwrite \
+            else None
+    except OSError as exc:
+        raise CLIError(f"{option} {out}: cannot write there ({exc.strerror or exc})") from None
+    if staging is None:
+        yield out
+        return
+    try:
+        os.chmod(staging, default_mode(0o777))  # mkdtemp's 0700, made what a plain mkdir would give
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    old = out.with_name(f"{staging.name.replace('.new-', '.old-', 1)}")
+    out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def save_npy(path: str, arr: np.ndarray) -> None:
@@ -74,15 +168,11 @@ def expand_inputs(specs: list[str]) -> list[Path]:
 
 
 def read_image(path: Path, channels: int | None = None) -> np.ndarray:
-    """[0, 1] float32 (H, W) grey or (H, W, 3) colour; ``channels`` converts to 1 or 3 channels."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            mode = {1: "L", 3: "RGB"}.get(channels, "L" if im.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB")
-            arr = np.asarray(im.convert(mode), np.float32) / 255.0
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read the image ({exc})") from None
+    """[0, 1] float32 (H, W) grey or (H, W, 3) colour (16-bit images keep their levels); ``channels``
+    converts to 1 or 3 channels. Warns (ImageConversionWarning) saying what was converted."""
+    arr, note = read_image_file(path, channels=channels)
+    if note:
+        warnings.warn(note, ImageConversionWarning, stacklevel=2)
     return arr
 
 
@@ -97,6 +187,8 @@ def write_png(path: Path, img: np.ndarray) -> None:
 
 def read_targets(spec: str, data_dir=None) -> np.ndarray:
     """Class maps from a folder of mask images (their pixel values are the labels) or a .npy/.npz file."""
+    from aekit.data import load_dataset
+
     p = Path(spec)
     if p.is_dir():
         paths = expand_inputs([spec])
@@ -108,7 +200,15 @@ def read_targets(spec: str, data_dir=None) -> np.ndarray:
 
 
 def read_labels(path: Path) -> np.ndarray:
+    """A mask image's class map: its pixel values as they are (a palette image's indices, all 16 bits of a
+    16-bit image); a colour mask is read as grey levels, with a warning (ImageConversionWarning)."""
     from PIL import Image
 
     with Image.open(path) as im:
+        if im.mode in ("1", "L", "P"):
+            return np.asarray(im, dtype=np.uint8)
+        if im.mode.startswith("I"):
+            return np.asarray(im, dtype=np.int64)
+        warnings.warn(f"{path}: {im.mode} mask converted to grey levels (0-255) to read its labels",
+                      ImageConversionWarning, stacklevel=2)
         return np.asarray(im.convert("L"))

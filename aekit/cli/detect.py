@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.cli.common import estimator_params
+from aekit.cli.common import add_output_folder, make_estimator, output_folder
 
 
 def add_parser(sub) -> None:
@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="AnomalyDetector argument for --train, JSON value: --param epochs=30")
     p.add_argument("--n-heatmaps", type=int, default=16, help="heat-map overlays of the N most abnormal images")
-    p.add_argument("--out", required=True, help="output folder")
+    add_output_folder(p, "output folder: scores.csv, heatmaps/, model/ (with --train), report.html")
     p.set_defaults(handler=run)
 
 
@@ -73,20 +73,28 @@ def _anomaly_truth(y, normal: list[int] | None):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check the options, then detect into the output folder (see :func:`output_folder`)."""
+    from aekit.estimators import AnomalyDetector
+
+    normal = _parse_classes(args.normal_class)
+    if args.n_heatmaps < 0:
+        raise ValueError(f"--n-heatmaps={args.n_heatmaps} must be >= 0")
+    if args.model is not None and args.param:
+        raise ValueError("--param sets the detector's arguments for --train; a saved --model keeps its own")
+    det = make_estimator(AnomalyDetector, args) if args.train is not None else None
+    with output_folder(args.out, overwrite=args.overwrite) as out:
+        return _detect(args, out, normal, det)
+
+
+def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) -> int:
     from aekit.estimators import AnomalyDetector, load_estimator
     from aekit.fileio import atomic_write_bytes
     from aekit.report import anomaly as figs
     from aekit.report.html import write_report
 
-    normal = _parse_classes(args.normal_class)
-    if args.n_heatmaps < 0:
-        raise ValueError(f"--n-heatmaps={args.n_heatmaps} must be >= 0")
     ds, X, y = _load_all(args.data, args.data_dir, args.limit)
     truth = _anomaly_truth(y, normal)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     if args.train is not None:
-        det = AnomalyDetector(**estimator_params(args.param))
         tds, Xt, yt = _load_all(args.train, args.data_dir, args.limit)
         if normal is not None:
             if yt is None:
@@ -102,8 +110,6 @@ def run(args: argparse.Namespace) -> int:
         det.save(out / "model")
         source = f"trained on {tds.name} ({len(Xt)} samples)"
     else:
-        if args.param:
-            raise ValueError("--param sets the detector's arguments for --train; a saved --model keeps its own")
         det = load_estimator(args.model)
         if not isinstance(det, AnomalyDetector):
             raise ValueError(f"{args.model} holds a {type(det).__name__}, not an anomaly detector")

@@ -8,24 +8,62 @@ import argparse
 import json
 import sys
 
-from aekit.cli.common import estimator_params, read_targets
+from aekit.cli.common import add_output_folder, make_estimator, output_folder, read_targets
 
 
 def add_parser(sub) -> None:
-    from aekit.estimators import list_estimators
-
-    p = sub.add_parser("fit", help="fit a task estimator (reducer, anomaly-detector, ...) and save it")
-    p.add_argument("estimator", help="one of: " + ", ".join(list_estimators()))
+    p = sub.add_parser("fit", help="fit a task estimator (reducer, anomaly-detector, ...) and save it",
+                       add_help=False)
+    p.add_argument("-h", "--help", action=EstimatorHelp, nargs=0,
+                   help="show this help; after ESTIMATOR, also that estimator's parameters")
+    p.add_argument("estimator", metavar="ESTIMATOR", help="a registered estimator: reducer, anomaly-detector, "
+                   "compressor, generator, encoder-classifier, restorer, segmenter, ... (`aekit fit NAME --help` "
+                   "lists its parameters)")
     p.add_argument("--data", required=True, help="dataset name (digits, mnist, ...) or a path: folder of images, "
                    ".npy, .npz, .csv")
     p.add_argument("--data-dir", help="folder with datasets (default: $AEKIT_DATA_DIR, then download to cache)")
-    p.add_argument("--limit", type=int, help="use only the first N training samples")
+    p.add_argument("--limit", type=int, help="use only the first N training samples (default: all)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="estimator argument, JSON value: --param latent_dim=8 --param epochs=20")
     p.add_argument("--targets", metavar="PATH", help="per-sample targets aligned with --data, for estimators that "
                    "learn from pairs (segmenter: class maps; restorer: clean images): a folder of images, .npy, .npz")
-    p.add_argument("--out", required=True, help="output model folder")
+    add_output_folder(p, "output model folder")
     p.set_defaults(handler=run)
+
+
+class EstimatorHelp(argparse.Action):
+    """``--help``: the command's help, then (when ESTIMATOR came first) the estimator's parameters."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.print_help()
+        name = getattr(namespace, "estimator", None)
+        if name:
+            print("\n" + estimator_parameters(name))
+        parser.exit()
+
+
+def estimator_parameters(name: str) -> str:
+    """The parameters of the estimator registered as ``name``: defaults from its signature, then the
+    "Parameters" section of its docstring."""
+    import inspect
+
+    from aekit.estimators import estimator_class
+
+    try:
+        cls = estimator_class(name)
+    except ValueError as exc:
+        return f"{exc}"
+    sig = inspect.signature(cls.__init__)
+    lines = [f"{cls.__name__} parameters (pass as --param NAME=VALUE, JSON values):"]
+    lines += [f"  {p.name} = {p.default!r}" for p in list(sig.parameters.values())[1:]
+              if p.default is not inspect.Parameter.empty]
+    doc = inspect.getdoc(cls) or ""
+    if "Parameters\n----------" in doc:
+        section = doc.split("Parameters\n----------", 1)[1]
+        section = section.split("\n\n", 1)[0] if "\n----------" not in section else \
+            section[:section.index("\n----------")].rsplit("\n", 1)[0]
+        lines += ["", "Described:", *("  " + line for line in section.strip("\n").splitlines())]
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,23 +73,26 @@ def run(args: argparse.Namespace) -> int:
     from aekit.estimators import estimator_class
 
     cls = estimator_class(args.estimator)
-    est = cls(**estimator_params(args.param))
-    ds = load_dataset(args.data, data_dir=args.data_dir, limit=args.limit)
-    X, y = ds.train.X, ds.train.y
-    if args.targets:
-        targets = read_targets(args.targets, args.data_dir)[:len(X)]
-        if len(targets) != len(X):
-            raise ValueError(f"--targets {args.targets} has {len(targets)} samples for {len(X)} in --data {args.data}")
-        est.fit(X, targets)
-    elif est.__sklearn_tags__().target_tags.required and not is_classifier(est):
-        raise ValueError(f"{cls.__name__} learns from pairs: pass --targets (e.g. class maps aligned with --data)")
-    elif is_classifier(est):
-        if y is None:
-            raise ValueError(f"{cls.__name__} needs labels, but {args.data} has none")
-        est.fit(X, y)
-    else:
-        est.fit(X)
-    est.save(args.out)
+    est = make_estimator(cls, args)
+    with output_folder(args.out, overwrite=args.overwrite) as out:
+        ds = load_dataset(args.data, data_dir=args.data_dir, limit=args.limit)
+        X, y = ds.train.X, ds.train.y
+        if args.targets:
+            targets = read_targets(args.targets, args.data_dir)[:len(X)]
+            if len(targets) != len(X):
+                raise ValueError(f"--targets {args.targets} has {len(targets)} samples for {len(X)} in --data "
+                                 f"{args.data}")
+            est.fit(X, targets)
+        elif est.__sklearn_tags__().target_tags.required and not is_classifier(est):
+            raise ValueError(f"{cls.__name__} learns from pairs: pass --targets (e.g. class maps aligned with "
+                             "--data)")
+        elif is_classifier(est):
+            if y is None:
+                raise ValueError(f"{cls.__name__} needs labels, but {args.data} has none")
+            est.fit(X, y)
+        else:
+            est.fit(X)
+        est.save(out)
     summary = {"estimator": args.estimator, "data": ds.name, "n_samples": len(X), "epochs": est.n_iter_,
                "out": args.out}
     print(json.dumps(summary, indent=2))

@@ -16,19 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.cli.common import (IMAGE_EXTENSIONS, estimator_params, expand_inputs, read_image, read_labels,
-                               read_targets, write_png)
+from aekit.cli.common import (IMAGE_EXTENSIONS, CLIError, add_output_folder, check_output_folder, expand_inputs,
+                               make_estimator, output_folder, read_image, read_labels, read_targets, write_png)
 
 
 
 def add_parser(sub) -> None:
-    from aekit.estimators.restoration_tasks import list_restoration_tasks
-
     p = sub.add_parser("restore", help="denoise, inpaint, remove watermarks, colourise or super-resolve images")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, or skimage:NAME")
-    p.add_argument("--task", required=True, choices=list_restoration_tasks())
+    p.add_argument("--task", help="denoise, inpaint, watermark, colorize, super-resolve, ... (default: the "
+                   "model's task; required with --fit)")
     p.add_argument("--model", required=True, help="Restorer folder (written by aekit fit restorer, or by --fit)")
-    p.add_argument("--out", required=True, help="output folder: restored PNGs, report.html, metrics.json")
+    add_output_folder(p, "output folder: restored PNGs, report.html, metrics.json")
     p.add_argument("--corrupt", action="store_true", help="the inputs are clean originals: degrade them with the "
                    "task's corruption first, then restore and score against them")
     p.add_argument("--original", action="append", default=[], metavar="PATH",
@@ -42,7 +41,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("segment", help="label every pixel of images with a trained Segmenter")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, or skimage:NAME")
     p.add_argument("--model", required=True, help="Segmenter folder (written by aekit fit segmenter, or by --fit)")
-    p.add_argument("--out", required=True, help="output folder: class-map PNGs, report.html, metrics.json")
+    add_output_folder(p, "output folder: class-map PNGs, report.html, metrics.json")
     p.add_argument("--truth", action="append", default=[], metavar="PATH",
                    help="true class map of an input (in input order), for the mean IoU")
     p.add_argument("--targets", help="with --fit: class maps of the training images (folder of mask images, .npy)")
@@ -52,13 +51,13 @@ def add_parser(sub) -> None:
 
 def _add_fit_args(p, name: str) -> None:
     p.add_argument("--fit", metavar="DATA", help=f"first train a {name} on DATA (dataset name, folder, .npy/.npz, "
-                   "image file or skimage:NAME) and save it to --model")
+                   "image file or skimage:NAME) and save it to --model (new or empty, unless --overwrite)")
     p.add_argument("--data-dir", help="folder with datasets (default: $AEKIT_DATA_DIR)")
     p.add_argument("--limit", type=int, help="with --fit: use only the first N training samples")
-    p.add_argument("--epochs", type=int, help="with --fit: training epochs")
+    p.add_argument("--epochs", type=int, help=f"with --fit: training epochs (default: the {name}'s)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="with --fit: estimator argument, JSON value (--param patch_size=32)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 # ------------------------------------------------------------------------------------------------ files
@@ -73,17 +72,17 @@ def _training_data(args, owner: str):
     return ds.train.X, None
 
 
-def _fit(args, cls, defaults: dict, y=None):
-
-    params = {**defaults, **estimator_params(args.param)}
+def _fit(args, cls, y=None, **fixed):
+    """Train ``cls`` on ``--fit`` data and save it to ``--model``."""
     if args.epochs is not None:
-        params["epochs"] = args.epochs
-    params.setdefault("verbose", not args.quiet)
-    est = cls(**params)
-    X, _ = _training_data(args, cls.__name__)
-    est.fit(X) if y is None else est.fit(X, y)
-    est.save(args.model)
-    print(f"trained a {cls.__name__} on {args.fit} ({est.n_iter_} epochs) and saved it to {args.model}", file=sys.stderr)
+        fixed["epochs"] = args.epochs
+    est = make_estimator(cls, args, **fixed)
+    with output_folder(args.model, overwrite=args.overwrite, option="--model") as folder:
+        X, _ = _training_data(args, cls.__name__)
+        est.fit(X) if y is None else est.fit(X, y)
+        est.save(folder)
+    print(f"trained a {cls.__name__} on {args.fit} ({est.n_iter_} epochs) and saved it to {args.model}",
+          file=sys.stderr)
     return est
 
 
@@ -97,7 +96,7 @@ def _load(path: str, cls):
 
 
 def _pad_rows(images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Same-size (1, C, H, W) rows for a figure: smaller images (super-resolution inputs) enlarged by
+    """Same-size (H, W) or (H, W, 3) images for a figure: smaller images (super-resolution inputs) enlarged by
     repeating pixels, grey ones replicated when the others are colour."""
     h = max(a.shape[0] for a in images.values())
     w = max(a.shape[1] for a in images.values())
@@ -109,34 +108,42 @@ def _pad_rows(images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             a = np.pad(a, [(0, h - a.shape[0]), (0, w - a.shape[1])] + [(0, 0)] * (a.ndim - 2))
         if colour and a.ndim == 2:
             a = np.repeat(a[..., None], 3, 2)
-        out[k] = (a[None] if a.ndim == 2 else a.transpose(2, 0, 1))[None]
+        out[k] = a
     return out
 
 
 # ------------------------------------------------------------------------------------------------ restore
 def run_restore(args: argparse.Namespace) -> int:
     from aekit.estimators import Restorer
-    from aekit.metrics import masked_psnr, psnr, ssim
-    from aekit.report import write_report
-    from aekit.report.figures import image_rows
 
-    if args.fit:
-        est = _fit(args, Restorer, {"task": args.task})
-    else:
-        est = _load(args.model, Restorer)
-    if est.task != args.task:
-        raise ValueError(f"--task {args.task}, but the model in {args.model} was trained for task {est.task!r}")
+    check_output_folder(args.out, overwrite=args.overwrite)
     paths = expand_inputs(args.inputs)
     if args.original and len(args.original) != len(paths):
         raise ValueError(f"{len(args.original)} --original file(s) for {len(paths)} input image(s); give one per input")
     if args.mask and len(args.mask) not in (1, len(paths)):
         raise ValueError(f"{len(args.mask)} --mask file(s) for {len(paths)} input image(s); give one, or one per input")
+    if args.fit:
+        if args.task is None:
+            raise CLIError("--fit needs --task: what the restorer learns (denoise, inpaint, ...)")
+        est = _fit(args, Restorer, task=args.task)
+    else:
+        est = _load(args.model, Restorer)
+    args.task = args.task or est.task
+    if est.task != args.task:
+        raise ValueError(f"--task {args.task}, but the model in {args.model} was trained for task {est.task!r}")
     if est.task_.needs_mask and not args.mask and not args.corrupt:
         raise ValueError(f"--task {args.task} needs --mask (white = missing pixels), or --corrupt to make holes")
+    with output_folder(args.out, overwrite=args.overwrite) as out:
+        return _restore(args, est, paths, out)
+
+
+def _restore(args: argparse.Namespace, est, paths: list[Path], out: Path) -> int:
+    from aekit.metrics import masked_psnr, psnr, ssim
+    from aekit.report import write_report
+    from aekit.report.figures import side_by_side
+
     channels = est.n_channels_  # colorize learns from colour images: grey inputs are read as RGB
     lo, hi = est.value_range_
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     rows, figures = [], {}
     for i, path in enumerate(paths):
         img = read_image(path, channels)
@@ -181,7 +188,7 @@ def run_restore(args: argparse.Namespace) -> int:
         if len(figures) < 4:
             panel = {"before": before, "restored": restored, **({"original": original} if original is not None else {})}
             figures[f"{stem}: before / restored" + (" / original" if original is not None else "")] = \
-                image_rows(_pad_rows(panel), n=1)
+                side_by_side(_pad_rows(panel))
     metrics = {"task": args.task, "images": len(rows)}
     for key in ("psnr_input", "psnr_restored", "ssim_restored", "psnr_restored_missing"):
         vals = [r[key] for r in rows if key in r]
@@ -191,7 +198,8 @@ def run_restore(args: argparse.Namespace) -> int:
     write_report(out / "report.html", title=f"aekit restore --task {args.task}",
                  summary={"model": args.model, "task": args.task, "corruptions": ", ".join(est.corruption_specs_),
                           "inputs": len(paths), "tiles": f"{est.tile_size} px, overlap {est.tile_overlap}"},
-                 metrics=metrics, baselines=rows, history=est.history_, extra_figures=figures)
+                 metrics={k: v for k, v in metrics.items() if k not in ("task", "images")},  # both in the summary
+                 baselines=rows, baselines_title="Per image", history=est.history_, extra_figures=figures)
     print(json.dumps(metrics, indent=2))
     print(f"wrote {len(rows)} restored image(s), report.html and metrics.json to {out}", file=sys.stderr)
     return 0
@@ -200,22 +208,27 @@ def run_restore(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------ segment
 def run_segment(args: argparse.Namespace) -> int:
     from aekit.estimators import Segmenter
-    from aekit.metrics import mean_iou
-    from aekit.report import write_report
-    from aekit.report.figures import image_rows
 
-    if args.fit:
-        if not args.targets:
-            raise ValueError("--fit needs --targets: the class maps of the training images")
-        est = _fit(args, Segmenter, {}, y=read_targets(args.targets, args.data_dir))
-    else:
-        est = _load(args.model, Segmenter)
+    check_output_folder(args.out, overwrite=args.overwrite)
     paths = expand_inputs(args.inputs)
     if args.truth and len(args.truth) != len(paths):
         raise ValueError(f"{len(args.truth)} --truth file(s) for {len(paths)} input image(s); give one per input")
+    if args.fit:
+        if not args.targets:
+            raise ValueError("--fit needs --targets: the class maps of the training images")
+        est = _fit(args, Segmenter, y=read_targets(args.targets, args.data_dir))
+    else:
+        est = _load(args.model, Segmenter)
+    with output_folder(args.out, overwrite=args.overwrite) as out:
+        return _segment(args, est, paths, out)
+
+
+def _segment(args: argparse.Namespace, est, paths: list[Path], out: Path) -> int:
+    from aekit.metrics import mean_iou
+    from aekit.report import write_report
+    from aekit.report.figures import side_by_side
+
     lo, hi = est.value_range_
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     rows, figures, preds, truths = [], {}, [], []
     labels = est.classes_
     for i, path in enumerate(paths):
@@ -241,7 +254,7 @@ def run_segment(args: argparse.Namespace) -> int:
             panel["truth"] = np.searchsorted(labels, truth).clip(0, len(labels) - 1) / max(1, len(labels) - 1)
         rows.append(row)
         if len(figures) < 4:
-            figures[f"{path.stem}: " + " / ".join(panel)] = image_rows(_pad_rows(panel), n=1)
+            figures[f"{path.stem}: " + " / ".join(panel)] = side_by_side(_pad_rows(panel))
     metrics = {"images": len(rows), "classes": labels.tolist()}
     if truths:
         all_t = np.concatenate(truths)
@@ -249,9 +262,10 @@ def run_segment(args: argparse.Namespace) -> int:
         classes = np.union1d(labels, np.unique(all_t))
         metrics["mean_iou"] = mean_iou(np.searchsorted(classes, all_p), np.searchsorted(classes, all_t), len(classes))
     (out / "metrics.json").write_text(json.dumps({**metrics, "per_image": rows}, indent=2, default=str))
-    write_report(out / "report.html", title="aekit segment", summary={"model": args.model, "inputs": len(paths)},
-                 metrics={k: v for k, v in metrics.items() if k != "classes"}, baselines=rows, history=est.history_,
-                 extra_figures=figures)
+    write_report(out / "report.html", title="aekit segment",
+                 summary={"model": args.model, "inputs": len(paths), "classes": metrics["classes"]},
+                 metrics={k: v for k, v in metrics.items() if k not in ("images", "classes")},  # in the summary
+                 baselines=rows, baselines_title="Per image", history=est.history_, extra_figures=figures)
     print(json.dumps(metrics, indent=2, default=str))
     print(f"wrote {len(rows)} class map(s), report.html and metrics.json to {out}", file=sys.stderr)
     return 0

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
 
 from aekit.data.errors import DownloadError
+from aekit.fileio import default_mode
 
 __all__ = ["data_dir", "cache_dir", "md5_bytes", "md5_file", "download", "is_verified", "mark_verified"]
 
@@ -118,7 +119,7 @@ def download(urls: Sequence[str], dest: Path, check: Callable[[Path, str], str |
             if problem is not None:
                 problems.append(f"{url}: {problem}")
                 continue
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
+            os.chmod(tmp, default_mode())  # mkstemp creates 0600 files; give what a plain write would
             os.replace(tmp, dest)
             return dest
         finally:

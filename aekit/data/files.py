@@ -8,27 +8,94 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from aekit.data._images import to_channels_first
+from aekit.data._images import convert_channels, resize, to_channels_first
 from aekit.data._validation import as_samples_float32, encode_labels, head
 from aekit.data.base import Dataset, Split
 from aekit.data.errors import DataError
 
-__all__ = ["IMAGE_EXTENSIONS", "LABEL_COLUMNS", "load_image_folder", "load_npy", "load_npz", "load_csv"]
+__all__ = ["IMAGE_EXTENSIONS", "LABEL_COLUMNS", "ImageConversionWarning", "read_image_file", "load_image_folder",
+           "load_npy", "load_npz", "load_csv"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 LABEL_COLUMNS = ("label", "labels", "y", "target", "class")
 _X_KEYS, _Y_KEYS = ("X", "x", "data"), ("y", "labels")
 _X_TEST_KEYS, _Y_TEST_KEYS = ("X_test", "x_test"), ("y_test", "labels_test")
-# PIL modes that hold one grey channel; every other mode is converted to RGB.
-_GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
+# PIL modes of one grey channel wider than 8 bits, read as numbers; the integer ones hold 16-bit PNG data.
+_WIDE_GREY = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535, "F": 1}
+_ALPHA_MODES = {"LA": "L", "La": "L", "PA": "P", "RGBA": "RGB", "RGBa": "RGB"}
 
 
 # ----------------------------------------------------------------------------------------- images
+class ImageConversionWarning(UserWarning):
+    """An image file was converted on reading: wider than 8 bits, palette, alpha or another colour space."""
+
+
+def read_image_file(path: str | os.PathLike, *, channels: int | None = None,
+                    peak: float = 1.0) -> tuple[np.ndarray, str | None]:
+    """Read an image file with its real range mapped onto ``[0, peak]``.
+
+    Returns ``(array, note)``: float32 ``(H, W)`` grey or ``(H, W, 3)`` RGB (``channels`` 1 or 3 converts;
+    None keeps the file's), and a one-line note saying what was converted (16-bit, palette, alpha, 1-bit,
+    CMYK...), None for a plain 8-bit grey or RGB file. Callers warn with the note
+    (:class:`ImageConversionWarning`). A 16-bit grey image keeps its 65536 levels; a palette image becomes
+    grey when its colours are all grey, else RGB.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in _WIDE_GREY:
+                arr, note = _wide_grey(im, path, peak)
+                return (np.repeat(arr[..., None], 3, axis=2) if channels == 3 else arr), note
+            return _eight_bit(im, path, channels, peak)
+    except DataError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path}: cannot read image ({type(exc).__name__}: {exc}), expected a PNG, JPEG or "
+                        "BMP file") from exc
+
+
+def _wide_grey(im: Image.Image, path: Path, peak: float) -> tuple[np.ndarray, str]:
+    """(H, W) float32 in [0, peak] of a 16-bit, 32-bit integer or float grey image."""
+    arr = np.asarray(im, dtype=np.float64)
+    top = _WIDE_GREY[im.mode]
+    lo, hi = float(arr.min(initial=0)), float(arr.max(initial=0))
+    if lo < 0 or hi > top:
+        raise DataError(f"{path}: {im.mode} image with values {lo:g}..{hi:g}, expected values in 0..{top:g}")
+    what = "32-bit float" if im.mode == "F" else ("32-bit integer" if im.mode == "I" else "16-bit")
+    return (arr * (peak / top)).astype(np.float32), \
+        f"{path}: {what} grey image scaled from 0-{top:g} to [0, {peak:g}]"
+
+
+def _eight_bit(im: Image.Image, path: Path, channels: int | None, peak: float) -> tuple[np.ndarray, str | None]:
+    """(H, W) or (H, W, 3) float32 in [0, peak] of an image with 8 bits (or fewer) per channel."""
+    notes = []
+    if any(";16" in str(tile.args) for tile in im.tile):  # PIL keeps the high byte of 16-bit colour
+        notes.append("16-bit colour read at 8 bits per channel")
+    if im.mode in _ALPHA_MODES:
+        notes.append("alpha channel dropped")
+        im = im.convert(_ALPHA_MODES[im.mode])
+    grey = im.mode in ("1", "L")
+    if im.mode == "P":
+        used = np.unique(np.asarray(im))
+        palette = np.asarray(im.getpalette("RGB"), dtype=np.int64).reshape(-1, 3)[used]
+        grey = bool((palette == palette[:, :1]).all())
+        notes.append(f"palette image converted to {'grey' if grey else 'RGB'} by its palette")
+    elif im.mode == "1":
+        notes.append("1-bit image read as black and white")
+    elif im.mode not in ("L", "RGB"):
+        notes.append(f"{im.mode} image converted to RGB")
+    mode = {1: "L", 3: "RGB"}.get(channels, "L" if grey else "RGB")
+    arr = np.asarray(im.convert(mode), dtype=np.float32) / np.float32(255 / peak)
+    return arr, (f"{path}: " + ", ".join(notes)) if notes else None
+
+
 def _list_images(root: Path) -> list[Path]:
     """Image files under ``root`` (recursive), sorted by relative path; hidden files are skipped."""
     found = []
@@ -37,16 +104,6 @@ def _list_images(root: Path) -> list[Path]:
         if p.suffix.lower() in IMAGE_EXTENSIONS and not any(part.startswith(".") for part in rel.parts) and p.is_file():
             found.append(p)
     return sorted(found, key=lambda p: p.relative_to(root).parts)
-
-
-def _read_image(path: Path) -> Image.Image:
-    """Open ``path`` fully as an "L" or "RGB" image."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.convert("L" if im.mode in _GREY_MODES else "RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise DataError(f"{path}: cannot read image ({type(exc).__name__}: {exc}), expected a PNG, JPEG or BMP file") from exc
 
 
 def load_image_folder(
@@ -101,31 +158,30 @@ def load_image_folder(
     if limit is not None:
         files = files[:limit]
 
-    images: list[Image.Image] = []
+    images: list[np.ndarray] = []   # (1, C, H, W) each, values 0..255
+    notes: list[str] = []
     first: tuple[Path, tuple[int, int]] | None = None
     for f in files:
-        im = _read_image(f)
+        arr, note = read_image_file(f, peak=255.0)
+        notes += [note] if note else []
+        chw = arr[None, None] if arr.ndim == 2 else arr.transpose(2, 0, 1)[None]
         if image_size is None:
             if first is None:
-                first = (f, im.size)
-            elif im.size != first[1]:
-                (w0, h0), (w1, h1) = first[1], im.size
+                first = (f, chw.shape[2:])
+            elif chw.shape[2:] != first[1]:
+                (h0, w0), (h1, w1) = first[1], chw.shape[2:]
                 raise DataError(
                     f"images differ in size: {first[0]} is {h0}x{w0} (height x width) but {f} is {h1}x{w1}; "
                     "pass image_size=(height, width) to resize them all"
                 )
-        else:
-            h, w = image_size
-            if im.size != (w, h):
-                im = im.resize((w, h), Image.Resampling.BILINEAR)
-        images.append(im)
+        images.append(resize(chw, image_size))
+    if notes:
+        more = f" (and {len(notes) - 1} more converted images)" if len(notes) > 1 else ""
+        warnings.warn(notes[0] + more, ImageConversionWarning, stacklevel=2)
 
     if grayscale is None:
-        grayscale = all(im.mode == "L" for im in images)
-    mode = "L" if grayscale else "RGB"
-    arrays = [np.asarray(im if im.mode == mode else im.convert(mode)) for im in images]
-    stacked = np.stack(arrays)
-    X = stacked[:, None] if stacked.ndim == 3 else np.transpose(stacked, (0, 3, 1, 2))
+        grayscale = all(im.shape[1] == 1 for im in images)
+    X = np.concatenate([convert_channels(im, grayscale) for im in images])
     X = as_samples_float32(X, str(root))
     y = None
     if classes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -23,7 +24,8 @@ from sklearn.base import OutlierMixin
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import Seeds, resolve_seeds
 from aekit.training.fitting import split_validation
-from aekit.estimators.scoring import list_score_types, list_threshold_rules, score_type, threshold_rule
+from aekit.estimators.scoring import (ThresholdWarning, list_score_types, list_threshold_rules, score_type,
+                                      threshold_rule)
 from aekit.validation import Either, Instance, Integer, NoneOr, Options, Real, check_params
 
 MODES = ("clean", "contaminated")
@@ -53,13 +55,16 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     contamination : "auto" or float in (0, 0.5], default "auto"
         Expected fraction of anomalies; with a float, the threshold flags that fraction of the
         training data (scikit-learn convention).
-    threshold : {"auto", "contamination", "percentile", "sigma", "max"}, default "auto"
+    threshold : {"auto", "contamination", "percentile", "sigma", "robust", "max"}, default "auto"
         How ``threshold_`` is set from the training anomaly scores: "contamination" the
         ``1 - contamination`` quantile; "percentile" the ``percentile``-th percentile; "sigma" mean +
-        ``n_sigma`` standard deviations; "max" the largest training score (flags nothing in the training
-        data). "auto": "contamination" when ``contamination`` is a float, else "sigma". Rules are registered
-        objects (``aekit.estimators.scoring``; ``register_threshold_rule`` adds one).
-        :meth:`set_threshold` changes it after fitting (also by the best F1 on labelled data).
+        ``n_sigma`` standard deviations; "robust" the start of a separate high mode of the scores when they
+        have one (anomalies that make up much of the training data), else median + ``n_sigma`` robust
+        standard deviations (from the median absolute deviation); "max" the largest training score (flags
+        nothing in the training data). "auto": "contamination" when ``contamination`` is a float, else
+        "robust". Rules are registered objects (``aekit.estimators.scoring``; ``register_threshold_rule``
+        adds one). :meth:`set_threshold` changes it after fitting (also by the best F1 on labelled data).
+        A ThresholdWarning says when a threshold flags none or all of the scores it was set on.
     percentile : float, default 99.0
     n_sigma : float, default 3.0
     gmm_components : int, default 4
@@ -318,7 +323,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     def _rule(self) -> str:
         if self.threshold != "auto":
             return self.threshold
-        return "contamination" if self.contamination != "auto" else "sigma"
+        return "contamination" if self.contamination != "auto" else "robust"
 
     def _set_threshold_from(self, scores: np.ndarray, method: str, *, labels=None, **values) -> None:
         """``threshold_`` from ``scores`` by the registered rule ``method`` (aekit/estimators/scoring.py); the
@@ -329,9 +334,16 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
             value = values.get(rule.param)
             value = getattr(self, rule.param) if value is None else value
             rule.check(value)
-        self.threshold_ = rule.threshold(np.asarray(scores, dtype=np.float64), value, labels)
+        scores = np.asarray(scores, dtype=np.float64)
+        self.threshold_ = rule.threshold(scores, value, labels)
         self.offset_ = -self.threshold_
         self.threshold_rule_ = method
+        n_flagged = int((scores > self.threshold_).sum())
+        if (n_flagged == 0 and not rule.flags_nothing) or n_flagged == len(scores):
+            warnings.warn(f"{type(self).__name__}: the {method!r} threshold {self.threshold_:.4g} flags "
+                          f"{'none' if n_flagged == 0 else 'all'} of the {len(scores)} samples it was set on; pass "
+                          "contamination=<expected fraction of anomalies>, or set_threshold(X_val, y_val) with "
+                          "labelled data", ThresholdWarning, stacklevel=3)
 
     def set_threshold(self, X=None, y=None, *, method: str = "f1", contamination=None, percentile=None,
                       n_sigma=None):

@@ -58,6 +58,9 @@ class Compressor(TransformerMixin, AutoencoderEstimator):
     autoencoder_ : aekit.TrainedAutoencoder
     entropy_tables_ : aekit.codec.EntropyTables
         Per code unit, the symbol range and its probabilities.
+    data_range_ : (float, float) or None
+        The training data's smallest and largest value; inputs with NaN, inf or values more than
+        ``RANGE_MARGIN`` of its width outside it are refused (None for folders saved before it was recorded).
     history_, n_iter_, n_features_in_, sample_shape_
 
     Examples
@@ -72,6 +75,7 @@ class Compressor(TransformerMixin, AutoencoderEstimator):
     """
 
     corruption = None  # the base class's training corruption: none for a codec
+    RANGE_MARGIN = 0.25  # inputs may exceed the training data's range by this fraction of its width
 
     _constraints = {**AutoencoderEstimator._constraints,
                               "rate_weight": Real(0), "step": Real(0, closed="neither"), "refine": Integer(0)}
@@ -119,6 +123,7 @@ class Compressor(TransformerMixin, AutoencoderEstimator):
         """Train the autoencoder with its rate term on ``X`` and fit the coding tables; returns ``self``."""
         self._check_params()
         x = self._validate(X, reset=True)
+        self.data_range_ = (float(x.min()), float(x.max()))
         self._fit_autoencoder(x, seeds=resolve_seeds(self.random_state),
                               model_kwargs={"rate_weight": float(self.rate_weight)})
         self._fit_tables(x)
@@ -154,11 +159,35 @@ class Compressor(TransformerMixin, AutoencoderEstimator):
         """Quantised codes of ``X``: (n_samples, latent_dim) integers (as float32) in the tables' ranges
         (refined by ``refine`` optimisation steps per item when ``refine > 0``)."""
         self._check_fitted()
+        self._check_values(X)
         x = self._validate(X, reset=False)
         symbols = self.entropy_tables_.clip(self._symbols(x))
         if self.refine:
             symbols = self._refine(x, symbols)
         return symbols.astype(np.float32)
+
+    def _check_values(self, X) -> None:
+        """Refuse NaN, inf and values clearly outside the training range: the code of such an input is
+        clipped to the coding tables and decodes to something unrelated to it."""
+        arr = np.asarray(X)
+        if arr.dtype.kind not in "biuf":
+            return  # not numbers: _validate says what is wrong
+        with np.errstate(over="ignore"):
+            arr = arr.astype(np.float32)   # what the model would see: beyond float32, inf
+        name, known = type(self).__name__, getattr(self, "data_range_", None)
+        trained = "" if known is None else f" (trained on values in [{known[0]:g}, {known[1]:g}])"
+        n_nan, n_inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
+        if n_nan or n_inf:
+            raise ValueError(f"{name}: X holds {n_nan} NaN and {n_inf} infinite value(s); a codec codes finite "
+                             f"values{trained}")
+        if known is None or arr.size == 0:
+            return
+        margin = self.RANGE_MARGIN * max(known[1] - known[0], 1e-12)
+        lo, hi = known[0] - margin, known[1] + margin
+        seen = (float(arr.min()), float(arr.max()))
+        if seen[0] < lo or seen[1] > hi:
+            raise ValueError(f"{name}: X holds values in [{seen[0]:g}, {seen[1]:g}], outside the range this codec "
+                             f"accepts, [{lo:g}, {hi:g}]{trained}; scale the inputs as the training data was")
 
     def _item_loss(self, xs: torch.Tensor, symbols: np.ndarray) -> np.ndarray:
         """Per item: mean squared error (model units) + rate_weight * coded bits (tables) per value."""
@@ -277,6 +306,14 @@ class Compressor(TransformerMixin, AutoencoderEstimator):
         return self.inverse_transform(self.decode_streams(streams))
 
     # ------------------------------------------------------------------------------------ persistence
+    def _get_state(self) -> dict:
+        return {**super()._get_state(), "data_range_": self.data_range_}
+
+    def _set_state(self, state: dict) -> None:
+        super()._set_state(state)
+        known = state.get("data_range_")   # absent in folders saved before it was recorded
+        self.data_range_ = None if known is None else (float(known[0]), float(known[1]))
+
     def _get_tensors(self) -> dict[str, torch.Tensor]:
         t = self.entropy_tables_
         return {"entropy_low": torch.from_numpy(t.low.astype(np.int64)),

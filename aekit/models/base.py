@@ -17,7 +17,7 @@ from aekit.data.kinds import get_kind, kind_of
 from aekit.data.errors import DataError
 from aekit.layers import get_activation
 from aekit.registry import Registry
-from aekit.validation import Integer, check_params
+from aekit.validation import Integer, InvalidParameterError, check_params
 
 _MODELS: Registry[type["Autoencoder"]] = Registry("model")
 
@@ -57,6 +57,9 @@ class Autoencoder(nn.Module):
     decoder: nn.Module
     can_decode: bool = True   # False where decoding needs more than the code (U-Net's skip connections)
     sparse_code: bool = False  # True where most code units are meant to be zero (no dead-unit warning)
+    # True where a regulariser (sparsity, contraction, KL, quantisation, rate) or skip connections make a code
+    # at least as large as the input meaningful; else such a code need not compress (OvercompleteCodeWarning)
+    overcomplete_ok: bool = False
     # what the checked constructor arguments may be (aekit.validation); a family extends it with
     # {**Parent._constraints, ...} and calls self._check_args(...) first in __init__
     _constraints: dict = {"latent_dim": Integer(1)}
@@ -162,7 +165,7 @@ def create_model(name: str, **kwargs) -> Autoencoder:
     unknown = sorted(set(kwargs) - set(params) - {"self"})
     if unknown:
         allowed = sorted(p for p in params if p != "self")
-        raise TypeError(f"model {name!r} got unknown argument(s) {unknown}; it accepts {allowed}")
+        raise InvalidParameterError(f"model {name!r} got unknown argument(s) {unknown}; it accepts {allowed}")
     if "input_shape" in kwargs:
         kwargs["input_shape"] = shape = _check_input_shape(name, kwargs["input_shape"])
         if _kind_or_none(shape) not in cls.input_kinds:

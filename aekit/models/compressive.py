@@ -55,6 +55,8 @@ class Compressive:
     ``aekit.Compressor`` can code with) when it subclasses this. Shared forward: noise / rounding, rate in
     bits per sample (stats) and weighted bits per input value (regulariser ``rate``)."""
 
+    overcomplete_ok = True  # the rate term, not the width, limits the code
+
     def _init_rate(self, rate_weight: float, components: int) -> None:
         self._check_args(rate_weight=rate_weight, components=components)
         self.rate_weight = float(rate_weight)

@@ -39,6 +39,7 @@ class ContractiveAutoencoder(Autoencoder):
 
     input_kinds = ("table", "image", "sequence")  # flattens any sample
     example_input_shape = (20,)
+    overcomplete_ok = True  # the contraction penalty, not the width, limits the code
     _constraints = {**Autoencoder._constraints, "hidden": HIDDEN, "lam": Real(0),
                               "jacobian": Options(*JACOBIAN_METHODS)}
 

@@ -80,6 +80,7 @@ class _SparseCode:
     """
 
     sparse_code = True  # inactive units are the point: dead units are tracked in the stats instead
+    overcomplete_ok = True  # the sparsity penalty, not the width, limits the code
 
     def _init_sparsity(self, penalty: str, sparsity_weight: float, rho: float, beta: float, warmup: float,
                        k: int, aux_weight: float, k_aux: int, dead_steps: int) -> None:

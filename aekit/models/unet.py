@@ -99,6 +99,7 @@ class UNet(Autoencoder):
     example_input_shape = (1, 16, 16)
 
     can_decode = False
+    overcomplete_ok = True  # skip connections carry the detail: the bottleneck is not the code
     _constraints = {**Autoencoder._constraints, "channels": ListOf(Integer(1), min_len=1),
                               "upsample": Options(*UPSAMPLE), "out_channels": NoneOr(Integer(1)),
                               "num_classes": Integer(0), "residual": Boolean()}

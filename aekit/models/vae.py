@@ -55,6 +55,8 @@ class VariationalAutoencoder(Autoencoder):
     to ONNX). ``code`` is always mu.
     """
 
+    overcomplete_ok = True  # the KL term, not the width, limits the code
+
     def _init_variational(self, likelihood: str, beta: float, kl_warmup_steps: int) -> None:
         self.likelihood = likelihood
         self.beta = float(beta)

@@ -252,6 +252,7 @@ class VQVAE(Autoencoder):
 
     input_kinds = ("image",)
     example_input_shape = (1, 16, 16)
+    overcomplete_ok = True  # each code vector is one of codebook_size entries: the codebook limits the code
     _constraints = {
         **Autoencoder._constraints, "codebook_size": Integer(1), "channels": Integer(1),
         "downsample": Integer(0), "residual_blocks": Integer(0), "commitment": Real(0), "ema": Boolean(),

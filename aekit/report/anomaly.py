@@ -34,14 +34,15 @@ def score_histogram(scores: np.ndarray, threshold: float, *, is_anomaly: np.ndar
 
 
 def roc_curve_figure(is_anomaly: np.ndarray, scores: np.ndarray, *, baselines: dict | None = None) -> bytes:
-    """ROC curve of ``scores`` against the known labels (1 = anomaly), with optional baseline scores."""
+    """ROC curve of ``scores`` against the known labels (1 = anomaly), with optional baseline scores; the
+    legend gives each AUC as a fraction with 4 significant digits, as the report's metrics table does."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     fig = new_figure(figsize=(4.8, 4.5))
     ax = fig.add_subplot(1, 1, 1)
     for name, s in {"aekit": scores, **(baselines or {})}.items():
         fpr, tpr, _ = roc_curve(is_anomaly, s)
-        ax.plot(fpr, tpr, label=f"{name} (AUC {100 * roc_auc_score(is_anomaly, s):.1f})")
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(is_anomaly, s):.4g})")
     ax.plot([0, 1], [0, 1], color="#999", linestyle=":")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
@@ -51,14 +52,18 @@ def roc_curve_figure(is_anomaly: np.ndarray, scores: np.ndarray, *, baselines: d
 
 
 def class_error_curves(history: list[dict]) -> bytes:
-    """Mean reconstruction error per class after each epoch (``[{"epoch": e, "<class>": err, ...}]``)."""
+    """Mean reconstruction error per class after each epoch (``[{"epoch": e, "<class>": err, ...}]``), as
+    lines without a marker per epoch (one marker only when there is one epoch)."""
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [h["epoch"] for h in history]
     classes = [k for k in history[0] if k != "epoch"]
     fig = new_figure(figsize=(6.4, 4.0))
     ax = fig.add_subplot(1, 1, 1)
     for c in classes:
-        ax.plot(epochs, [h[c] for h in history], marker=".", label=str(c))
+        ax.plot(epochs, [h[c] for h in history], marker="." if len(epochs) == 1 else None, label=str(c))
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean reconstruction error")
     ax.legend(fontsize=7, ncol=2, title="class")

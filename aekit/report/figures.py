@@ -20,10 +20,16 @@ __all__ = [
     "reconstruction_grid",
     "loss_curves",
     "latent_map",
+    "side_by_side",
 ]
 
 #: Maximum number of points drawn by :func:`latent_map`.
 MAX_LATENT_POINTS = 5000
+#: Maximum number of points embedded by t-SNE / UMAP (about 2 s for t-SNE on one core).
+MAX_EMBED_POINTS = 1000
+#: 2-D embeddings of codes with more than 2 dimensions; "auto" is UMAP when installed, else t-SNE.
+EMBEDDINGS = ("auto", "tsne", "umap", "pca")
+_EMBEDDING_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 #: Maximum number of table samples drawn by :func:`reconstruction_grid`.
 MAX_TABLE_SAMPLES = 5
 #: Up to this many distinct labels are drawn as categories with a legend.
@@ -214,6 +220,53 @@ def image_rows(rows: dict[str, np.ndarray], *, n: int = 10, title: str = "") -> 
     return figure_to_png(fig)
 
 
+def side_by_side(images: dict[str, np.ndarray], *, width: int = 1060, min_size: int = 256) -> bytes:
+    """Images of one size, ``(H, W)`` or ``(H, W, 3)`` in [0, 1], side by side under their labels, at a size
+    where details can be judged (before / restored / original).
+
+    The PNG is at most `width` px wide (a report shows it unscaled), each image in a square panel of
+    ``(width - gaps) / n`` px: smaller images are enlarged by whole pixels to at least `min_size` px,
+    larger ones are shrunk to the panel and followed by a row of their centre crops at 1:1.
+    """
+    arrays = {label: (np.clip(np.nan_to_num(_as_float_array(a, name=label)), 0, 1) * 255).round().astype(np.uint8)
+              for label, a in images.items()}
+    shapes = {a.shape for a in arrays.values()}
+    shape = next(iter(shapes), ())
+    if len(shapes) != 1 or not (len(shape) == 2 or shape[2:] == (3,)):
+        raise ValueError(f"side_by_side needs images of one shape (H, W) or (H, W, 3), got {sorted(shapes)}")
+    from PIL import Image
+
+    gap, band = 8, 24                                      # px between panels; px of label above each row
+    n = len(arrays)
+    h, w = shape[:2]
+    panel = max(min_size, (width - gap * (n + 1)) // n)
+    big = max(h, w) > panel
+    factor = panel / max(h, w) if big else max(1, -(-min_size // max(h, w)))
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    method = Image.LANCZOS if big else Image.NEAREST
+    rows = [[(label + (f" (whole, {factor:.0%})" if big else f" (x{factor})" if factor > 1 else ""),
+              np.asarray(Image.fromarray(a).resize(size, method)))
+             for label, a in arrays.items()]]
+    if big:
+        top, left = (h - min(h, panel)) // 2, (w - min(w, panel)) // 2
+        rows.append([(f"{label} (centre, 1:1)", a[top:top + panel, left:left + panel]) for label, a in arrays.items()])
+    row_h = [max(img.shape[0] for _, img in row) for row in rows]
+    canvas_w = gap + n * (max(img.shape[1] for row in rows for _, img in row) + gap)
+    canvas = np.full((sum(row_h) + len(rows) * band + gap, canvas_w, 3), 255, dtype=np.uint8)
+    fig = new_figure(figsize=(canvas_w / _DPI, canvas.shape[0] / _DPI))
+    y = 0
+    for row, height in zip(rows, row_h):
+        x = gap
+        for label, img in row:
+            rgb = img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
+            canvas[y + band:y + band + rgb.shape[0], x:x + rgb.shape[1]] = rgb
+            fig.text(x / canvas_w, 1 - (y + band - 6) / canvas.shape[0], label, fontsize=10, va="bottom")
+            x += (canvas_w - gap) // n
+        y += band + height
+    fig.figimage(canvas, 0, 0, origin="upper")
+    return figure_to_png(fig)
+
+
 def bar_chart(values: np.ndarray, *, title: str, xlabel: str, ylabel: str) -> bytes:
     """A bar per entry (codebook usage, per-unit activation rates, ...)."""
     v = _as_float_array(values, name="values").ravel()
@@ -270,6 +323,10 @@ def _finite_float(value: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+def _same_curve(a: tuple[list[float], list[float]], b: tuple[list[float], list[float]]) -> bool:
+    return a[0] == b[0] and np.allclose(a[1], b[1], rtol=1e-6, atol=0.0)
+
+
 def loss_curves(history: list[dict]) -> bytes:
     """Plot training curves from a per-epoch history.
 
@@ -280,15 +337,18 @@ def loss_curves(history: list[dict]) -> bytes:
         "val_loss": 0.04, "lr": 3e-3, "time": 2.1, "train_recon": 0.05}``.
         ``train_loss`` and ``val_loss`` (when present) are drawn as the
         main lines; any other ``train_*`` / ``val_*`` keys are drawn as
-        thinner dashed lines.  If ``epoch`` is missing, the 1-based position
-        in the list is used.  Non-numeric or non-finite values are skipped.
+        thinner dashed lines, except a term equal to its total at every epoch
+        (the only term of a plain autoencoder), which is named in the total's
+        legend entry instead (``train loss (= recon)``).  If ``epoch`` is
+        missing, the 1-based position in the list is used.  Non-numeric or
+        non-finite values are skipped.
 
     Returns
     -------
     bytes
         PNG image.  The y-axis is logarithmic when every plotted value is
-        positive.  Markers are drawn for short histories so that a single
-        epoch remains visible.
+        positive.  Lines carry no markers, except a single-epoch series,
+        which is drawn as one.
 
     Raises
     ------
@@ -339,9 +399,16 @@ def loss_curves(history: list[dict]) -> bytes:
             f"{sorted({str(k) for row in history for k in row})}"
         )
 
+    labels = {key: key.replace("_", " ") for key in series}
+    for key in list(series):
+        prefix, _, term = key.partition("_")
+        total = f"{prefix}_loss"
+        if key != total and total in series and _same_curve(series[key], series[total]):
+            labels[total] += f" (= {term.replace('_', ' ')})"
+            del series[key]
+
     all_y = [y for _, ys in series.values() for y in ys]
     log_y = all(y > 0 for y in all_y)
-    few = len(history) <= 20
 
     fig = new_figure(figsize=(6.4, 4.0))
     ax = fig.add_subplot(1, 1, 1)
@@ -352,14 +419,14 @@ def loss_curves(history: list[dict]) -> bytes:
     for key, (xs, ys) in series.items():
         if key in main_styles:
             color, marker = main_styles[key]
-            ax.plot(xs, ys, "-", color=color, lw=2.0, label=key,
-                    marker=marker if few or len(xs) == 1 else None, ms=5)
+            ax.plot(xs, ys, "-", color=color, lw=2.0, label=labels[key],
+                    marker=marker if len(xs) == 1 else None, ms=5)
         else:
             color = extra_colors[ci % len(extra_colors)]
             ci += 1
             ax.plot(xs, ys, "--" if key.startswith("train_") else ":",
-                    color=color, lw=1.2, alpha=0.9, label=key,
-                    marker="." if few or len(xs) == 1 else None, ms=6)
+                    color=color, lw=1.2, alpha=0.9, label=labels[key],
+                    marker="." if len(xs) == 1 else None, ms=6)
     if log_y:
         ax.set_yscale("log")
     if len(history) == 1:
@@ -389,6 +456,7 @@ def latent_map(
     labels: np.ndarray | None = None,
     *,
     max_points: int = MAX_LATENT_POINTS,
+    embedding: str = "auto",
     seed: int = 0,
 ) -> bytes:
     """Draw the latent codes.
@@ -398,17 +466,23 @@ def latent_map(
     codes : numpy.ndarray
         Latent codes shaped ``(N, k)`` (a 1-D array is treated as
         ``(N, 1)``).  ``k == 1``: code vs sample index; ``k == 2``: direct
-        scatter; ``k > 2``: scatter of a 2-D PCA projection (a view of the
-        results, noted in the axis labels).
+        scatter; ``k > 2``: scatter of a 2-D embedding (see `embedding`),
+        named in the title.
     labels : numpy.ndarray or None, optional
         One label per sample.  With at most 20 distinct values the points
         are coloured categorically (``tab10`` / ``tab20``) with a legend;
         numeric labels with more distinct values use a colorbar.  ``None``
         draws every point in a single colour.
     max_points : int, optional
-        Points are randomly subsampled to at most this many.
+        Points are randomly subsampled to at most this many (and to at most
+        ``MAX_EMBED_POINTS`` for t-SNE / UMAP, so a report takes seconds).
+    embedding : {"auto", "tsne", "umap", "pca"}, optional
+        The 2-D view of codes with ``k > 2``: t-SNE (scikit-learn, PCA
+        initialisation) keeps neighbourhoods, so clusters show; UMAP does too
+        and is what ``"auto"`` picks when umap-learn is installed (else
+        t-SNE); PCA is the linear projection of largest variance.
     seed : int, optional
-        Seed of the subsampling.
+        Seed of the subsampling and of the embedding.
 
     Returns
     -------
@@ -418,9 +492,11 @@ def latent_map(
     Raises
     ------
     ValueError
-        If `codes` is not 1-D/2-D, is empty, or `labels` does not have one
-        entry per sample.
+        If `codes` is not 1-D/2-D, is empty, `labels` does not have one
+        entry per sample, or `embedding` is unknown.
     """
+    if embedding not in EMBEDDINGS:
+        raise ValueError(f"embedding={embedding!r}; expected one of {EMBEDDINGS}")
     z = _as_float_array(codes, name="codes")
     if z.ndim == 1:
         z = z[:, None]
@@ -442,6 +518,9 @@ def latent_map(
     if max_points < 1:
         raise ValueError(f"max_points must be >= 1, got {max_points}")
 
+    method = _embedding_method(embedding) if z.ndim == 2 and z.shape[1] > 2 else None
+    if method in ("tsne", "umap"):
+        max_points = min(max_points, MAX_EMBED_POINTS)
     index = np.arange(z.shape[0])
     if z.shape[0] > max_points:
         rng = np.random.default_rng(seed)
@@ -452,6 +531,7 @@ def latent_map(
     z = np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
 
     k = z.shape[1]
+    ticks = True  # off for t-SNE / UMAP, whose coordinates mean nothing
     if k == 1:
         xs, ys = index.astype(float), z[:, 0]
         xlabel, ylabel = "sample index", "code z[0]"
@@ -460,11 +540,17 @@ def latent_map(
         xs, ys = z[:, 0], z[:, 1]
         xlabel, ylabel = "z[0]", "z[1]"
         title = "Latent space (k=2)"
-    else:
+    elif method == "pca" or len(z) < 10:  # too few points for a neighbour embedding
         xs, ys, ratio = _pca_2d(z)
         xlabel = f"PCA component 1 of {k}-D codes ({ratio[0]:.1%} var.)"
         ylabel = f"PCA component 2 ({ratio[1]:.1%} var.)"
         title = f"Latent space (k={k}, PCA projection to 2-D)"
+    else:
+        xs, ys = _neighbour_embedding(z, method, seed=seed).T
+        name = _EMBEDDING_NAMES[method]
+        xlabel, ylabel = f"{name} 1", f"{name} 2"
+        title = f"Latent space (k={k}, {name} embedding of {len(z)} codes)"
+        ticks = False
 
     fig = new_figure(figsize=(6.4, 5.0))
     ax = fig.add_subplot(1, 1, 1)
@@ -485,7 +571,11 @@ def latent_map(
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel(ylabel, fontsize=9)
     ax.set_title(title, fontsize=10)
-    ax.grid(True, alpha=0.3)
+    if ticks:
+        ax.grid(True, alpha=0.3)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.tight_layout()
     return figure_to_png(fig)
 
@@ -517,6 +607,29 @@ def _categorical_scatter(fig, ax, xs, ys, lab, classes, *, size) -> None:
     if not many:
         ax.legend(title="label", fontsize=7, title_fontsize=8, markerscale=1.5,
                   loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+
+
+def _embedding_method(embedding: str) -> str:
+    if embedding != "auto":
+        return embedding
+    import importlib.util
+
+    return "umap" if importlib.util.find_spec("umap") is not None else "tsne"
+
+
+def _neighbour_embedding(z: np.ndarray, method: str, *, seed: int) -> np.ndarray:
+    """(N, k) -> (N, 2) by t-SNE or UMAP (imported lazily: umap-learn is optional)."""
+    if method == "umap":
+        try:
+            import umap
+        except ImportError as exc:
+            raise ValueError("embedding='umap' needs umap-learn (pip install umap-learn)") from exc
+        return umap.UMAP(n_components=2, n_neighbors=min(15, len(z) - 1), random_state=seed).fit_transform(z)
+    from sklearn.manifold import TSNE
+
+    perplexity = min(30.0, (len(z) - 1) / 3)
+    return TSNE(n_components=2, init="pca", perplexity=perplexity, max_iter=500,
+                random_state=seed).fit_transform(z)
 
 
 def _pca_2d(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

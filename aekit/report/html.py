@@ -25,7 +25,7 @@ from aekit.fileio import atomic_write_bytes
 
 from . import figures as _figures
 
-__all__ = ["write_report", "format_value", "slugify"]
+__all__ = ["write_report", "format_value", "readable_label", "slugify"]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -96,6 +96,28 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+_ACRONYMS = {"mse": "MSE", "psnr": "PSNR", "ssim": "SSIM", "roc": "ROC", "auc": "AUC", "pca": "PCA",
+             "f1": "F1", "iou": "IoU"}
+
+
+def readable_label(key: Any) -> str:
+    """Turn a snake_case key into a table label: ``test_psnr`` -> ``test PSNR``,
+    ``wall_time_s`` -> ``wall time (s)``, ``n_samples`` -> ``number of samples``.
+
+    Keys that are not snake_case (``"latent dim"``, ``"training time (s)"``)
+    were written for people and are returned unchanged.
+    """
+    text = str(key)
+    if not re.fullmatch(r"[a-z0-9_]+", text):
+        return text
+    words = [_ACRONYMS.get(w, w) for w in text.split("_") if w]
+    if len(words) > 1 and words[0] == "n":
+        words[0] = "number of"
+    if len(words) > 1 and words[-1] == "s":
+        words[-1] = "(s)"
+    return " ".join(words)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
@@ -127,13 +149,11 @@ def _check_mapping(value: Any, *, name: str) -> Mapping:
 
 
 def _key_value_table(data: Mapping, *, css_class: str) -> str:
-    if not data:
-        return '<p class="muted">(none)</p>'
     rows = []
     for key, value in data.items():
         cls = ' class="num"' if _is_number(value) else ""
         rows.append(
-            f"<tr><th>{_esc(key)}</th><td{cls}>{_esc(format_value(value))}</td></tr>"
+            f"<tr><th>{_esc(readable_label(key))}</th><td{cls}>{_esc(format_value(value))}</td></tr>"
         )
     return f'<table class="{css_class}">\n' + "\n".join(rows) + "\n</table>"
 
@@ -151,15 +171,13 @@ def _best_row(baselines: list[Mapping], *, key: str = "test_mse") -> int | None:
 
 
 def _baselines_table(baselines: list[Mapping]) -> str:
-    if not baselines:
-        return '<p class="muted">(no baselines)</p>'
     columns: list[Any] = []
     for row in baselines:
         for key in row:
             if key not in columns:
                 columns.append(key)
     best = _best_row(baselines)
-    head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
+    head = "".join(f"<th>{_esc(readable_label(c))}</th>" for c in columns)
     body = []
     for i, row in enumerate(baselines):
         cells = []
@@ -170,7 +188,7 @@ def _baselines_table(baselines: list[Mapping]) -> str:
         marker = ' class="best" data-best="true"' if i == best else ""
         body.append(f"<tr{marker}>" + "".join(cells) + "</tr>")
     note = (
-        '<p class="muted">Highlighted row: lowest test_mse.</p>'
+        '<p class="muted">Highlighted row: lowest test MSE.</p>'
         if best is not None
         else ""
     )
@@ -185,7 +203,7 @@ def _figure_html(title: str, png: bytes, *, filename: str) -> str:
     return (
         "<figure>\n"
         f'<img alt="{_esc(title)}" src="data:image/png;base64,{b64}">\n'
-        f"<figcaption>{_esc(title)} ({_esc(filename)})</figcaption>\n"
+        f"<figcaption>{_esc(filename)}</figcaption>\n"
         "</figure>"
     )
 
@@ -209,6 +227,7 @@ def write_report(
     labels: np.ndarray | None = None,
     extra_figures: dict[str, bytes] | None = None,
     model_summary: str | None = None,
+    baselines_title: str = "Comparison with baselines",
 ) -> pathlib.Path:
     """Write a self-contained HTML run report and its PNG figures.
 
@@ -223,9 +242,12 @@ def write_report(
         Report title (HTML-escaped).
     summary : dict
         Key/value run description (dataset, model, latent dim, epochs,
-        training time, ...), shown as a table.
+        training time, ...), shown as a table.  Snake-case keys here, in
+        `metrics` and in `baselines` are shown through
+        :func:`readable_label` (``test_mse`` -> ``test MSE``).
     metrics : dict
         Key/value metrics; floats are shown with 4 significant digits.
+        Give each result once: what `summary` shows need not repeat here.
     baselines : list of dict
         Comparison rows, e.g. ``{"method": "PCA", "code_size": 32,
         "test_mse": 0.0168}``.  Columns are the union of the keys in order
@@ -246,6 +268,9 @@ def write_report(
         ones.
     model_summary : str or None, optional
         Model description shown in a ``<pre>`` block.
+    baselines_title : str, optional
+        Heading of the `baselines` table (e.g. ``"Per image"`` when its rows
+        are not baselines).
 
     Returns
     -------
@@ -260,6 +285,9 @@ def write_report(
 
     Notes
     -----
+    Sections with nothing to show (an empty `summary`, `metrics` or
+    `baselines`, no figures) are left out.
+
     Every file is written atomically: to a temporary file in the same
     directory, then moved into place with :func:`os.replace`.  All inputs
     are validated and all figures rendered before anything is written.
@@ -344,19 +372,14 @@ def write_report(
         f"<h1>{_esc(title)}</h1>",
         '<p class="muted">Generated by aekit on '
         f"{_esc(_dt.datetime.now().strftime('%Y-%m-%d %H:%M:%S'))}</p>",
-        '<section id="summary">',
-        "<h2>Summary</h2>",
-        _key_value_table(summary, css_class="summary"),
-        "</section>",
-        '<section id="metrics">',
-        "<h2>Metrics</h2>",
-        _key_value_table(metrics, css_class="metrics"),
-        "</section>",
-        '<section id="baselines">',
-        "<h2>Comparison with baselines</h2>",
-        _baselines_table(list(baselines)),
-        "</section>",
     ]
+    for section, heading, data, table in (
+        ("summary", "Summary", summary, lambda d: _key_value_table(d, css_class="summary")),
+        ("metrics", "Metrics", metrics, lambda d: _key_value_table(d, css_class="metrics")),
+        ("baselines", baselines_title, list(baselines), _baselines_table),
+    ):
+        if data:
+            parts += [f'<section id="{section}">', f"<h2>{_esc(heading)}</h2>", table(data), "</section>"]
     if figs:
         parts.append('<section id="figures">')
         parts.append("<h2>Figures</h2>")

@@ -1,7 +1,23 @@
 """Training: the loop, its config, checkpoints/resume, DDP set-up, and the one function every estimator and
-command trains through (:func:`train_autoencoder`)."""
-from aekit.training.config import TrainConfig
-from aekit.training.fitting import Fitted, ModelSpec, train_autoencoder
-from aekit.training.loop import Trainer, TrainingError, TrainResult, fit
+command trains through (:func:`train_autoencoder`).
 
-__all__ = ["TrainConfig", "Trainer", "TrainResult", "TrainingError", "fit", "train_autoencoder", "ModelSpec", "Fitted"]
+Names are imported on first use (PEP 562): ``aekit.training.config`` alone does not load torch, which keeps
+the command line's ``--help`` fast.
+"""
+import importlib
+
+_EXPORTS = {"TrainConfig": "config", "Fitted": "fitting", "ModelSpec": "fitting", "train_autoencoder": "fitting",
+            "Trainer": "loop", "TrainingError": "loop", "TrainResult": "loop", "fit": "loop"}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'aekit.training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"aekit.training.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from aekit.diagnostics import check_code_size
 from aekit.models.base import Autoencoder, create_model
 from aekit.seeding import Seeds, torch_seeded
 from aekit.training.config import TrainConfig
@@ -89,6 +90,7 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
         val = vx if vy is None else (vx, vy)
     if isinstance(model, ModelSpec):
         model = model.build(x.shape[1:], seeds.init)
+    check_code_size(model, copies_input=corruption is None and target is None)
     if callable(callbacks):
         callbacks = callbacks(model)
     config = dataclasses.replace(config, random_state=seeds.train)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -179,7 +180,7 @@ class Trainer:
                             weight_decay=cfg.weight_decay)
         state = self._initial_state(seed)
         if resume and cfg.checkpoint_dir:
-            state = self._resume_state(state, model, optimizer)
+            state = self._resume_state(state, model, optimizer, info)
         net: nn.Module = model
         if info.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -438,23 +439,38 @@ class Trainer:
             })
         barrier(run.info)
 
-    def _resume_state(self, state: dict, model: nn.Module, optimizer) -> dict:
+    def _resume_state(self, state: dict, model: nn.Module, optimizer, info: DistInfo) -> dict:
         """Load the checkpoint in ``config.checkpoint_dir`` into model and optimizer; the state to go on from."""
         ckpt = load_checkpoint(self.config.checkpoint_dir)
         if ckpt is None:
+            self._say(f"nothing to resume in {self.config.checkpoint_dir} (no checkpoint); training from the start",
+                      info)
             return state
-        self._check_resumable(ckpt)
+        self._check_resumable(ckpt, model)
+        self._say(f"the run in {self.config.checkpoint_dir} already finished (epoch {ckpt['epoch']}); nothing to "
+                  "resume, its final weights are used" if ckpt.get("finished") else
+                  f"resuming from epoch {ckpt['epoch']} of {self.config.epochs} ({self.config.checkpoint_dir})", info)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["rng"])
         return {k: ckpt.get(k, v) for k, v in state.items()}
 
-    def _check_resumable(self, ckpt: dict) -> None:
+    def _check_resumable(self, ckpt: dict, model: nn.Module) -> None:
+        """The checkpoint was written by this run's options and model: else a TrainingError naming each change."""
         old = ckpt.get("config", {})
         new = self.config.to_dict()
         diff = [f"{k}: checkpoint {old.get(k)!r} vs now {new[k]!r}" for k in _RESUME_KEYS if old.get(k) != new[k]]
         if ckpt.get("objective", self.objective.name) != self.objective.name:
             diff.append(f"objective: checkpoint {ckpt.get('objective')!r} vs now {self.objective.name!r}")
+        saved, current = ckpt["model"], model.state_dict()
+        changed = [f"{k} {tuple(saved[k].shape)} -> {tuple(v.shape)}" for k, v in current.items()
+                   if k in saved and tuple(saved[k].shape) != tuple(v.shape)]
+        changed += [f"{k} only in the {where}" for k, where in
+                    [*((k, "checkpoint") for k in saved.keys() - current.keys()),
+                     *((k, "model") for k in current.keys() - saved.keys())]]
+        if changed:
+            diff.append(f"model layers: {'; '.join(sorted(changed)[:3])}" + (" ..." if len(changed) > 3 else "")
+                        + " (a changed model size or type)")
         if diff:
             raise TrainingError(f"cannot resume from {self.config.checkpoint_dir}: the options differ ("
                                 + "; ".join(diff) + "); use the same options or a new output folder")
@@ -465,6 +481,11 @@ class Trainer:
         if not info.enabled:
             return flag
         return bool(all_reduce_sum(torch.tensor([float(flag)]), info).item() > 0)
+
+    def _say(self, text: str, info: DistInfo) -> None:
+        """A one-line notice on stderr, where the progress bar is (only when it is shown)."""
+        if self.config.progress and info.is_main:
+            print(text, file=sys.stderr)
 
     def _progress(self, total: int, done: int, info: DistInfo):
         if not self.config.progress or not info.is_main:
