@@ -3,8 +3,10 @@
     python benchmarks/startup.py                                   # this checkout, 5 runs per command
     python benchmarks/startup.py --checkout ../before --tag startup-before
 
-Each command runs ``--runs`` times in a fresh interpreter (the same one that runs this script, through
-``python -m aekit.cli`` so that no wrapper script is timed); the figure is the median wall time, with the peak
+Each command runs ``--runs`` times in a fresh interpreter (the one that runs this script) as
+``python -S -m aekit.cli``, with ``PYTHONPATH`` = the checkout, then this interpreter's site-packages: ``-S``
+keeps an editable install of another checkout out of the way, so both checkouts are timed the same way.
+The figure is the median wall time, with the peak
 resident memory of the child (``wait4``'s ``ru_maxrss``) beside it. Writes benchmarks/results/<tag>.md and .json.
 Run it alone: other jobs on the machine slow every figure.
 """
@@ -20,14 +22,16 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-COMMANDS = (["--help"], ["--version"], ["train", "--help"], ["fit", "--help"], ["detect", "--help"],
+COMMANDS = (["--help"], ["train", "--help"], ["fit", "--help"], ["detect", "--help"],
             ["restore", "--help"])
 
 
-def time_once(argv: list[str], env: dict) -> tuple[float, float]:
-    """(wall seconds, peak resident MB) of one ``python -m aekit.cli ARGV``."""
+def time_once(argv: list[str], env: dict, checkout: str) -> tuple[float, float]:
+    """(wall seconds, peak resident MB) of one ``python -m aekit.cli ARGV`` run in ``checkout`` (``-m`` puts
+    the working directory first on the path)."""
     t0 = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "aekit.cli", *argv], env=env, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen([sys.executable, "-S", "-m", "aekit.cli", *argv], env=env, cwd=checkout,
+                             stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - t0
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -43,11 +47,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="the aekit checkout to time (default: this one)")
     ap.add_argument("--tag", default="startup")
     args = ap.parse_args(argv)
-    env = {**os.environ, "PYTHONPATH": str(Path(args.checkout).resolve())}
+    import site
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(args.checkout).resolve()), *site.getsitepackages()])}
     rows = []
     for command in COMMANDS:
-        time_once(command, env)  # warm the file cache
-        runs = [time_once(command, env) for _ in range(args.runs)]
+        time_once(command, env, args.checkout)  # warm the file cache
+        runs = [time_once(command, env, args.checkout) for _ in range(args.runs)]
         walls = [w for w, _ in runs]
         rows.append({"command": "aekit " + " ".join(command), "median_s": statistics.median(walls),
                      "min_s": min(walls), "max_s": max(walls), "peak_mb": max(m for _, m in runs),
