@@ -133,3 +133,8 @@ def clustering_agreement(x_raw: np.ndarray, codes: np.ndarray, y, *, n_clusters:
         out[f"{name}_ari"] = float(adjusted_rand_score(y, labels))
         out[f"{name}_nmi"] = float(normalized_mutual_info_score(y, labels))
     return out
+
+
+# NAB (Numenta Anomaly Benchmark) scoring for streaming detectors lives in aekit.nab; re-exported here
+from aekit.nab import (NAB_PROFILES, FileScore, load_labels, load_windows, normalized_score,  # noqa: E402,F401
+                       optimize_threshold, score_corpus, score_file)

@@ -10,6 +10,12 @@ makes it an estimator folder).
 
 Loading runs no pickled code: the weights are safetensors, the rest is JSON, and the SHA-256 of the
 weights file recorded in ``config.json`` detects a corrupted or swapped weights file.
+
+Saving over a folder is safe against a crash at any point: two files cannot be replaced in one step, so the
+new config is first written to ``.config.json.pending``, then the weights and ``config.json`` are replaced
+(each atomically); a save killed between those two leaves new weights beside the old ``config.json``, and
+the loader then takes the pending config, whose SHA-256 matches them. The folder holds the old model or the
+new one, never a mix.
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ FORMAT = "aekit-model"
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+PENDING_NAME = ".config.json.pending"   # the next config.json, written before the weights it describes
 KINDS = ("autoencoder", "estimator")
 
 
@@ -109,14 +116,13 @@ def save_model(directory: str | os.PathLike, model: Autoencoder, *, scaler=None,
     """
     from safetensors.torch import save
 
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r}; expected one of {KINDS}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({EXTRA_PREFIX + k: torch.as_tensor(v).detach().cpu().contiguous() for k, v in (extra or {}).items()})
     blob = save(tensors, metadata={"format": FORMAT})
-    atomic_write_bytes(directory / WEIGHTS_NAME, lambda f: f.write(blob))
-    if kind not in KINDS:
-        raise ValueError(f"kind={kind!r}; expected one of {KINDS}")
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -128,7 +134,13 @@ def save_model(directory: str | os.PathLike, model: Autoencoder, *, scaler=None,
         "metadata": metadata or {},
     }
     text = json.dumps(config, indent=2, default=_json_default).encode()
+    pending, weights = directory / PENDING_NAME, directory / WEIGHTS_NAME
+    if pending.exists() and weights.exists() and _pending_config(directory, _sha256(weights)) is not None:
+        os.replace(pending, directory / CONFIG_NAME)   # finish the save that was killed half-way (module docstring)
+    atomic_write_bytes(pending, lambda f: f.write(text))
+    atomic_write_bytes(weights, lambda f: f.write(blob))
     atomic_write_bytes(directory / CONFIG_NAME, lambda f: f.write(text))
+    pending.unlink(missing_ok=True)
     return directory
 
 
@@ -140,8 +152,8 @@ def _json_default(obj):
     raise TypeError(f"cannot write {type(obj).__name__} to config.json")
 
 
-def _read_config(directory: Path) -> dict:
-    path = directory / CONFIG_NAME
+def _read_config(directory: Path, name: str = CONFIG_NAME) -> dict:
+    path = directory / name
     if not directory.is_dir():
         raise ModelFileError(f"{directory} is not a model folder (no such directory)")
     if not path.exists():
@@ -158,9 +170,23 @@ def _read_config(directory: Path) -> dict:
     for key, kind in (("model", str), ("params", dict), ("weights_sha256", str)):
         if not isinstance(config.get(key), kind):
             raise ModelFileError(f"{path}: field {key!r} is missing or not a {kind.__name__}")
+    if not isinstance(config.get("metadata", {}), dict):
+        raise ModelFileError(f"{path}: field 'metadata' is a {type(config['metadata']).__name__}, expected a dict")
     if config.get("kind", folder_kind(config)) not in KINDS:
         raise ModelFileError(f"{path}: kind {config.get('kind')!r}; this aekit reads {KINDS}")
     return config
+
+
+def _pending_config(directory: Path, digest: str) -> dict | None:
+    """The config a save left in ``PENDING_NAME`` when it was killed after replacing the weights (SHA-256
+    ``digest``) and before replacing config.json; None when there is none or it describes other weights."""
+    if not (directory / PENDING_NAME).is_file():
+        return None
+    try:
+        config = _read_config(directory, PENDING_NAME)
+    except ModelFileError:
+        return None
+    return config if config["weights_sha256"] == digest else None
 
 
 def folder_kind(config: dict) -> str:
@@ -173,7 +199,13 @@ def folder_kind(config: dict) -> str:
 
 def read_kind(directory: str | os.PathLike) -> str:
     """The kind of the model folder ``directory`` (checked as :func:`load_autoencoder` checks it)."""
-    return folder_kind(_read_config(Path(directory)))
+    directory = Path(directory)
+    config, weights = _read_config(directory), directory / WEIGHTS_NAME
+    if (directory / PENDING_NAME).exists() and weights.is_file():   # perhaps an interrupted save
+        digest = _sha256(weights)
+        if digest != config["weights_sha256"]:
+            config = _pending_config(directory, digest) or config
+    return folder_kind(config)
 
 
 def load_autoencoder(directory: str | os.PathLike, *, device: str | torch.device = "cpu") -> TrainedAutoencoder:
@@ -193,8 +225,11 @@ def load_autoencoder(directory: str | os.PathLike, *, device: str | torch.device
     blob = weights.read_bytes()
     digest = hashlib.sha256(blob).hexdigest()
     if digest != config["weights_sha256"]:
-        raise ModelFileError(f"{weights} does not match {CONFIG_NAME} (SHA-256 {digest[:12]}... expected "
-                             f"{config['weights_sha256'][:12]}...): the file was corrupted or replaced")
+        pending = _pending_config(directory, digest)   # a save killed between the weights and config.json
+        if pending is None:
+            raise ModelFileError(f"{weights} does not match {CONFIG_NAME} (SHA-256 {digest[:12]}... expected "
+                                 f"{config['weights_sha256'][:12]}...): the file was corrupted or replaced")
+        config = pending
     try:
         state = load_bytes(blob)
     except (SafetensorError, Exception) as exc:
@@ -203,7 +238,7 @@ def load_autoencoder(directory: str | os.PathLike, *, device: str | torch.device
         model_class(config["model"])
         with torch.device("meta"):  # shapes without memory: an edited config cannot make it allocate
             skeleton = create_model(config["model"], **config["params"])
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: torch refusing sizes (overflow)
         raise ModelFileError(f"{directory / CONFIG_NAME}: cannot rebuild the model ({exc})") from None
     extra = {k[len(EXTRA_PREFIX):]: state.pop(k) for k in list(state) if k.startswith(EXTRA_PREFIX)}
     _check_shapes(skeleton, state, f"{weights} does not fit the {config['model']!r} model described in "

@@ -17,3 +17,30 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 def digits_split():
     X, _ = digits()
     return X[:1400], X[1400:]
+
+
+# ------------------------------------------------------------------------------ headless Chromium
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"   # Debian's chromium + chromium-driver
+
+
+def has_chromium() -> bool:
+    import os
+
+    return os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
+
+
+def chromium_driver(width: int = 1200, height: int = 1000, script_timeout: float | None = None):
+    """Selenium driving the system's headless Chromium (never a downloaded browser), browser console kept."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                f"--window-size={width},{height}"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    if script_timeout is not None:
+        driver.set_script_timeout(script_timeout)
+    return driver

@@ -9,11 +9,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "aekit"
 # a module may import modules of its own layer or of layers below it
 LAYERS = [
     {"registry", "validation", "fileio", "seeding", "threads", "layers", "losses", "corruption", "data", "metrics", "codec",
-     "version"},
+     "nab", "version"},
     {"models", "diagnostics", "summary", "objectives"},
     {"persistence", "training"},
     {"estimators"},
-    {"artifacts", "report", "run", "cli", "aekit"},
+    {"artifacts", "report", "run", "cli", "serve", "aekit"},
 ]
 LAYER = {area: i for i, areas in enumerate(LAYERS) for area in areas}
 

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from aekit.cli import main
+from tests.helpers import chromium_driver, has_chromium
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-
-pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+pytestmark = pytest.mark.skipif(not has_chromium(),
                                 reason="needs headless Chromium: apt-get install chromium chromium-driver")
 
 # report -> (section headings, figure headings that must appear)
@@ -41,16 +40,8 @@ def reports(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def browser():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1200,900"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    pytest.importorskip("selenium")
+    driver = chromium_driver(1200, 900)
     yield driver
     driver.quit()
 

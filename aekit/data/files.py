@@ -7,9 +7,14 @@ names the file at fault.
 from __future__ import annotations
 
 import csv
+import math
 import os
+import tokenize
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -36,7 +41,7 @@ class ImageConversionWarning(UserWarning):
     """An image file was converted on reading: wider than 8 bits, palette, alpha or another colour space."""
 
 
-def read_image_file(path: str | os.PathLike, *, channels: int | None = None,
+def read_image_file(path: str | os.PathLike | BinaryIO, *, channels: int | None = None,
                     peak: float = 1.0) -> tuple[np.ndarray, str | None]:
     """Read an image file with its real range mapped onto ``[0, peak]``.
 
@@ -44,11 +49,14 @@ def read_image_file(path: str | os.PathLike, *, channels: int | None = None,
     None keeps the file's), and a one-line note saying what was converted (16-bit, palette, alpha, 1-bit,
     CMYK...), None for a plain 8-bit grey or RGB file. Callers warn with the note
     (:class:`ImageConversionWarning`). A 16-bit grey image keeps its 65536 levels; a palette image becomes
-    grey when its colours are all grey, else RGB.
+    grey when its colours are all grey, else RGB. ``path`` may also be an open binary file (an upload's
+    bytes in a ``BytesIO``); messages then name it by its ``name``, else "image".
     """
-    path = Path(path)
+    source = path if hasattr(path, "read") else Path(path)
+    path = source if isinstance(source, Path) else Path(str(getattr(source, "name", "image")))
     try:
-        with Image.open(path) as im:
+        with Image.open(source) as im:
+            _check_pixel_count(im, source, path)
             im.load()
             if im.mode in _WIDE_GREY:
                 arr, note = _wide_grey(im, path, peak)
@@ -59,6 +67,28 @@ def read_image_file(path: str | os.PathLike, *, channels: int | None = None,
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: cannot read image ({type(exc).__name__}: {exc}), expected a PNG, JPEG or "
                         "BMP file") from exc
+
+
+# More pixels per byte of file than any real image holds (deflate tops out at 1032:1, so a PNG holds at most
+# 8256 one-bit pixels a byte; a JPEG codes at least one bit per 8x8 block): a header claiming more is forged or
+# corrupted, and is refused before PIL allocates the image.
+_MAX_PIXELS_PER_BYTE = 1 << 14
+
+
+def _check_pixel_count(im: Image.Image, source, path: Path) -> None:
+    """Refuse a header whose image size the file's bytes cannot hold (checked before any pixel is decoded)."""
+    try:
+        if isinstance(source, Path):
+            size = source.stat().st_size
+        else:
+            pos = source.tell()
+            size = source.seek(0, os.SEEK_END)
+            source.seek(pos)
+    except (OSError, AttributeError, ValueError):
+        return  # a stream without a known size: PIL's own decompression-bomb limit still applies
+    if im.width * im.height > _MAX_PIXELS_PER_BYTE * max(size, 1):
+        raise DataError(f"{path}: the header claims a {im.width}x{im.height} image, more pixels than its {size} "
+                        f"bytes can hold (at most {_MAX_PIXELS_PER_BYTE} a byte); the file is corrupted or forged")
 
 
 def _wide_grey(im: Image.Image, path: Path, peak: float) -> tuple[np.ndarray, str]:
@@ -84,7 +114,11 @@ def _eight_bit(im: Image.Image, path: Path, channels: int | None, peak: float) -
     grey = im.mode in ("1", "L")
     if im.mode == "P":
         used = np.unique(np.asarray(im))
-        palette = np.asarray(im.getpalette("RGB"), dtype=np.int64).reshape(-1, 3)[used]
+        palette = np.asarray(im.getpalette("RGB") or [], dtype=np.int64).reshape(-1, 3)
+        if used[-1] >= len(palette):
+            raise DataError(f"{path}: palette image uses colour index {int(used[-1])}, but its palette has "
+                            f"{len(palette)} colours; expected every index to have a colour")
+        palette = palette[used]
         grey = bool((palette == palette[:, :1]).all())
         notes.append(f"palette image converted to {'grey' if grey else 'RGB'} by its palette")
     elif im.mode == "1":
@@ -208,6 +242,43 @@ def _array_value_range(arrays: list[np.ndarray], raw_dtypes: list[np.dtype], kin
     return None
 
 
+# What reading a malformed .npy / .npz file raises besides OSError, ValueError and EOFError: the header's literal
+# parser (TokenError, SyntaxError), sizes past C integers (OverflowError), and the zip layer (a bad archive, an
+# unknown compression method, bad deflate data, an encrypted member: RuntimeError).
+_NPY_ERRORS = (OSError, ValueError, EOFError, tokenize.TokenError, SyntaxError, OverflowError, zipfile.BadZipFile,
+               NotImplementedError, zlib.error, RuntimeError)
+
+
+def _check_npy_header(f: BinaryIO, size: int, source: str) -> None:
+    """Read the .npy header at the start of ``f`` (``size`` bytes in all) and refuse a shape that needs more
+    bytes than follow it, so that a forged header cannot make NumPy allocate memory the data cannot fill."""
+    version = np.lib.format.read_magic(f)
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise DataError(f"{source}: .npy format version {version[0]}.{version[1]}, expected 1.0, 2.0 or 3.0")
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(f)
+    if any(isinstance(d, bool) or d < 0 for d in shape):   # NumPy itself fails on these with a TypeError
+        raise DataError(f"{source}: the header's shape {shape} is not a tuple of non-negative integers")
+    need, have = math.prod(shape) * dtype.itemsize, size - f.tell()
+    if need > have:
+        raise DataError(f"{source}: the header claims an array of shape {shape} and dtype {dtype} ({need} bytes), "
+                        f"but only {max(have, 0)} data bytes follow; the file is truncated or its header corrupted")
+
+
+def _npz_member(archive: np.lib.npyio.NpzFile, key: str, source: str) -> np.ndarray:
+    """Array ``key`` of an open .npz archive, read without pickle once its header fits the member's size."""
+    name = key + ".npy" if key + ".npy" in archive.zip.namelist() else key
+    info = archive.zip.getinfo(name)
+    size = info.file_size  # as the zip says; stored and deflated data cannot expand more than 1:1 and 1032:1
+    ratio = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: 1032}.get(info.compress_type)
+    if ratio is not None:
+        size = min(size, ratio * info.compress_size)
+    with archive.zip.open(name) as f:
+        _check_npy_header(f, size, f"{source} [{key}]")
+    with archive.zip.open(name) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
 def _samples(arr: np.ndarray, source: str, limit: int | None) -> tuple[np.ndarray, str]:
     """Layout + float32 + checks for one array of samples."""
     if arr.dtype.kind not in "biuf":
@@ -242,8 +313,14 @@ def load_npy(path: str | os.PathLike, *, limit: int | None = None, name: str | N
     """
     path = Path(path)
     try:
+        with open(path, "rb") as f:
+            if f.read(6) == b"\x93NUMPY":
+                f.seek(0)
+                _check_npy_header(f, os.fstat(f.fileno()).st_size, str(path))
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+    except DataError:
+        raise
+    except _NPY_ERRORS as exc:
         raise DataError(f"{path}: cannot read .npy file ({exc}), expected a numeric NumPy array without pickled objects") from exc
     if not isinstance(arr, np.ndarray):
         raise DataError(f"{path}: is an .npz archive, expected a single .npy array (rename it to .npz)")
@@ -288,7 +365,7 @@ def load_npz(path: str | os.PathLike, *, limit: int | None = None, name: str | N
     path = Path(path)
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+    except _NPY_ERRORS as exc:
         raise DataError(f"{path}: cannot read .npz file ({exc}), expected a NumPy .npz archive without pickled objects") from exc
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: holds a single array, expected an .npz archive (rename it to .npy)")
@@ -308,8 +385,10 @@ def load_npz(path: str | os.PathLike, *, limit: int | None = None, name: str | N
             if key is None:
                 return None
             try:
-                return archive[key]
-            except (OSError, ValueError, EOFError) as exc:
+                return _npz_member(archive, key, str(path))
+            except DataError:
+                raise
+            except _NPY_ERRORS as exc:
                 raise DataError(f"{path}: cannot read array {key!r} ({exc}), expected a numeric array without pickled objects") from exc
 
         raw_x, raw_y, raw_xt, raw_yt = get(x_key), get(y_key), get(xt_key), get(yt_key)

@@ -95,7 +95,10 @@ def parse_idx(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarray:
             f"{source}: IDX file has {actual - expected} trailing bytes: dimensions {dims} need "
             f"{expected} data bytes, got {actual}"
         )
-    arr = np.frombuffer(data, dtype=dtype, count=count, offset=header).reshape(dims)
+    try:
+        arr = np.frombuffer(data, dtype=dtype, count=count, offset=header).reshape(dims)
+    except ValueError as exc:  # an empty array whose other dimensions overflow NumPy's sizes
+        raise DataError(f"{source}: IDX dimensions {dims} do not fit a NumPy array ({exc})") from None
     return arr.astype(dtype.newbyteorder("="), copy=True)
 
 

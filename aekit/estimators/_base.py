@@ -262,7 +262,7 @@ def load_estimator(directory: str | os.PathLike) -> AutoencoderEstimator:
         est = cls(**info.get("params", {}))
         est._set_state(info.get("state", {}))
         est._set_tensors(trained.extra)
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:  # a JSON tree of the wrong shape
         raise ModelFileError(f"{directory}: cannot rebuild the {info.get('class')!r} estimator ({exc})") from None
     est.autoencoder_ = trained
     return est

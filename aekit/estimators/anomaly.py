@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
+import weakref
 
 import numpy as np
 import torch
@@ -260,7 +261,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         model.eval()
         dtype = torch.float32
         if device is None:
-            model, dtype, device = copy.deepcopy(model).cpu().double(), torch.float64, torch.device("cpu")
+            model, dtype, device = _float64_copy(model), torch.float64, torch.device("cpu")
         recons, codes = [], []
         for i in range(0, len(xs), batch_size):
             out = model(torch.from_numpy(xs[i:i + batch_size]).to(device, dtype))
@@ -468,3 +469,18 @@ def _anomaly_labels(y, n: int) -> np.ndarray:
     if not values <= {0, 1, True, False}:
         raise ValueError(f"y must hold 0/1 (1 = anomaly) or -1/+1 (-1 = anomaly) labels, got {sorted(values)[:5]}")
     return y.astype(int)
+
+
+_FLOAT64_COPIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _float64_copy(model):
+    """A float64 CPU copy of ``model`` for scoring, made once and remade only when a parameter or buffer of
+    the model changed since (torch counts in-place changes in each tensor's ``_version``): scoring one row
+    at a time (``aekit serve``) no longer pays for a deep copy per call."""
+    stamp = tuple(t._version for t in (*model.parameters(), *model.buffers()))
+    cached = _FLOAT64_COPIES.get(model)
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, copy.deepcopy(model).cpu().double().eval())
+        _FLOAT64_COPIES[model] = cached
+    return cached[1]

@@ -63,6 +63,8 @@ def save_checkpoint(directory: str | os.PathLike, state: dict) -> Path:
     for old in directory.glob("state-*.safetensors"):
         if old.name != name:
             old.unlink(missing_ok=True)
+    for stale in directory.glob(".state*.tmp"):   # left by a write that was killed (one writer per folder)
+        stale.unlink(missing_ok=True)
     return directory
 
 
