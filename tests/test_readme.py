@@ -75,14 +75,51 @@ def test_ci_runs_the_readme_test_command_and_it_runs_these_tests():
     assert "tests/test_readme.py::test_every_readme_command_runs" in collected, collected[-2000:]
 
 
+def prerequisites(commands):
+    """For each command, the earlier commands it needs: those whose ``--out`` holds a path it names, and those
+    whose text names the same file (they may write it; waiting on a mere reader costs only time)."""
+    def writes(earlier, path):
+        out = option(earlier, "--out")
+        return (out is not None and (path == out or path.startswith(out + "/"))) or \
+            re.search(rf"(?<![\w/.-]){re.escape(path)}(?![\w/.-])", earlier) is not None
+
+    needs = []
+    for i, cmd in enumerate(commands):
+        paths = [t for t in shlex.split(cmd) if "/" in t or re.search(r"\.[A-Za-z]\w*$", t)]
+        needs.append([j for j in range(i) if any(writes(commands[j], p) for p in paths)])
+    return needs
+
+
+def run_in_order(commands, cwd, workers=2):
+    """Run the commands, each as soon as the ones it needs have finished, ``workers`` at a time (the README's
+    examples are independent chains: the quick start's model, the families, the task commands)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def after(deps, cmd):
+        for d in deps:
+            d.result()  # submitted earlier, so running or done: first-in first-out never waits on a queued one
+        return run(cmd, cwd)
+
+    futures = []
+    with ThreadPoolExecutor(workers) as pool:
+        for cmd, needs in zip(commands, prerequisites(commands)):
+            futures.append(pool.submit(after, [futures[j] for j in needs], cmd))
+    for f in futures:
+        f.result()
+
+
+def test_readme_commands_wait_for_what_they_read():
+    commands = ["aekit train --out runs/a", "aekit train --out runs/a-b", "aekit evaluate --model runs/a",
+                "aekit compress --model runs/a-b x.png --out runs/s", "python -c \"save('x.png')\"",
+                "aekit decompress runs/s/x.aek --out runs/d", "aekit compress --model runs/a-b x.png --out runs/t"]
+    assert prerequisites(commands) == [[], [], [0], [1], [], [3], [1, 3, 4]]  # 3 names x.png too: it may write it
+
+
 def test_every_readme_command_runs(tmp_path):
-    ran = []
-    for block in blocks("bash"):
-        for cmd in split_commands(block):
-            if is_install(cmd) or is_test_command(cmd):
-                continue  # installs: run by .ci/run; the test command: the one that runs this test (see above)
-            run(cmd, tmp_path)
-            ran.append(cmd)
+    # installs: run by .ci/run; the test command: the one that runs this test (see above)
+    ran = [cmd for block in blocks("bash") for cmd in split_commands(block)
+           if not (is_install(cmd) or is_test_command(cmd))]
+    run_in_order(ran, tmp_path)
     # the TOML example: written to the file its comment names, run with the command in that comment
     toml_text = blocks("toml")[0]
     toml_name, toml_cmd = re.search(r"#\s*(\S+\.toml):\s*(.*)", toml_text).groups()
