@@ -2,9 +2,8 @@
 shapes and datatypes, random and broken ``.npy`` / PNG / JPEG / CSV / ``.aek`` bodies, odd content types and
 Accept headers. The only outcomes allowed: an answer, or a 4xx JSON error with its message and field.
 
-``AEKIT_FUZZ_EXAMPLES`` sets the examples per test (default 1000; a quarter of it for the well-formed requests,
-which reach a model); the runs are derandomised, so CI sees the same examples every time. Every crash found is
-kept as an ``@example`` here or as a test in tests/test_serve.py.
+``AEKIT_FUZZ_EXAMPLES`` sets the examples per test (default 1000); the runs are derandomised, so CI sees the same
+examples every time. Every crash found is kept as an ``@example`` here or as a test in tests/test_serve.py.
 """
 from __future__ import annotations
 
@@ -30,7 +29,6 @@ from tests.serve_helpers import digits, model_folders, npy  # noqa: E402
 EXAMPLES = int(os.environ.get("AEKIT_FUZZ_EXAMPLES", "1000"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))
-FUZZ_MODELS = settings(FUZZ, max_examples=max(1, EXAMPLES // 4))   # requests that reach a model cost more
 MODELS = ["table", "image", "codec", "generator", "restorer", "trained"]
 LIMITS = ServeSettings(max_body_bytes=256 * 1024, max_values=20_000, max_image_pixels=4096, max_samples=16,
                        request_timeout_s=60)
@@ -133,7 +131,7 @@ def test_fuzz_v2_json_bodies(client, model, body):
                       headers={"content-type": "application/json"}))
 
 
-@FUZZ_MODELS
+@FUZZ
 @given(request=well_formed())
 def test_fuzz_well_formed_requests_with_random_values(client, request):
     model, body = request
