@@ -173,18 +173,25 @@ def csv_files(draw) -> bytes:
     return draw(mutated(blob, hot=16, max_edits=2))
 
 
-def test_csv_reader(workdir, record_property):
-    path = workdir / "table.csv"
-
+def fuzz_dataset_file(path, files, record_property, also=lambda ds, limit: None):
+    """Fuzz ``load_dataset`` on a file at ``path`` holding each drawn blob (with a drawn ``limit``): a
+    dataset that passes :func:`check_dataset` (and ``also``), or a DataError."""
     def check(case):
         blob, limit = case
         path.write_bytes(blob)
         ds = result_or(DataError, load_dataset, str(path), limit=limit)
         if ds is not None:
             check_dataset(ds)
-            assert ds.kind == "table" and (limit is None or len(ds.train.X) <= limit)
+            also(ds, limit)
 
-    run_fuzz(check, st.tuples(csv_files(), LIMITS), record_property)
+    run_fuzz(check, st.tuples(files, LIMITS), record_property)
+
+
+def test_csv_reader(workdir, record_property):
+    def is_a_table(ds, limit):
+        assert ds.kind == "table" and (limit is None or len(ds.train.X) <= limit)
+
+    fuzz_dataset_file(workdir / "table.csv", csv_files(), record_property, also=is_a_table)
 
 
 # --------------------------------------------------------------------------------------- .npy / .npz
@@ -241,16 +248,7 @@ def npy_files(draw) -> bytes:
 
 
 def test_npy_reader(workdir, record_property):
-    path = workdir / "array.npy"
-
-    def check(case):
-        blob, limit = case
-        path.write_bytes(blob)
-        ds = result_or(DataError, load_dataset, str(path), limit=limit)
-        if ds is not None:
-            check_dataset(ds)
-
-    run_fuzz(check, st.tuples(npy_files(), LIMITS), record_property)
+    fuzz_dataset_file(workdir / "array.npy", npy_files(), record_property)
 
 
 NPZ_KEYS = ["X", "x", "data", "y", "labels", "X_test", "x_test", "y_test", "labels_test", "other"]
@@ -270,16 +268,7 @@ def npz_files(draw) -> bytes:
 
 
 def test_npz_reader(workdir, record_property):
-    path = workdir / "arrays.npz"
-
-    def check(case):
-        blob, limit = case
-        path.write_bytes(blob)
-        ds = result_or(DataError, load_dataset, str(path), limit=limit)
-        if ds is not None:
-            check_dataset(ds)
-
-    run_fuzz(check, st.tuples(npz_files(), LIMITS), record_property)
+    fuzz_dataset_file(workdir / "arrays.npz", npz_files(), record_property)
 
 
 # ------------------------------------------------------------------------------------------------ IDX
