@@ -11,8 +11,9 @@ from aekit.estimators.restorer import Restorer
 from aekit.estimators.scoring import (list_score_types, list_threshold_rules, register_score_type,
                                       register_threshold_rule)
 from aekit.estimators.segmenter import Segmenter
+from aekit.estimators.series import TimeSeriesAnomalyDetector, anomaly_ranges
 
 __all__ = ["AnomalyDetector", "AutoencoderEstimator", "Compressor", "EncoderClassifier", "Generator", "Reducer", "Restorer",
-           "Segmenter", "RestorationTask", "estimator_class", "list_estimators", "list_restoration_tasks", "load_estimator",
+           "Segmenter", "TimeSeriesAnomalyDetector", "anomaly_ranges", "RestorationTask", "estimator_class", "list_estimators", "list_restoration_tasks", "load_estimator",
            "register_estimator", "register_restoration_task", "list_score_types", "list_threshold_rules",
            "register_score_type", "register_threshold_rule"]

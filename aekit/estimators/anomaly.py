@@ -359,9 +359,9 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         self._check_fitted()
         check_params("set_threshold", {"method": method}, {"method": Options(*list_threshold_rules())})
         labels = None
-        if threshold_rule(method).needs_labels:
-            if X is None or y is None:
-                raise ValueError(f"set_threshold(method={method!r}) needs labelled data: set_threshold(X_val, y_val)")
+        if threshold_rule(method).needs_labels and (X is None or y is None):
+            raise ValueError(f"set_threshold(method={method!r}) needs labelled data: set_threshold(X_val, y_val)")
+        if X is not None and y is not None:
             labels = _anomaly_labels(y, len(X))
         scores = self.train_scores_ if X is None else self.anomaly_score(X)
         self._set_threshold_from(scores, method, labels=labels, contamination=contamination, percentile=percentile,

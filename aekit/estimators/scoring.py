@@ -210,3 +210,37 @@ class BestF1Rule(ThresholdRule):
         best = float(cuts[int(np.argmax(f1))])   # flags s >= best
         below = scores[scores < best]
         return float((best + below.max()) / 2) if below.size else float(best - 1e-12 * max(1, abs(best)))
+
+
+# The standard-profile threshold that NAB's corpus-wide optimisation picks for TimeSeriesAnomalyDetector's
+# default configuration on the 35 NAB files of the shared data (benchmarks/timeseries.py, results/timeseries.md).
+NAB_THRESHOLD = 0.5
+
+
+@register_threshold_rule("nab")
+class NABRule(ThresholdRule):
+    """NAB's optimised threshold (Lavin & Ahmad 2015, v1.1 rules in :mod:`aekit.nab`), standard profile.
+
+    With labels (rows of an anomaly window = 1, in time order): the threshold that maximises the NAB score of
+    these scores, each run of labelled rows being one window (the first 15 % of rows are NAB's probationary
+    period and count for nothing). Without labels: :data:`NAB_THRESHOLD`, the one optimised on the NAB corpus.
+    """
+
+    def threshold(self, scores, value=None, labels=None):
+        if labels is None:
+            return float(NAB_THRESHOLD)
+        from aekit.nab import NABFile, optimize_threshold
+
+        labels = np.asarray(labels, dtype=bool)
+        if not labels.any():
+            raise ValueError("set_threshold(method='nab') needs labelled anomaly windows (rows labelled 1); "
+                             "the labels hold none")
+        edges = np.flatnonzero(np.diff(np.r_[0, labels.astype(np.int8), 0]))
+        rows = edges.reshape(-1, 2) - [0, 1]  # [first, last] row of each run of labelled rows
+        t = np.arange(len(scores)).astype("datetime64[s]")
+        scores = np.asarray(scores, np.float64)
+        best, _ = optimize_threshold([NABFile(t, scores, t[rows])])   # NAB detects scores >= best
+        if not np.isfinite(best):
+            return float(scores.max())
+        below = scores[scores < best]                # the estimators flag scores > threshold_: cut just below
+        return float((best + below.max()) / 2) if below.size else float(best - 1e-12 * max(1.0, abs(best)))

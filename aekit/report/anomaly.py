@@ -10,7 +10,7 @@ import numpy as np
 
 from aekit.report.figures import figure_to_png, new_figure
 
-__all__ = ["score_histogram", "roc_curve_figure", "class_error_curves", "heatmap_overlay", "heatmap_grid"]
+__all__ = ["score_histogram", "roc_curve_figure", "class_error_curves", "heatmap_overlay", "heatmap_grid", "series_figure"]
 
 
 def score_histogram(scores: np.ndarray, threshold: float, *, is_anomaly: np.ndarray | None = None) -> bytes:
@@ -112,5 +112,38 @@ def heatmap_grid(images: np.ndarray, errors: np.ndarray, scores: np.ndarray, *, 
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return figure_to_png(fig)
+
+
+def series_figure(values: np.ndarray, scores: np.ndarray, threshold: float, ranges: list, *, timestamps=None,
+                  labelled: list | None = None, columns: list[str] | None = None) -> bytes:
+    """A time series (one panel per channel, at most 4), its anomaly score with the threshold, the flagged
+    ranges shaded red and the labelled windows (``[[first_row, last_row], ...]``) shaded green, all on one
+    time axis. ``ranges`` are ``[first_row, last_row]`` pairs."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[:, None] if values.ndim == 1 else values
+    n_ch = min(values.shape[1], 4)
+    x = np.asarray(timestamps) if timestamps is not None else np.arange(len(values))
+    fig = new_figure(figsize=(10, 1.9 * (n_ch + 1)))
+    axes = fig.subplots(n_ch + 1, 1, sharex=True)
+    for c in range(n_ch):
+        axes[c].plot(x, values[:, c], lw=0.7, color="#4c72b0")
+        axes[c].set_ylabel(columns[c] if columns else f"channel {c}", fontsize=8)
+    axes[-1].plot(x, scores, lw=0.7, color="#333")
+    axes[-1].axhline(threshold, color="#c44e52", ls="--", lw=0.8, label=f"threshold {threshold:.3g}")
+    axes[-1].set_ylabel("anomaly score", fontsize=8)
+    for ax in axes:
+        for a, b in labelled or []:
+            ax.axvspan(x[a], x[b], color="#55a868", alpha=0.15, lw=0)
+        for a, b in ranges:
+            ax.axvspan(x[a], x[b], color="#c44e52", alpha=0.35, lw=0)
+    handles = [axes[-1].get_legend_handles_labels()[0][0]]
+    from matplotlib.patches import Patch
+
+    handles.append(Patch(color="#c44e52", alpha=0.35, label=f"flagged ({len(ranges)})"))
+    if labelled:
+        handles.append(Patch(color="#55a868", alpha=0.15, label=f"labelled windows ({len(labelled)})"))
+    axes[-1].legend(handles=handles, fontsize=8, loc="upper left")
     fig.tight_layout()
     return figure_to_png(fig)

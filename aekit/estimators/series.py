@@ -1,0 +1,479 @@
+"""Anomalies in time series: an autoencoder over sliding windows, scored causally as a stream.
+
+Each row ``t`` of a series ``(T, C)`` is scored by the window of ``window`` rows that ends at it, so the
+score at ``t`` uses rows up to ``t`` only. Three parts make the score, each a known device:
+
+* the reconstruction error of that window by an autoencoder trained on normal windows (Malhotra et al.,
+  "LSTM-based encoder-decoder for multi-sensor anomaly detection", ICML Anomaly Detection Workshop 2016),
+  turned into a *surprise*: how many standard deviations it lies above the errors of every earlier row (the
+  idea of Numenta's anomaly likelihood, Ahmad et al., "Unsupervised real-time anomaly detection for streaming
+  data", Neurocomputing 2017: judge a raw score against the history of raw scores, not on its own scale);
+* a *novelty*: how far the row lies outside the range of every earlier value, in units of that range (the
+  "spatial anomaly" check of Numenta's NAB detector);
+* *suppression*: a row keeps its combined score only when it exceeds the largest combined score of the
+  ``suppress`` rows before it, so that one event raises one alarm instead of a burst (NAB's scoring rewards
+  the first detection in an anomaly window and charges every later one outside it).
+
+``combined = novelty_weight * novelty + error_weight * max(surprise - error_offset, 0)``, and the score is
+``combined / (1 + combined)`` in [0, 1). The defaults were chosen on the 35 NAB files in the shared data
+(``benchmarks/timeseries.py``), one configuration for every file.
+
+Streams: :meth:`TimeSeriesAnomalyDetector.fit` trains on a first part, :meth:`update` scores new rows and
+keeps them as history (optionally fine-tuning the autoencoder on the recent past every ``refit_every`` rows),
+and :meth:`fit_stream` does both over a whole series, NAB's protocol.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aekit.data.errors import DataError
+from aekit.estimators._base import register_estimator
+from aekit.estimators.anomaly import AnomalyDetector
+from aekit.seeding import resolve_seeds
+from aekit.validation import Either, Instance, Integer, NoneOr, Options, Real
+
+MIN_ERRORS = 10  # earlier errors needed before a surprise is computed
+
+
+@dataclass
+class StreamState:
+    """What scoring the next row needs from the rows before it (all JSON-able through :meth:`to_dict`)."""
+
+    context: np.ndarray                  # (<= window - 1, C) the last raw rows
+    err_n: int = 0                       # errors seen, their sum and sum of squares (the surprise's reference)
+    err_sum: float = 0.0
+    err_sumsq: float = 0.0
+    lo: np.ndarray | None = None         # (C,) the smallest and largest raw value seen per channel
+    hi: np.ndarray | None = None
+    recent: np.ndarray = field(default_factory=lambda: np.zeros(0))  # combined scores of the last rows
+    rows_seen: int = 0
+    since_refit: int = 0
+    buffer: np.ndarray | None = None     # (<= refit_history, C) raw rows kept for refits
+
+    def to_dict(self) -> dict:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StreamState":
+        arrays = {"context", "lo", "hi", "recent", "buffer"}
+        return cls(**{k: (np.asarray(v, dtype=np.float64) if k in arrays and v is not None else v)
+                      for k, v in d.items()})
+
+
+@register_estimator("series-anomaly-detector")
+class TimeSeriesAnomalyDetector(AnomalyDetector):
+    """Per-timestamp anomaly scores in [0, 1] for a time series, from an autoencoder over sliding windows.
+
+    ``X`` is one series: an array ``(T,)`` or ``(T, C)`` (rows are timestamps, columns channels) or an
+    :class:`aekit.data.series.Series`. Rows are samples, so scikit-learn's ``fit`` / ``predict`` /
+    ``fit_predict`` work per timestamp.
+
+    Parameters
+    ----------
+    window : int, default 32
+        Rows per window; row ``t`` is scored by the window ending at it.
+    latent_dim : int, default 4
+    model : str, default "conv1d-seq"
+        A sequence model: ``conv1d-seq``, ``lstm-seq`` or ``vae-seq``.
+    novelty_weight, error_weight, error_offset : float, default 1.0, 0.03, 6.0
+        ``combined = novelty_weight * novelty + error_weight * max(surprise - error_offset, 0)`` (module
+        docstring).
+    suppress : int, default 100
+        A row keeps its combined score only when it exceeds the largest one of the ``suppress`` rows before
+        it (0: no suppression).
+    refit_every : int or None, default None
+        In :meth:`update`, fine-tune the autoencoder every this many rows on the last ``refit_history``
+        rows (the past only); None: never.
+    refit_history : int, default 4000
+    refit_steps : int, default 200
+        Optimisation steps per refit.
+    threshold : str, default "auto"
+        A registered threshold rule; "auto": "nab", the threshold that optimises NAB's standard profile
+        (on labelled rows given to :meth:`set_threshold`, else the one chosen on the NAB corpus for the
+        default configuration, :data:`aekit.estimators.scoring.NAB_THRESHOLD`). The others ("percentile",
+        "sigma", "robust", "max", "contamination") apply to the training scores as for AnomalyDetector.
+    contamination, percentile, n_sigma : as in :class:`aekit.AnomalyDetector`.
+    stride : int, default 1
+        Rows between the starts of training windows.
+    epochs : int, default 30
+    batch_size, lr, min_steps, max_time, validation_fraction, scaler, model_params, random_state, device,
+    verbose : as in :class:`aekit.AnomalyDetector`.
+
+    Attributes
+    ----------
+    threshold_ : float
+    train_scores_ : ndarray (T_train,)
+        Scores of the training rows (in-sample: the model saw them).
+    state_ : StreamState
+        The history :meth:`update` continues from.
+    n_channels_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aekit import TimeSeriesAnomalyDetector
+    >>> t = np.arange(3000)
+    >>> x = np.sin(2 * np.pi * t / 50) + 0.05 * np.random.default_rng(0).normal(size=t.size)
+    >>> x[2500:2510] += 3                                             # an anomaly
+    >>> det = TimeSeriesAnomalyDetector(epochs=5)
+    >>> scores = det.fit_stream(x, train_fraction=0.3)             # causal: row t uses rows <= t
+    >>> 2495 <= int(np.argmax(scores)) <= 2515
+    True
+    """
+
+    _data_kind = "sequence"
+
+    def __init__(self, window: int = 32, latent_dim: int = 4, *, model: str = "conv1d-seq",
+                 model_params: dict | None = None, novelty_weight: float = 1.0, error_weight: float = 0.03,
+                 error_offset: float = 6.0, suppress: int = 100, refit_every: int | None = None,
+                 refit_history: int = 4000, refit_steps: int = 200, threshold: str = "auto", contamination="auto",
+                 percentile: float = 99.0, n_sigma: float = 3.0, stride: int = 1, epochs: int = 30,
+                 batch_size: int = 64, lr: float = 3e-3, min_steps: int = 0, max_time: float | None = None,
+                 validation_fraction: float = 0.0, scaler: str = "auto", random_state=0, device: str = "cpu",
+                 verbose: bool = False):
+        self.window = window
+        self.latent_dim = latent_dim
+        self.model = model
+        self.model_params = model_params
+        self.novelty_weight = novelty_weight
+        self.error_weight = error_weight
+        self.error_offset = error_offset
+        self.suppress = suppress
+        self.refit_every = refit_every
+        self.refit_history = refit_history
+        self.refit_steps = refit_steps
+        self.threshold = threshold
+        self.contamination = contamination
+        self.percentile = percentile
+        self.n_sigma = n_sigma
+        self.stride = stride
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.min_steps = min_steps
+        self.max_time = max_time
+        self.validation_fraction = validation_fraction
+        self.scaler = scaler
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # AnomalyDetector parameters this estimator fixes
+    score_type, n_estimators, mode, trim_fraction, gmm_components, error_sigma = \
+        "reconstruction", 1, "clean", None, 1, 0.0
+
+    _constraints = {
+        **{k: v for k, v in AnomalyDetector._constraints.items()
+           if k not in ("score_type", "n_estimators", "mode", "trim_fraction", "gmm_components", "error_sigma")},
+        "window": Integer(2),
+        "latent_dim": Integer(1),
+        "novelty_weight": Real(0),
+        "error_weight": Real(0),
+        "error_offset": Real(),
+        "suppress": Integer(0),
+        "refit_every": NoneOr(Integer(1)),
+        "refit_history": Integer(2),
+        "refit_steps": Integer(1),
+        "stride": Integer(1),
+        "threshold": Instance(str, what="'auto' or a registered threshold rule (list_threshold_rules())"),
+        "contamination": Either(Options("auto"), Real(0, 0.5, closed="right")),
+    }
+
+    # ------------------------------------------------------------------------------------ inputs
+    def _series(self, X, *, reset: bool) -> np.ndarray:
+        """``X`` as float64 ``(T, C)``, checked: numeric, finite, 1-D or 2-D, the fitted channel count."""
+        values = getattr(X, "values", X)  # a Series
+        source = getattr(X, "source", "") or "X"
+        try:
+            x = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"{source}: the series is not numeric; expected an array (T,) or (T, C) of numbers "
+                            "(read CSV files with aekit.data.read_series)") from None
+        if x.ndim == 1:
+            x = x[:, None]
+        if x.ndim != 2:
+            raise DataError(f"{source}: a series of shape {x.shape}; expected (T,) or (T, C) (rows are timestamps)")
+        bad = ~np.isfinite(x)
+        if bad.any():
+            r, c = (int(i) for i in np.argwhere(bad)[0])
+            raise DataError(f"{source}: {int(bad.sum())} NaN/inf value(s), the first at row {r}, channel {c}; "
+                            "expected finite values (fill or drop them first)")
+        if reset:
+            if len(x) < int(self.window) + 1:
+                raise DataError(f"{source}: {len(x)} rows, too few to train on windows of {self.window} rows; "
+                                f"expected at least {int(self.window) + 1} rows (or a smaller window)")
+        elif x.shape[1] != self.n_channels_:
+            raise DataError(f"{source}: {x.shape[1]} channel(s), but the detector was fitted on {self.n_channels_}")
+        return x
+
+    def _windows(self, x: np.ndarray, stride: int = 1) -> np.ndarray:
+        """Scaled float32 windows ``(n, C, window)`` of raw rows ``x`` ``(T, C)``."""
+        from numpy.lib.stride_tricks import sliding_window_view
+
+        w = sliding_window_view(x, int(self.window), axis=0)[::stride]
+        return self.autoencoder_.scaler.transform(w).astype(np.float32)
+
+    # ------------------------------------------------------------------------------------ fitting
+    def _check_params(self) -> None:
+        super()._check_params()
+        from aekit.models.base import list_models
+
+        if self.model not in list_models("sequence"):
+            raise ValueError(f"TimeSeriesAnomalyDetector: model={self.model!r} is not a sequence model; expected one "
+                             f"of {list_models('sequence')}")
+
+    def _rule(self) -> str:
+        if self.threshold != "auto":
+            return self.threshold
+        return "contamination" if self.contamination != "auto" else "nab"
+
+    def _model_name(self, input_shape):
+        return self.model
+
+    def fit(self, X, y=None):
+        """Train on the windows of the series ``X`` and start the stream after its last row; returns ``self``."""
+        from aekit.data.kinds import infer_layout
+
+        self._check_params()
+        x = self._series(X, reset=True)
+        from numpy.lib.stride_tricks import sliding_window_view
+
+        raw_windows = np.ascontiguousarray(sliding_window_view(x, int(self.window), axis=0)[::int(self.stride)],
+                                           dtype=np.float32)  # (n, C, window)
+        _, self.layout_ = infer_layout(raw_windows[:2], "sequence")
+        self.sample_shape_, self.channels_last_ = tuple(self.layout_.sample_shape), False
+        self.n_features_in_ = self.n_channels_ = int(x.shape[1])
+        seeds = resolve_seeds(self.random_state)
+        n = len(raw_windows)
+        steps_per_epoch = math.ceil(n / min(int(self.batch_size), n))
+        epochs = max(int(self.epochs), math.ceil(int(self.min_steps) / steps_per_epoch))
+        fitted = self._train(raw_windows, seeds=seeds.member(0), model=self._model_spec(tuple(raw_windows.shape[1:])),
+                             objective="mse", epochs=epochs)
+        from aekit.persistence import TrainedAutoencoder
+
+        self.autoencoder_ = TrainedAutoencoder(fitted.model, fitted.scaler, metadata={"model": fitted.model.name})
+        self.extra_members_ = []
+        self.history_, self.n_iter_ = fitted.result.history, len(fitted.result.history)
+        self.state_ = self._new_state()
+        self.train_scores_ = self._advance(self.state_, x)
+        self.state_.recent = np.zeros(0)  # the stream after training starts with nothing to suppress
+        self._set_threshold_from(self.train_scores_, self._rule())
+        return self
+
+    def _new_state(self) -> StreamState:
+        c = self.n_channels_
+        return StreamState(context=np.zeros((0, c)), buffer=np.zeros((0, c)) if self.refit_every else None)
+
+    def fit_stream(self, X, *, train_fraction: float = 0.15, train_rows: int | None = None) -> np.ndarray:
+        """NAB's protocol over one series: fit on its first ``train_rows`` rows (default: ``train_fraction`` of
+        them; at least ``window + 1``), then score the rest in order with :meth:`update`. Returns ``(T,)``
+        scores; the training rows score 0 (they are the warm-up). Each score uses only the rows up to its own."""
+        if not (isinstance(train_fraction, (int, float)) and 0 < train_fraction < 1):
+            raise ValueError(f"train_fraction must lie in (0, 1), got {train_fraction!r}")
+        x = self._series(X, reset=True)
+        n_train = int(math.floor(train_fraction * len(x))) if train_rows is None else int(train_rows)
+        n_train = max(n_train, int(self.window) + 1)
+        if n_train >= len(x):
+            raise DataError(f"{len(x)} rows leave nothing to score after training on {n_train} rows; expected more "
+                            f"than {n_train} rows (or a smaller window / train_fraction)")
+        self.fit(x[:n_train])
+        return np.r_[np.zeros(n_train), self.update(x[n_train:])]
+
+    # ------------------------------------------------------------------------------------ scoring
+    def _window_errors(self, windows: np.ndarray) -> np.ndarray:
+        """Squared error per channel of each scaled window, averaged over its rows: ``(n, C)`` float64."""
+        out = []
+        for i in range(0, len(windows), 4096):
+            xs = np.ascontiguousarray(windows[i:i + 4096])
+            recon, _ = self._forward(self.autoencoder_.model, xs)
+            out.append(((recon - xs) ** 2).mean(axis=2))
+        return np.concatenate(out) if out else np.zeros((0, self.n_channels_))
+
+    def _row_errors(self, state: StreamState, x: np.ndarray) -> np.ndarray:
+        """``(n, C)`` errors of the windows ending at each row of ``x`` after ``state.context``; NaN for rows
+        with fewer than ``window`` rows up to them."""
+        L, n = int(self.window), len(x)
+        full = np.concatenate([state.context, x])
+        m = len(state.context)
+        first = max(0, L - 1 - m)  # the first row of x with a full window
+        err = np.full((n, self.n_channels_), np.nan)
+        if first < n:
+            err[first:] = self._window_errors(self._windows(full[m + first - (L - 1):]))
+        return err
+
+    def _advance(self, state: StreamState, x: np.ndarray) -> np.ndarray:
+        """Score the rows ``x`` ``(n, C)`` that follow ``state`` and move ``state`` past them."""
+        from scipy.ndimage import maximum_filter1d
+
+        n = len(x)
+        if n == 0:
+            return np.zeros(0)
+        e = self._row_errors(state, x).mean(axis=1)
+        valid = np.isfinite(e)
+        ev = np.where(valid, e, 0.0)
+        # the surprise: error against the mean / std of all earlier errors
+        count = state.err_n + np.cumsum(valid) - valid
+        s1 = state.err_sum + np.cumsum(ev) - ev
+        s2 = state.err_sumsq + np.cumsum(ev * ev) - ev * ev
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = s1 / np.maximum(count, 1)
+            sd = np.sqrt(np.maximum(s2 / np.maximum(count, 1) - mean * mean, 0.0))
+            sd = np.maximum(sd, 1e-12 + 1e-6 * np.abs(mean))
+            surprise = np.where(valid & (count >= MIN_ERRORS), (ev - mean) / sd, 0.0)
+        # the novelty: distance outside the range of all earlier values, in units of that range
+        lo0 = state.lo if state.lo is not None else np.full(x.shape[1], np.inf)
+        hi0 = state.hi if state.hi is not None else np.full(x.shape[1], -np.inf)
+        hi = np.maximum.accumulate(np.vstack([hi0, x]), axis=0)
+        lo = np.minimum.accumulate(np.vstack([lo0, x]), axis=0)
+        hi_prev, lo_prev = hi[:-1], lo[:-1]
+        with np.errstate(invalid="ignore"):
+            span = np.maximum(hi_prev - lo_prev, 1e-9 * np.maximum(1.0, np.abs(hi_prev)))
+            out = np.maximum(np.maximum(x - hi_prev, lo_prev - x), 0.0) / span
+        novelty = np.where(np.isfinite(out), out, 0.0).max(axis=1)
+        combined = (float(self.novelty_weight) * novelty
+                    + float(self.error_weight) * np.maximum(surprise - float(self.error_offset), 0.0))
+        K = int(self.suppress)
+        if K > 0:
+            past = np.r_[state.recent[-K:], combined]
+            p = len(past) - n
+            running = maximum_filter1d(past, K, origin=(K - 1) // 2, mode="constant", cval=-np.inf)  # max of [i-K+1, i]
+            before = np.r_[-np.inf, running][p:p + n]  # the max over the K rows before each new row
+            kept = np.where(combined > before, combined, 0.0)
+            state.recent = past[-K:]
+        else:
+            kept = combined
+        state.err_n += int(valid.sum())
+        state.err_sum += float(ev.sum())
+        state.err_sumsq += float((ev * ev).sum())
+        state.lo, state.hi = lo[-1], hi[-1]
+        state.context = np.concatenate([state.context, x])[-(int(self.window) - 1):]
+        state.rows_seen += n
+        return kept / (1.0 + kept)
+
+    def update(self, X) -> np.ndarray:
+        """Score new rows that follow everything seen so far, keep them as history; returns ``(n,)`` scores.
+
+        With ``refit_every``, the autoencoder is fine-tuned on the last ``refit_history`` rows each time that
+        many rows have passed (before scoring the rows after that point)."""
+        self._check_fitted()
+        x = self._series(X, reset=False)
+        if not self.refit_every:
+            return self._advance(self.state_, x)
+        out, st, every = [], self.state_, int(self.refit_every)
+        i = 0
+        while i < len(x):
+            j = min(len(x), i + every - st.since_refit)
+            chunk = x[i:j]
+            out.append(self._advance(st, chunk))
+            st.buffer = np.concatenate([st.buffer, chunk])[-int(self.refit_history):]
+            st.since_refit += len(chunk)
+            if st.since_refit >= every:
+                self._refit(st.buffer)
+                st.since_refit = 0
+            i = j
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def _refit(self, rows: np.ndarray) -> None:
+        """Fine-tune the autoencoder on the windows of ``rows`` for ``refit_steps`` steps."""
+        if len(rows) < int(self.window) + 1:
+            return
+        import dataclasses
+
+        from aekit.training import TrainConfig, train_autoencoder
+
+        windows = self._windows(rows)
+        steps_per_epoch = math.ceil(len(windows) / min(int(self.batch_size), len(windows)))
+        config = TrainConfig(epochs=max(1, round(int(self.refit_steps) / steps_per_epoch)),
+                             batch_size=int(self.batch_size), lr=float(self.lr) / 3, device=self.device)
+        seeds = dataclasses.replace(resolve_seeds(self.random_state).member(0))
+        train_autoencoder(windows, model=self.autoencoder_.model, config=config, seeds=seeds, objective="mse")
+        self.autoencoder_.model.eval()
+
+    def anomaly_score(self, X) -> np.ndarray:
+        """Scores ``(T,)`` of the rows of ``X`` taken as the continuation of the stream, without keeping them
+        (``update`` keeps them). Higher is more abnormal."""
+        self._check_fitted()
+        import copy
+
+        return self._advance(copy.deepcopy(self.state_), self._series(X, reset=False))
+
+    def error_map(self, X) -> np.ndarray:
+        """Squared reconstruction error per row and channel ``(T, C)`` (scaled units) of the window ending at each
+        row, with ``X`` taken as the continuation of the stream; rows without a full window are NaN."""
+        self._check_fitted()
+        return self._row_errors(self.state_, self._series(X, reset=False))
+
+    def reconstruct(self, X) -> np.ndarray:
+        """Reconstruction ``(T, C)`` of a series from its non-overlapping windows (raw units; the last
+        ``T mod window`` rows from the last full window)."""
+        self._check_fitted()
+        x = self._series(X, reset=False)
+        L = int(self.window)
+        if len(x) < L:
+            raise DataError(f"X: {len(x)} rows, fewer than one window of {L} rows")
+        starts = list(range(0, len(x) - L + 1, L))
+        if starts[-1] + L < len(x):
+            starts.append(len(x) - L)
+        w = np.stack([x[s:s + L].T for s in starts]).astype(np.float32)  # (k, C, L)
+        rec = self._reconstruct(w)
+        out = np.empty_like(x)
+        for s, r in zip(starts, rec):
+            out[s:s + L] = r.T
+        return out
+
+    def ranges(self, scores, timestamps=None) -> list[list]:
+        """Merged anomaly ranges ``[[start, end], ...]``: each row scored above ``threshold_`` flags the window
+        of ``window`` rows ending at it; overlapping or touching windows merge. Row numbers, or timestamps
+        (ISO strings) when ``timestamps`` is given."""
+        self._check_fitted()
+        return anomaly_ranges(np.asarray(scores) > self.threshold_, int(self.window), timestamps)
+
+    # ------------------------------------------------------------------------------------ persistence
+    def _get_state(self) -> dict:
+        from aekit.estimators._base import AutoencoderEstimator
+
+        return {**AutoencoderEstimator._get_state(self), "threshold_": self.threshold_, "offset_": self.offset_,
+                "threshold_rule_": self.threshold_rule_, "n_channels_": self.n_channels_,
+                "stream": self.state_.to_dict()}
+
+    def _set_state(self, state: dict) -> None:
+        from aekit.estimators._base import AutoencoderEstimator
+
+        AutoencoderEstimator._set_state(self, state)
+        self.threshold_, self.offset_ = float(state["threshold_"]), float(state["offset_"])
+        self.threshold_rule_ = state["threshold_rule_"]
+        self.n_channels_ = int(state["n_channels_"])
+        self.state_ = StreamState.from_dict(state["stream"])
+        self.extra_members_ = []
+
+    def _get_tensors(self):
+        import torch
+
+        return {"train_scores": torch.as_tensor(np.asarray(self.train_scores_, dtype=np.float64))}
+
+    def _set_tensors(self, tensors) -> None:
+        self.train_scores_ = tensors["train_scores"].numpy()
+
+
+def anomaly_ranges(flags, window: int = 1, timestamps=None) -> list[list]:
+    """``[[start, end], ...]`` of the rows covered by the windows of ``window`` rows ending at each flagged row
+    (merged when they overlap or touch), as row numbers or, with ``timestamps``, ISO timestamp strings."""
+    flags = np.asarray(flags, dtype=bool).ravel()
+    rows = np.flatnonzero(flags)
+    out: list[list] = []
+    for r in rows:
+        start = max(0, int(r) - int(window) + 1)
+        if out and start <= out[-1][1] + 1:
+            out[-1][1] = int(r)
+        else:
+            out.append([start, int(r)])
+    if timestamps is not None:
+        t = np.asarray(timestamps)
+        if len(t) != len(flags):
+            raise ValueError(f"timestamps has {len(t)} entries for {len(flags)} scores")
+        out = [[str(np.datetime64(t[a], "s")).replace("T", " "), str(np.datetime64(t[b], "s")).replace("T", " ")]
+               for a, b in out]
+    return out

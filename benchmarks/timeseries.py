@@ -1,0 +1,230 @@
+"""Time-series anomaly detection on the 35 NAB files of the shared data, NAB v1.1's protocol.
+
+    AEKIT_DATA_DIR=../shared/data python benchmarks/timeseries.py                 # ~3 min on 2 cores
+    AEKIT_DATA_DIR=../shared/data python benchmarks/timeseries.py --only aekit    # aekit alone
+    AEKIT_DATA_DIR=../shared/data python benchmarks/timeseries.py --param window=64 --tag w64
+
+Every detector runs causally over every file in this process: it may learn from the file's probationary
+rows (NAB's first 15 %, at most 750 rows), then scores each later row from the rows up to it. One threshold
+per detector and profile is chosen over the whole corpus (:func:`aekit.nab.optimize_threshold`), and the
+corpus score is normalised with the null and perfect detectors (:mod:`aekit.nab`).
+
+Detectors run here:
+* aekit: :class:`aekit.TimeSeriesAnomalyDetector` with its defaults (``--param`` overrides for a tuned row).
+* windowed Gaussian: NAB's baseline re-implemented from its description (the value's two-sided Gaussian tail
+  probability under the mean and standard deviation of the previous 6,400 values).
+* IsolationForest on windows of 32 rows (scikit-learn defaults), fitted on the probationary windows.
+* PCA on windows of 32 rows (the top univariate method of TSB-AD, Liu & Paparrizos, NeurIPS 2024), fitted
+  on the probationary windows; the score is the reconstruction error over the largest training error.
+The published detectors' scores on these 35 files come from ``nab/published_results`` (their per-file raw
+scores at their corpus-wide thresholds, NAB's own results tables).
+Writes benchmarks/results/timeseries.md and .json (``--tag`` adds a suffix).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
+WINDOW = 32  # rows per window for the IsolationForest and PCA peers
+PUBLISHED = ("ARTime", "numenta", "htmjava", "numentaTM", "contextOSE", "knncad", "relativeEntropy",
+             "randomCutForest", "earthgeckoSkyline", "twitterADVec", "skyline", "windowedGaussian", "bayesChangePt",
+             "expose", "null")
+
+
+def load_corpus(nab_dir: Path) -> dict:
+    from aekit.data.series import read_series
+    from aekit.nab import load_windows
+
+    windows = load_windows(nab_dir / "combined_windows.json")
+    return {name: (read_series(nab_dir / name), w) for name, w in sorted(windows.items())
+            if (nab_dir / name).is_file()}
+
+
+# ------------------------------------------------------------------------------------------ detectors
+def run_aekit(values: np.ndarray, n_train: int, params: dict) -> np.ndarray:
+    from aekit import TimeSeriesAnomalyDetector
+
+    return TimeSeriesAnomalyDetector(**params).fit_stream(values, train_rows=n_train)
+
+
+def run_windowed_gaussian(values: np.ndarray, n_train: int, window: int = 6400) -> np.ndarray:
+    from scipy.special import ndtr
+
+    x = values[:, 0].astype(np.float64)
+    c1, c2 = np.cumsum(np.r_[0.0, x]), np.cumsum(np.r_[0.0, x * x])
+    t = np.arange(len(x))
+    lo = np.maximum(0, t - window)
+    n = np.maximum(t - lo, 1)
+    mean = (c1[t] - c1[lo]) / n
+    sd = np.sqrt(np.maximum((c2[t] - c2[lo]) / n - mean ** 2, 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.abs(x - mean) / sd
+    tail = np.where(sd > 0, 1 - ndtr(np.nan_to_num(z, nan=0.0, posinf=40.0)), 0.5)  # one side's tail
+    score = 1.0 - tail
+    score[t < 2] = 0.0
+    return score
+
+
+def _windows(values: np.ndarray) -> np.ndarray:
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    x = values.astype(np.float64)
+    return sliding_window_view(x, WINDOW, axis=0).reshape(len(x) - WINDOW + 1, -1)  # window i ends at row i+31
+
+
+def _standardise(values: np.ndarray, n_train: int) -> np.ndarray:
+    mu, sd = values[:n_train].mean(0), values[:n_train].std(0)
+    return (values - mu) / np.where(sd > 0, sd, 1.0)
+
+
+def run_iforest(values: np.ndarray, n_train: int) -> np.ndarray:
+    from sklearn.ensemble import IsolationForest
+
+    W = _windows(_standardise(values, n_train))
+    model = IsolationForest(random_state=0).fit(W[:n_train - WINDOW + 1])
+    return np.r_[np.zeros(WINDOW - 1), -model.score_samples(W)]
+
+
+def run_pca(values: np.ndarray, n_train: int) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    W = _windows(_standardise(values, n_train))
+    train = W[:n_train - WINDOW + 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # flat training windows: zero explained variance
+        pca = PCA(n_components=0.9, svd_solver="full").fit(train) if np.ptp(train) > 0 else None
+    if pca is None:
+        err = (W - train.mean(0)) ** 2
+    else:
+        err = (W - pca.inverse_transform(pca.transform(W))) ** 2
+    err = err.mean(axis=1)
+    ref = err[:len(train)].max()
+    return np.r_[np.zeros(WINDOW - 1), err / (ref if ref > 0 else 1.0)]
+
+
+# ------------------------------------------------------------------------------------------ scoring
+def score_detector(scores: dict, corpus: dict) -> dict:
+    from aekit import nab
+
+    files = {name: nab.NABFile(series.timestamps, scores[name], w) for name, (series, w) in corpus.items()}
+    out = {}
+    for prof in PROFILES:
+        res = nab.score_corpus(files, profile=prof)
+        cats = {}
+        for name, fs in res.files.items():
+            cats.setdefault(name.split("/")[0], []).append(fs.score)
+        out[prof] = {"normalized": res.normalized, "threshold": res.threshold, "raw": res.score,
+                     "per_category_raw": {k: float(sum(v)) for k, v in cats.items()},
+                     "per_file_raw": {k: fs.score for k, fs in res.files.items()}}
+    return out
+
+
+def published_scores(nab_dir: Path, names: list[str]) -> dict:
+    from aekit import nab
+
+    root = nab_dir / "published_results"
+    n_windows = 0
+    out = {}
+    for det in PUBLISHED:
+        res = {}
+        for prof in PROFILES:
+            path = root / det / f"{det}_{prof}_scores.csv"
+            if not path.is_file():
+                break
+            rows = {r["File"]: float(r["Score"]) for r in csv.DictReader(path.open())}
+            per = {n: rows[n] for n in names if n in rows}
+            cats = {}
+            for n, s in per.items():
+                cats.setdefault(n.split("/")[0], []).append(s)
+            res[prof] = {"raw": sum(per.values()), "per_category_raw": {k: float(sum(v)) for k, v in cats.items()}}
+        if res:
+            out[det] = res
+    return out, n_windows
+
+
+def main(argv=None) -> int:
+    from aekit import nab
+    from aekit.cli.common import parse_param
+    from aekit.nab import probationary_length
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data-dir", default=os.environ.get("AEKIT_DATA_DIR"))
+    ap.add_argument("--only", action="append", choices=("aekit", "windowed-gaussian", "iforest", "pca"))
+    ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="TimeSeriesAnomalyDetector argument for the aekit row (a tuned configuration)")
+    ap.add_argument("--tag", default="", help="suffix of the results files")
+    args = ap.parse_args(argv)
+    if not args.data_dir or not (Path(args.data_dir) / "nab").is_dir():
+        ap.error("set AEKIT_DATA_DIR (or --data-dir) to the folder holding nab/")
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    nab_dir = Path(args.data_dir) / "nab"
+    corpus = load_corpus(nab_dir)
+    params = dict(parse_param(p) for p in args.param)
+    detectors = {"aekit": lambda v, p: run_aekit(v, p, params), "windowed-gaussian": run_windowed_gaussian,
+                 "iforest": run_iforest, "pca": run_pca}
+    chosen = args.only or list(detectors)
+    n_windows = sum(len(w) for _, w in corpus.values())
+    results = {"files": len(corpus), "windows": n_windows, "aekit_params": params, "detectors": {}}
+    for name in chosen:
+        t0, scores, times = time.perf_counter(), {}, {}
+        for fname, (series, _) in corpus.items():
+            t1 = time.perf_counter()
+            scores[fname] = np.asarray(detectors[name](series.values, probationary_length(len(series))))
+            times[fname] = time.perf_counter() - t1
+        wall = time.perf_counter() - t0
+        results["detectors"][name] = {"wall_s": wall, "slowest_file_s": max(times.values()),
+                                      **score_detector(scores, corpus)}
+        print(f"{name}: " + ", ".join(f"{p} {results['detectors'][name][p]['normalized']:.1f}" for p in PROFILES)
+              + f" ({wall:.1f} s)", flush=True)
+    pub, _ = published_scores(nab_dir, list(corpus))
+    for det, res in pub.items():
+        for prof in PROFILES:
+            res[prof]["normalized"] = nab.normalized_score(res[prof]["raw"], n_windows, profile=prof)
+    results["published"] = pub
+    results["load_average"] = os.getloadavg()
+    RESULTS.mkdir(exist_ok=True)
+    stem = "timeseries" + (f"-{args.tag}" if args.tag else "")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=1))
+    (RESULTS / f"{stem}.md").write_text(render(results))
+    print(f"wrote {RESULTS / stem}.md")
+    return 0
+
+
+def render(results: dict) -> str:
+    cats = ["artificialNoAnomaly", "artificialWithAnomaly", "realAWSCloudwatch", "realKnownCause"]
+    lines = [f"# NAB v1.1 on the {results['files']} shared files ({results['windows']} windows)", "",
+             "Normalised NAB scores (100 = perfect, 0 = no detections), one corpus-wide threshold per detector and "
+             "profile. Per-category columns: summed raw standard-profile scores. Rows marked *published* are "
+             "NAB's own results tables restricted to these files; the others ran in this process "
+             "(`benchmarks/timeseries.py`).", "",
+             "| detector | standard | low FP | low FN | " + " | ".join(cats) + " | wall s |",
+             "|---|---|---|---|" + "---|" * len(cats) + "---|"]
+    rows = [(n, r, f"{r['wall_s']:.1f}") for n, r in results["detectors"].items()]
+    rows += [(f"{n} *published*", r, "") for n, r in results["published"].items()]
+    rows.sort(key=lambda row: -row[1]["standard"]["normalized"])
+    for name, r, wall in rows:
+        per = r["standard"]["per_category_raw"]
+        lines.append(f"| {name} | " + " | ".join(f"{r[p]['normalized']:.1f}" for p in PROFILES) + " | "
+                     + " | ".join(f"{per.get(c, 0.0):.2f}" for c in cats) + f" | {wall} |")
+    if "aekit" in results["detectors"]:
+        a = results["detectors"]["aekit"]
+        lines += ["", f"aekit parameters: {results['aekit_params'] or 'the defaults'}; corpus-wide thresholds: "
+                  + ", ".join(f"{p} {a[p]['threshold']:.6g}" for p in PROFILES)
+                  + f"; slowest file {a['slowest_file_s']:.1f} s."]
+    lines += ["", f"Load average at the end (1, 5, 15 min): {', '.join(f'{v:.2f}' for v in results['load_average'])}."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

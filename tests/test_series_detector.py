@@ -1,0 +1,195 @@
+"""TimeSeriesAnomalyDetector and ``aekit detect-series``: causal scores, streams, files, errors, NAB files."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aekit import TimeSeriesAnomalyDetector, nab
+from aekit.data.errors import DataError
+from aekit.estimators import anomaly_ranges
+
+FAST = {"epochs": 3, "window": 16}
+
+
+def _sine(T=1200, C=1, seed=0, spike=None):
+    rng = np.random.default_rng(seed)
+    t = np.arange(T)[:, None]
+    x = np.sin(2 * np.pi * t / 40 + np.arange(C)) + 0.05 * rng.normal(size=(T, C))
+    if spike is not None:
+        row, ch = spike
+        x[row:row + 5, ch] += 4.0
+    return x
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return TimeSeriesAnomalyDetector(**FAST).fit(_sine(400))
+
+
+def test_scores_lie_in_unit_interval_and_find_the_spike():
+    x = _sine(1500, spike=(1200, 0))
+    scores = TimeSeriesAnomalyDetector(**FAST).fit_stream(x, train_fraction=0.3)
+    assert scores.shape == (1500,) and scores.min() >= 0 and scores.max() < 1
+    assert np.all(scores[:450] == 0)                     # training rows are the warm-up
+    assert 1195 <= int(np.argmax(scores)) <= 1205
+
+
+def test_a_score_depends_only_on_rows_up_to_it():
+    x = _sine(900)
+    a = TimeSeriesAnomalyDetector(**FAST).fit_stream(x, train_fraction=0.4)
+    y = x.copy()
+    y[700:] = 50.0                                       # change the future only
+    b = TimeSeriesAnomalyDetector(**FAST).fit_stream(y, train_fraction=0.4)
+    np.testing.assert_array_equal(a[:700], b[:700])
+    assert b[700] > a[700]
+
+
+@pytest.mark.parametrize("refit_every", [None, 150])
+def test_update_in_chunks_equals_one_update(refit_every):
+    x = _sine(1000, spike=(800, 0))
+    one = TimeSeriesAnomalyDetector(**FAST, refit_every=refit_every, refit_steps=5).fit(x[:300])
+    chunked = TimeSeriesAnomalyDetector(**FAST, refit_every=refit_every, refit_steps=5).fit(x[:300])
+    whole = one.update(x[300:])
+    parts = np.concatenate([chunked.update(x[300:301]), chunked.update(x[301:560]), chunked.update(x[560:])])
+    np.testing.assert_allclose(parts, whole, rtol=0, atol=1e-12)
+
+
+def test_anomaly_score_does_not_advance_the_stream(fitted):
+    x = _sine(300, seed=1)
+    a = fitted.anomaly_score(x)
+    np.testing.assert_array_equal(a, fitted.anomaly_score(x))
+
+
+def test_saved_detector_reloads_and_continues_the_stream_identically(tmp_path):
+    from aekit import load
+
+    x = _sine(900, spike=(700, 0))
+    det = TimeSeriesAnomalyDetector(**FAST).fit(x[:300])
+    det.update(x[300:500])
+    det.save(tmp_path / "m")
+    back = load(tmp_path / "m")
+    assert isinstance(back, TimeSeriesAnomalyDetector) and back.threshold_ == det.threshold_
+    np.testing.assert_array_equal(back.update(x[500:]), det.update(x[500:]))
+
+
+def test_multivariate_error_map_points_at_the_broken_channel():
+    x = _sine(900, C=3, seed=2)
+    det = TimeSeriesAnomalyDetector(window=16, epochs=30).fit(x[:500])
+    y = x[500:].copy()
+    y[200:230, 2] += 2.0                                 # channel 2 shifts up
+    err = det.error_map(y)                               # (400, 3)
+    assert err.shape == (400, 3)
+    assert np.nanmean(err[210:230, 2]) > 3 * np.nanmean(err[210:230, :2])
+    assert np.mean(np.argmax(err[210:230], axis=1) == 2) >= 0.9
+
+
+def test_ranges_merge_overlapping_windows_and_use_timestamps():
+    flags = np.zeros(100, bool)
+    flags[[20, 25, 60]] = True
+    assert anomaly_ranges(flags, window=8) == [[13, 25], [53, 60]]
+    t = np.arange("2024-01-01T00:00", 100, dtype="datetime64[m]")
+    assert anomaly_ranges(flags, window=1, timestamps=t)[0] == ["2024-01-01 00:20:00", "2024-01-01 00:20:00"]
+
+
+def test_nab_threshold_rule_optimises_on_labelled_rows():
+    x = _sine(1500, spike=(1200, 0))
+    det = TimeSeriesAnomalyDetector(**FAST).fit(x[:400])
+    rest = x[400:]
+    y = np.zeros(len(rest), int)
+    y[760:840] = 1                                       # the window around the spike at row 1200
+    det.set_threshold(rest, y, method="nab")
+    scores = det.anomaly_score(rest)
+    flagged = np.flatnonzero(scores > det.threshold_)
+    assert flagged.size and 760 <= flagged[0] < 840      # the first detection falls in the window
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.r_[np.zeros(50), np.nan, np.zeros(50)], "NaN/inf value(s), the first at row 50"),
+    (np.zeros(10), "10 rows, too few to train on windows of 16 rows"),
+    (np.array([["a", "b"]] * 40), "not numeric"),
+    (np.zeros((5, 5, 5)), "expected (T,) or (T, C)"),
+])
+def test_bad_series_get_clear_errors(bad, message):
+    with pytest.raises(DataError, match=None) as err:
+        TimeSeriesAnomalyDetector(**FAST).fit(bad)
+    assert message in str(err.value)
+
+
+def test_wrong_channel_count_and_non_sequence_model_are_refused(fitted):
+    with pytest.raises(DataError, match="2 channel"):
+        fitted.update(np.zeros((20, 2)))
+    with pytest.raises(ValueError, match="not a sequence model"):
+        TimeSeriesAnomalyDetector(model="conv").fit(_sine(100))
+
+
+NAB_DIR = Path(os.environ.get("AEKIT_DATA_DIR", "")) / "nab"   # set by conftest.py when ../shared/data exists
+
+
+@pytest.mark.skipif(not (NAB_DIR / "combined_windows.json").is_file(),
+                    reason="NAB data not found: set AEKIT_DATA_DIR to the shared data folder holding nab/")
+def test_beats_windowed_gaussian_on_nab_files():
+    """NAB's protocol on a whole NAB category (artificialWithAnomaly, six files): aekit's default detector
+    against NAB's windowed-Gaussian baseline (benchmarks/timeseries.py has the 35-file comparison)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from timeseries import run_windowed_gaussian
+
+    from aekit.data.series import read_series
+
+    windows = nab.load_windows(NAB_DIR / "combined_windows.json")
+    ours, base = {}, {}
+    for name in sorted(n for n in windows if n.startswith("artificialWithAnomaly/")):
+        s = read_series(NAB_DIR / name)
+        p = nab.probationary_length(len(s))
+        ours[name] = nab.NABFile(s.timestamps, TimeSeriesAnomalyDetector().fit_stream(s, train_rows=p), windows[name])
+        base[name] = nab.NABFile(s.timestamps, run_windowed_gaussian(s.values, p), windows[name])
+    a, b = nab.score_corpus(ours).normalized, nab.score_corpus(base).normalized
+    assert a > b + 20, (a, b)
+
+
+# ------------------------------------------------------------------------------------------ the command
+def _cli(*args, cwd, capsys):
+    from aekit.cli import main
+
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        code = main(list(args))
+    finally:
+        os.chdir(here)
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+
+def test_detect_series_writes_nab_layout_ranges_model_and_report(tmp_path, capsys):
+    x = _sine(1200, spike=(1000, 0))[:, 0]
+    t = np.arange("2024-01-01T00:00", 1200 * 5, 5, dtype="datetime64[m]")
+    csv = tmp_path / "s.csv"
+    csv.write_text("timestamp,value\n" + "".join(f"{str(a).replace('T', ' ')}:00,{v:.6f}\n" for a, v in zip(t, x)))
+    labels = tmp_path / "w.json"
+    labels.write_text(json.dumps([[str(t[980]).replace("T", " "), str(t[1020]).replace("T", " ")]]))
+    r = _cli("detect-series", str(csv), "--train-fraction", "0.4", "--labels", str(labels), "--param", "epochs=3",
+             "--param", "threshold=\"percentile\"", "--quiet", "--out", "out", cwd=tmp_path, capsys=capsys)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    rows = (out / "scores.csv").read_text().splitlines()
+    assert rows[0] == "timestamp,value,anomaly_score,label" and len(rows) == 1201
+    ranges = json.loads((out / "ranges.json").read_text())
+    assert any(r["first_row"] <= 1004 and r["last_row"] >= 1000 for r in ranges)
+    html = (out / "report.html").read_text()
+    assert "NAB" in html and "flagged" in html.lower()
+    assert (out / "model" / "config.json").is_file()
+    again = _cli("detect-series", str(csv), "--quiet", "--out", "out", cwd=tmp_path, capsys=capsys)
+    assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def test_detect_series_bad_csv_is_one_line_error(tmp_path, capsys):
+    csv = tmp_path / "bad.csv"
+    csv.write_text("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,oops\n")
+    r = _cli("detect-series", str(csv), "--out", "o", cwd=tmp_path, capsys=capsys)
+    assert r.returncode == 2 and "oops" in r.stderr and "Traceback" not in r.stderr
