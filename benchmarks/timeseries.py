@@ -129,10 +129,8 @@ def score_detector(scores: dict, corpus: dict) -> dict:
 
 
 def published_scores(nab_dir: Path, names: list[str]) -> dict:
-    from aekit import nab
-
+    """NAB's published detectors: summed raw scores per profile (and per category) over ``names``."""
     root = nab_dir / "published_results"
-    n_windows = 0
     out = {}
     for det in PUBLISHED:
         res = {}
@@ -148,7 +146,7 @@ def published_scores(nab_dir: Path, names: list[str]) -> dict:
             res[prof] = {"raw": sum(per.values()), "per_category_raw": {k: float(sum(v)) for k, v in cats.items()}}
         if res:
             out[det] = res
-    return out, n_windows
+    return out
 
 
 def main(argv=None) -> int:
@@ -187,7 +185,7 @@ def main(argv=None) -> int:
                                       **score_detector(scores, corpus)}
         print(f"{name}: " + ", ".join(f"{p} {results['detectors'][name][p]['normalized']:.1f}" for p in PROFILES)
               + f" ({wall:.1f} s)", flush=True)
-    pub, _ = published_scores(nab_dir, list(corpus))
+    pub = published_scores(nab_dir, list(corpus))
     for det, res in pub.items():
         for prof in PROFILES:
             res[prof]["normalized"] = nab.normalized_score(res[prof]["raw"], n_windows, profile=prof)
