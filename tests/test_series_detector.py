@@ -153,15 +153,10 @@ def test_beats_windowed_gaussian_on_nab_files():
 
 
 # ------------------------------------------------------------------------------------------ the command
-def _cli(*args, cwd, capsys):
+def _cli(*args, capsys):
     from aekit.cli import main
 
-    here = os.getcwd()
-    os.chdir(cwd)
-    try:
-        code = main(list(args))
-    finally:
-        os.chdir(here)
+    code = main([str(a) for a in args])
     captured = capsys.readouterr()
     return subprocess.CompletedProcess(args, code, captured.out, captured.err)
 
@@ -174,7 +169,7 @@ def test_detect_series_writes_nab_layout_ranges_model_and_report(tmp_path, capsy
     labels = tmp_path / "w.json"
     labels.write_text(json.dumps([[str(t[980]).replace("T", " "), str(t[1020]).replace("T", " ")]]))
     r = _cli("detect-series", str(csv), "--train-fraction", "0.4", "--labels", str(labels), "--param", "epochs=3",
-             "--param", "threshold=\"percentile\"", "--quiet", "--out", "out", cwd=tmp_path, capsys=capsys)
+             "--param", "threshold=\"percentile\"", "--quiet", "--out", tmp_path / "out", capsys=capsys)
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"
     rows = (out / "scores.csv").read_text().splitlines()
@@ -184,12 +179,12 @@ def test_detect_series_writes_nab_layout_ranges_model_and_report(tmp_path, capsy
     html = (out / "report.html").read_text()
     assert "NAB" in html and "flagged" in html.lower()
     assert (out / "model" / "config.json").is_file()
-    again = _cli("detect-series", str(csv), "--quiet", "--out", "out", cwd=tmp_path, capsys=capsys)
+    again = _cli("detect-series", str(csv), "--quiet", "--out", tmp_path / "out", capsys=capsys)
     assert again.returncode == 2 and "not empty" in again.stderr
 
 
 def test_detect_series_bad_csv_is_one_line_error(tmp_path, capsys):
     csv = tmp_path / "bad.csv"
     csv.write_text("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,oops\n")
-    r = _cli("detect-series", str(csv), "--out", "o", cwd=tmp_path, capsys=capsys)
+    r = _cli("detect-series", str(csv), "--out", tmp_path / "o", capsys=capsys)
     assert r.returncode == 2 and "oops" in r.stderr and "Traceback" not in r.stderr

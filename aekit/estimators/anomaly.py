@@ -145,6 +145,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         self.verbose = verbose
 
     corruption = None  # the base class reads it; anomaly detectors train on clean inputs
+    _default_rule = "robust"  # threshold="auto" without a float contamination
 
     _constraints = {
         **AutoencoderEstimator._constraints,
@@ -231,9 +232,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         members, histories = [], []
         for i in range(int(self.n_estimators)):
             member = seeds.member(i)
-            n_train = len(split_validation(len(xs), self.validation_fraction, member.split)[0])
-            steps_per_epoch = math.ceil(n_train / min(int(self.batch_size), n_train))
-            epochs = max(int(self.epochs), math.ceil(int(self.min_steps) / steps_per_epoch))
+            epochs = self._epochs_for(len(split_validation(len(xs), self.validation_fraction, member.split)[0]))
             callbacks = (lambda model: [self._monitor_callback(model, *monitor)]) if (monitor is not None and i == 0) \
                 else ()
             fitted = self._train(xs, seeds=member, model=spec, scaler=None, objective="mse", callbacks=callbacks,
@@ -241,6 +240,11 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
             members.append(fitted.model)
             histories.append(fitted.result.history)
         return members, histories
+
+    def _epochs_for(self, n_train: int) -> int:
+        """``epochs``, or more when ``n_train`` samples give fewer than ``min_steps`` optimisation steps."""
+        steps_per_epoch = math.ceil(n_train / min(int(self.batch_size), n_train))
+        return max(int(self.epochs), math.ceil(int(self.min_steps) / steps_per_epoch))
 
     def _monitor_callback(self, model, xm: np.ndarray, ym: np.ndarray):
         def record(epoch: int, logs: dict):
@@ -324,7 +328,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     def _rule(self) -> str:
         if self.threshold != "auto":
             return self.threshold
-        return "contamination" if self.contamination != "auto" else "robust"
+        return "contamination" if self.contamination != "auto" else self._default_rule
 
     def _set_threshold_from(self, scores: np.ndarray, method: str, *, labels=None, **values) -> None:
         """``threshold_`` from ``scores`` by the registered rule ``method`` (aekit/estimators/scoring.py); the

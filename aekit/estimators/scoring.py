@@ -207,9 +207,14 @@ class BestF1Rule(ThresholdRule):
                              "anomalies: set_threshold(X_val, y_val)")
         prec, rec, cuts = precision_recall_curve(labels, scores)
         f1 = 2 * prec[:-1] * rec[:-1] / np.maximum(prec[:-1] + rec[:-1], 1e-12)
-        best = float(cuts[int(np.argmax(f1))])   # flags s >= best
-        below = scores[scores < best]
-        return float((best + below.max()) / 2) if below.size else float(best - 1e-12 * max(1, abs(best)))
+        return cut_below(scores, float(cuts[int(np.argmax(f1))]))   # the curve flags s >= its cut
+
+
+def cut_below(scores: np.ndarray, best: float) -> float:
+    """A threshold that flags exactly the scores ``>= best`` under the estimators' rule (flag ``> threshold``):
+    half-way from ``best`` down to the next lower score."""
+    below = scores[scores < best]
+    return float((best + below.max()) / 2) if below.size else float(best - 1e-12 * max(1.0, abs(best)))
 
 
 # The standard-profile threshold that NAB's corpus-wide optimisation picks for TimeSeriesAnomalyDetector's
@@ -240,7 +245,4 @@ class NABRule(ThresholdRule):
         t = np.arange(len(scores)).astype("datetime64[s]")
         scores = np.asarray(scores, np.float64)
         best, _ = optimize_threshold([NABFile(t, scores, t[rows])])   # NAB detects scores >= best
-        if not np.isfinite(best):
-            return float(scores.max())
-        below = scores[scores < best]                # the estimators flag scores > threshold_: cut just below
-        return float((best + below.max()) / 2) if below.size else float(best - 1e-12 * max(1.0, abs(best)))
+        return cut_below(scores, best) if np.isfinite(best) else float(scores.max())

@@ -49,7 +49,6 @@ class StreamState:
     lo: np.ndarray | None = None         # (C,) the smallest and largest raw value seen per channel
     hi: np.ndarray | None = None
     recent: np.ndarray = field(default_factory=lambda: np.zeros(0))  # combined scores of the last rows
-    rows_seen: int = 0
     since_refit: int = 0
     buffer: np.ndarray | None = None     # (<= refit_history, C) raw rows kept for refits
 
@@ -126,6 +125,7 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
     """
 
     _data_kind = "sequence"
+    _default_rule = "nab"
 
     def __init__(self, window: int = 128, latent_dim: int = 4, *, model: str = "conv1d-seq",
                  model_params: dict | None = None, novelty_weight: float = 1.0, error_weight: float = 0.03,
@@ -226,35 +226,26 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
             raise ValueError(f"TimeSeriesAnomalyDetector: model={self.model!r} is not a sequence model; expected one "
                              f"of {list_models('sequence')}")
 
-    def _rule(self) -> str:
-        if self.threshold != "auto":
-            return self.threshold
-        return "contamination" if self.contamination != "auto" else "nab"
-
     def _model_name(self, input_shape):
         return self.model
 
     def fit(self, X, y=None):
         """Train on the windows of the series ``X`` and start the stream after its last row; returns ``self``."""
+        from numpy.lib.stride_tricks import sliding_window_view
+
         from aekit.data.kinds import infer_layout
+        from aekit.persistence import TrainedAutoencoder
 
         self._check_params()
         x = self._series(X, reset=True)
-        from numpy.lib.stride_tricks import sliding_window_view
-
         raw_windows = np.ascontiguousarray(sliding_window_view(x, int(self.window), axis=0)[::int(self.stride)],
                                            dtype=np.float32)  # (n, C, window)
         _, self.layout_ = infer_layout(raw_windows[:2], "sequence")
         self.sample_shape_, self.channels_last_ = tuple(self.layout_.sample_shape), False
         self.n_features_in_ = self.n_channels_ = int(x.shape[1])
-        seeds = resolve_seeds(self.random_state)
-        n = len(raw_windows)
-        steps_per_epoch = math.ceil(n / min(int(self.batch_size), n))
-        epochs = max(int(self.epochs), math.ceil(int(self.min_steps) / steps_per_epoch))
-        fitted = self._train(raw_windows, seeds=seeds.member(0), model=self._model_spec(tuple(raw_windows.shape[1:])),
-                             objective="mse", epochs=epochs)
-        from aekit.persistence import TrainedAutoencoder
-
+        fitted = self._train(raw_windows, seeds=resolve_seeds(self.random_state).member(0),
+                             model=self._model_spec(tuple(raw_windows.shape[1:])), objective="mse",
+                             epochs=self._epochs_for(len(raw_windows)))
         self.autoencoder_ = TrainedAutoencoder(fitted.model, fitted.scaler, metadata={"model": fitted.model.name})
         self.extra_members_ = []
         self.history_, self.n_iter_ = fitted.result.history, len(fitted.result.history)
@@ -351,7 +342,6 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
         state.err_sumsq += float((ev * ev).sum())
         state.lo, state.hi = lo[-1], hi[-1]
         state.context = np.concatenate([state.context, x])[-(int(self.window) - 1):]
-        state.rows_seen += n
         return kept / (1.0 + kept)
 
     def update(self, X) -> np.ndarray:
@@ -381,16 +371,14 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
         """Fine-tune the autoencoder on the windows of ``rows`` for ``refit_steps`` steps."""
         if len(rows) < int(self.window) + 1:
             return
-        import dataclasses
-
         from aekit.training import TrainConfig, train_autoencoder
 
         windows = self._windows(rows)
         steps_per_epoch = math.ceil(len(windows) / min(int(self.batch_size), len(windows)))
         config = TrainConfig(epochs=max(1, round(int(self.refit_steps) / steps_per_epoch)),
                              batch_size=int(self.batch_size), lr=float(self.lr) / 3, device=self.device)
-        seeds = dataclasses.replace(resolve_seeds(self.random_state).member(0))
-        train_autoencoder(windows, model=self.autoencoder_.model, config=config, seeds=seeds, objective="mse")
+        train_autoencoder(windows, model=self.autoencoder_.model, config=config,
+                          seeds=resolve_seeds(self.random_state).member(0), objective="mse")
         self.autoencoder_.model.eval()
 
     def anomaly_score(self, X) -> np.ndarray:
