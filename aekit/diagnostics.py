@@ -32,7 +32,9 @@ def check_code_size(model, *, copies_input: bool = True) -> str | None:
     family (``overcomplete_ok``: a sparsity, contraction, KL or rate term) nor the task (``copies_input``
     False: corrupted inputs or other targets, as in denoising) makes that meaningful: such a code can copy
     the input and need not learn anything."""
-    code, inputs = math.prod(model.code_shape), math.prod(model.input_shape)
+    # an ensemble's members each code their own copy of the input: a member's code is what must compress
+    code = model.latent_dim if getattr(model, "n_members", None) else math.prod(model.code_shape)
+    inputs = math.prod(model.input_shape)
     if code < inputs or model.overcomplete_ok or not copies_input:
         return None
     message = (f"the {model.name!r} model's code has {code} values for inputs of {inputs}: it does not compress "

@@ -61,6 +61,30 @@ class Reconstruction(Objective):
         return check_collapse(model, x)
 
 
+class MemberReconstruction(Objective):
+    """``"member-mse"``: each member of an ensemble model (``mlp-ensemble``) learns its own reconstruction.
+
+    ``ModelOutput.pre_output`` holds the members' reconstructions, (n_members, B, *sample); each member's
+    squared error per sample is weighted by a Poisson(1) draw from torch's random state (seeded by the
+    training loop), so every member sees its own bootstrap resample of the data (online bagging, Oza &
+    Russell, AISTATS 2001), and the losses are summed over members, so each member's gradient is its own.
+    """
+
+    name = "member-mse"
+
+    def check(self, model) -> None:
+        if getattr(model, "n_members", None) is None:
+            raise ValueError(f"objective 'member-mse' needs an ensemble model such as 'mlp-ensemble'; got a "
+                             f"{model.name!r} model")
+
+    def __call__(self, out, target):
+        members = out.pre_output
+        per_sample = (members - target.unsqueeze(0)).pow(2).flatten(2).mean(-1)       # (n_members, B)
+        weights = torch.poisson(torch.ones_like(per_sample))
+        mse = (weights * per_sample).mean(1).sum()
+        return LossBreakdown(sum(out.regularizers.values(), mse), {"mse": mse / len(members), **out.regularizers})
+
+
 class Segmentation(Objective):
     """Per-pixel class loss on (B, K, H, W) logits (``ModelOutput.pre_output``) against (B, H, W) class maps."""
 
@@ -97,6 +121,7 @@ for _kind in RECONSTRUCTION_LOSSES:
 for _kind in SEGMENTATION_LOSSES:
     _OBJECTIVES.register(_kind)(lambda kind=_kind: Segmentation(kind))
 _OBJECTIVES.register("classification")(Classification)
+_OBJECTIVES.register("member-mse")(MemberReconstruction)
 
 
 def list_objectives() -> list[str]:

@@ -91,7 +91,8 @@ def test_output_type_and_shapes(name, shape):
     model = make(name, shape)
     out = model(torch.rand(5, *shape))
     assert isinstance(out, ModelOutput)
-    assert out.recon.shape == (5, *shape) and out.pre_output.shape == (5, *shape)
+    members = (model.n_members,) if getattr(model, "n_members", None) else ()  # an ensemble: one per member
+    assert out.recon.shape == (5, *shape) and out.pre_output.shape == (*members, 5, *shape)
     assert out.code.shape == (5, *model.code_shape)
     assert isinstance(out.regularizers, dict) and isinstance(out.stats, dict)
     code = model.encode(torch.rand(2, *shape))

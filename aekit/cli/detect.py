@@ -4,8 +4,9 @@
     aekit detect --model runs/det --data digits --normal-class 0 --out runs/det-scores
     aekit detect --train digits --normal-class 0 --data digits --param epochs=30 --out runs/digits-detect
 
-Writes ``scores.csv`` (index, anomaly_score, prediction: 1 normal / -1 anomaly, and the true
-``is_anomaly`` when labels are known), ``heatmaps/`` (images: error-map overlays of the most abnormal
+Writes ``scores.csv`` (index, anomaly_score, prediction: 1 normal / -1 anomaly, the true
+``is_anomaly`` when labels are known, and for tables ``top_features``: the three features with the largest
+shares of the row's reconstruction error, e.g. ``TSH 61%; T3 22%; age 5%``), ``heatmaps/`` (images: error-map overlays of the most abnormal
 samples), ``model/`` (with ``--train``) and ``report.html`` (score histogram with the threshold, ROC
 curve when labels are known, per-class reconstruction error over the training epochs).
 """
@@ -117,9 +118,12 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
 
     scores = det.anomaly_score(X)
     pred = np.where(scores > det.threshold_, -1, 1)
-    lines = ["index,anomaly_score,prediction" + (",is_anomaly" if truth is not None else "")]
+    tops = top_features(det.error_map(X), ds.feature_names) if not det._is_image else None
+    lines = ["index,anomaly_score,prediction" + (",is_anomaly" if truth is not None else "")
+             + (",top_features" if tops is not None else "")]
     for i, (s, p) in enumerate(zip(scores, pred)):
-        lines.append(f"{i},{s:.8g},{p}" + (f",{truth[i]}" if truth is not None else ""))
+        lines.append(f"{i},{s:.8g},{p}" + (f",{truth[i]}" if truth is not None else "")
+                     + (f",{_csv_field(tops[i])}" if tops is not None else ""))
     atomic_write_bytes(out / "scores.csv", lambda f: f.write(("\n".join(lines) + "\n").encode()))
 
     metrics = {"n_samples": len(X), "threshold": det.threshold_, "threshold_rule": det.threshold_rule_,
@@ -146,10 +150,30 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
             png = figs.heatmap_overlay(img, m, vmax=vmax)
             atomic_write_bytes(heat / f"rank{rank:03d}_index{i}.png", lambda f, b=png: f.write(b))
         extra["Most abnormal samples (red: reconstruction error)"] = figs.heatmap_grid(images, maps, scores[top])
-    summary = {"detector": source, "data": ds.name, "score_type": det.score_type,
-               "n_estimators": det.n_estimators, "mode": det.mode, "epochs": det.n_iter_}
+    flagged_rows = []
+    if tops is not None:  # the most abnormal flagged rows and what drives each
+        for i in [int(i) for i in np.argsort(-scores, kind="stable")[:20] if pred[i] == -1]:
+            flagged_rows.append({"row": i, "anomaly_score": float(scores[i]), "top_features": tops[i],
+                                 **({"is_anomaly": int(truth[i])} if truth is not None else {})})
+    summary = {"detector": source, "data": ds.name, "score_type": det._score_type(),
+               "n_estimators": det._n_members(), "mode": det.mode, "epochs": det.n_iter_}
     write_report(out / "report.html", title="aekit anomaly detection", summary=summary, metrics=metrics,
-                 baselines=[], history=det.history_, extra_figures=extra)
+                 baselines=flagged_rows, history=det.history_, extra_figures=extra,
+                 baselines_title="Most abnormal flagged rows: the features behind each score (share of its "
+                                 "reconstruction error)")
     print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, indent=2))
     print(f"wrote {out}/scores.csv and {out}/report.html", file=sys.stderr)
     return 0
+
+
+def top_features(contributions: np.ndarray, names=None, k: int = 3) -> list[str]:
+    """Per row of ``contributions`` (n, D), its ``k`` largest features as ``"name share%; ..."`` (shares of the
+    row's total); features are named ``f0, f1, ...`` without ``names``."""
+    names = list(names) if names is not None else [f"f{j}" for j in range(contributions.shape[1])]
+    share = contributions / np.maximum(contributions.sum(axis=1, keepdims=True), 1e-300)
+    order = np.argsort(-share, axis=1, kind="stable")[:, :k]
+    return ["; ".join(f"{names[j]} {100 * share[i, j]:.0f}%" for j in row) for i, row in enumerate(order)]
+
+
+def _csv_field(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text

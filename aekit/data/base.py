@@ -56,6 +56,8 @@ class Dataset:
         The known range of the raw values, e.g. ``(0, 255)`` for 8-bit images; None when unknown.
     classes : tuple of str or None
         Class name of each integer label (``classes[y]``) when known, else None.
+    feature_names : tuple of str or None
+        Tables: the name of each column of ``X`` when known (a CSV header), else None.
     """
 
     name: str
@@ -64,6 +66,7 @@ class Dataset:
     test: Split | None = None
     value_range: tuple[float, float] | None = None
     classes: tuple[str, ...] | None = field(default=None)
+    feature_names: tuple[str, ...] | None = field(default=None)
 
     def __post_init__(self) -> None:
         if self.kind not in list_kinds():

@@ -534,4 +534,5 @@ def load_csv(path: str | os.PathLike, *, limit: int | None = None, name: str | N
         test=None,
         value_range=None,
         classes=classes,
+        feature_names=tuple(names[i] for i in features),
     )

@@ -155,13 +155,17 @@ class AutoencoderEstimator(BaseEstimator):
         ``scaler`` parameter's choice, fitted on ``X``), a scaler, or None."""
         from aekit.training import TrainConfig, train_autoencoder
 
-        config = TrainConfig(epochs=int(epochs or self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
+        config = TrainConfig(epochs=int(epochs or self.epochs), batch_size=self._batch_size(), lr=float(self.lr),
                              max_time=self.max_time, progress=bool(self.verbose), device=self.device)
         return train_autoencoder(
             X, target, model=model if model is not None else self._model_spec(tuple(X.shape[1:])), config=config,
             seeds=seeds, objective=objective if objective is not None else self._loss,
             scaler=self._make_scaler(X) if isinstance(scaler, str) else scaler, val=val,
             validation_fraction=float(self.validation_fraction), corruption=corruption, callbacks=callbacks)
+
+    def _batch_size(self) -> int:
+        """The training batch size (a subclass may resolve an "auto" setting by the data kind)."""
+        return int(self.batch_size)
 
     def _fit_autoencoder(self, X: np.ndarray, *, seeds: Seeds, model_kwargs: dict | None = None, objective=None,
                          corruption=None) -> Fitted:

@@ -8,7 +8,11 @@ error misses: an anomaly that the decoder reconstructs well but that lands where
 (Zong et al., "Deep autoencoding Gaussian mixture model for unsupervised anomaly detection", ICLR 2018,
 fit the mixture jointly; here it is fitted after training). An ensemble of autoencoders with different
 seeds averages out the variance of single networks (Chen et al., "Outlier detection with autoencoder
-ensembles", SDM 2017). On contaminated training data the robust mode drops the training samples with the
+ensembles", SDM 2017); on tables the default is such an ensemble trained as one batched network
+(``mlp-ensemble``: per-member feature subsets and bootstrap weights, a short training that adapts to the
+table's size), each member's error normalised per feature and joined by the distance of the code to its
+nearest training codes (kNN in the code space, which catches anomalies the decoder reconstructs well but
+that lie where the normal codes are sparse; Ramaswamy et al., SIGMOD 2000, scored on raw features). On contaminated training data the robust mode drops the training samples with the
 largest errors and trains again on the rest (trimmed fitting, as in Rousseeuw's least trimmed squares).
 """
 from __future__ import annotations
@@ -40,13 +44,20 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     ----------
     latent_dim : int or "auto", default "auto"
         Code size; "auto": 16 for images, ``clip(round(sqrt(n_features)), 2, 16)`` for tables.
-    score_type : {"reconstruction", "latent", "combined"}, default "combined"
-        "reconstruction": the mean squared reconstruction error (scaled units); "latent": the negative
-        log-density of the code under a Gaussian mixture fitted to the training codes; "combined": the
-        sum of both after standardising each by its mean and standard deviation on the training data
-        (the error in log scale). Score types are registered objects (``aekit.estimators.scoring``).
-    n_estimators : int, default 1
-        Autoencoders trained with different seeds; their standardised scores are averaged.
+    score_type : {"auto", "reconstruction", "latent", "combined", "error+knn"}, default "auto"
+        "reconstruction": the mean squared reconstruction error (scaled units; on tables each feature's error
+        is divided by its mean on the training data, so that every feature counts alike); "latent": the
+        negative log-density of the code under a Gaussian mixture fitted to the training codes; "combined":
+        the sum of both after standardising each by its mean and standard deviation on the training data
+        (the error in log scale); "error+knn": the standardised error plus the standardised distance of the
+        code to its ``n_neighbors``-th nearest training code. "auto": "error+knn" for tables, "reconstruction"
+        for images. Score types are registered objects (``aekit.estimators.scoring``).
+    n_estimators : int or "auto", default "auto"
+        Ensemble members; their standardised scores are averaged. With the ``mlp-ensemble`` model (the
+        default for tables) they are the members of one batched network, else separate autoencoders trained
+        with different seeds. "auto": 8 for tables, 1 for images.
+    n_neighbors : int, default 5
+        Neighbours for the "error+knn" score.
     mode : {"clean", "contaminated"}, default "clean"
         "clean": the training data is taken as all normal. "contaminated": after a first fit, the
         ``trim_fraction`` of training samples with the largest reconstruction errors is dropped and
@@ -70,15 +81,21 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     n_sigma : float, default 3.0
     gmm_components : int, default 4
         Components of the Gaussian mixture on the codes ("latent" and "combined" scores).
-    error_sigma : float, default 0.0
+    error_sigma : float or "auto", default "auto"
         Images: smooth the residual with a Gaussian of this many pixels before squaring it (errors and
-        error maps), so that spatially coherent errors count more than scattered pixel noise.
+        error maps), so that spatially coherent errors count more than scattered pixel noise. "auto": 1.0.
     model : str, default "auto"
-        A registered model; "auto": ``conv`` for images whose sides divide by 4, else ``mlp``.
+        A registered model; "auto": ``mlp-ensemble`` (hidden width ``clip(n_features, 16, 64)``) for tables,
+        ``mlp`` (hidden [256, 64]) for images and sequences.
     model_params : dict, optional
         Extra model arguments, e.g. ``{"hidden": [64, 32]}``.
-    epochs, batch_size, lr, max_time : training budget of each autoencoder.
-    min_steps : int, default 2000
+    epochs : int or "auto", default "auto"
+        "auto": 20 for images; 3 for tables, or more when ``min_steps`` needs them (a short training keeps
+        the anomalies in contaminated training data from being learnt).
+    batch_size : int or "auto", default "auto"
+        "auto": 128 for tables, 64 for images.
+    lr, max_time : training budget of each autoencoder.
+    min_steps : int, default 100
         Small data sets train for more epochs, so that each autoencoder takes at least this many steps.
     validation_fraction : float, default 0.0
         Held out for early stopping (0: train exactly ``epochs`` epochs).
@@ -107,22 +124,23 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     >>> from sklearn.datasets import load_digits
     >>> from aekit import AnomalyDetector
     >>> X, y = load_digits(return_X_y=True)
-    >>> det = AnomalyDetector(epochs=20, batch_size=32, min_steps=0, contamination=0.05).fit(X[y == 0])
+    >>> det = AnomalyDetector(contamination=0.05).fit(X[y == 0])
     >>> labels = det.predict(X)            # +1 normal, -1 anomaly
     >>> float((labels[y == 0] == -1).mean()) <= 0.1
     True
     """
 
-    def __init__(self, latent_dim="auto", *, score_type: str = "combined", n_estimators: int = 1, mode: str = "clean",
-                 trim_fraction: float | None = None, contamination="auto", threshold: str = "auto",
-                 percentile: float = 99.0, n_sigma: float = 3.0, gmm_components: int = 4, error_sigma: float = 0.0,
-                 model: str = "auto",
-                 model_params: dict | None = None, epochs: int = 50, batch_size: int = 128, lr: float = 3e-3,
-                 min_steps: int = 2000, max_time: float | None = None, validation_fraction: float = 0.0,
-                 scaler: str = "auto", random_state=0, device: str = "cpu", verbose: bool = False):
+    def __init__(self, latent_dim="auto", *, score_type: str = "auto", n_estimators="auto", n_neighbors: int = 5,
+                 mode: str = "clean", trim_fraction: float | None = None, contamination="auto", threshold: str = "auto",
+                 percentile: float = 99.0, n_sigma: float = 3.0, gmm_components: int = 4, error_sigma="auto",
+                 model: str = "auto", model_params: dict | None = None, epochs="auto", batch_size="auto",
+                 lr: float = 3e-3, min_steps: int = 100, max_time: float | None = None,
+                 validation_fraction: float = 0.0, scaler: str = "auto", random_state=0, device: str = "cpu",
+                 verbose: bool = False):
         self.latent_dim = latent_dim
         self.score_type = score_type
         self.n_estimators = n_estimators
+        self.n_neighbors = n_neighbors
         self.mode = mode
         self.trim_fraction = trim_fraction
         self.contamination = contamination
@@ -150,8 +168,9 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     _constraints = {
         **AutoencoderEstimator._constraints,
         "latent_dim": Either(Integer(1), Options("auto")),
-        "score_type": Instance(str, what="a registered score type (list_score_types())"),
-        "n_estimators": Integer(1),
+        "score_type": Instance(str, what="'auto' or a registered score type (list_score_types())"),
+        "n_estimators": Either(Integer(1), Options("auto")),
+        "n_neighbors": Integer(1),
         "mode": Options(*MODES),
         "trim_fraction": NoneOr(Real(0, 0.5, closed="left")),
         "contamination": Either(Options("auto"), Real(0, 0.5, closed="right")),
@@ -159,7 +178,9 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         "percentile": Real(0, 100, closed="right"),
         "n_sigma": Real(0),
         "gmm_components": Integer(1),
-        "error_sigma": Real(0),
+        "error_sigma": Either(Real(0), Options("auto")),
+        "epochs": Either(Integer(1), Options("auto")),
+        "batch_size": Either(Integer(1), Options("auto")),
         "min_steps": Integer(0),
     }
 
@@ -168,7 +189,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         super()._check_params()
         rules = [r for r in list_threshold_rules() if not threshold_rule(r).needs_labels]
         check_params(type(self).__name__, {"score_type": self.score_type, "threshold": self.threshold},
-                     {"score_type": Options(*list_score_types()), "threshold": Options("auto", *rules)})
+                     {"score_type": Options("auto", *list_score_types()), "threshold": Options("auto", *rules)})
         if self.threshold == "contamination" and self.contamination == "auto":
             raise ValueError(f"{type(self).__name__}: threshold='contamination' needs a float contamination, "
                              f"got 'auto'")
@@ -179,6 +200,36 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         if self._is_image:
             return 16
         return int(np.clip(round(np.sqrt(self.n_features_in_)), 2, 16))
+
+    # the "auto" settings, by data kind: tables get the batched ensemble with a short training, images the
+    # configuration measured on one-class MNIST (benchmarks/anomaly.py)
+    @property
+    def _is_table(self) -> bool:
+        return self.layout_.kind == "table"
+
+    def _score_type(self) -> str:
+        return self.score_type if self.score_type != "auto" else ("error+knn" if self._is_table else "reconstruction")
+
+    def _n_members(self) -> int:
+        return int(self.n_estimators) if self.n_estimators != "auto" else (8 if self._is_table else 1)
+
+    def _error_sigma(self) -> float:
+        return float(self.error_sigma) if self.error_sigma != "auto" else 1.0
+
+    def _batch_size(self) -> int:
+        return int(self.batch_size) if self.batch_size != "auto" else (128 if self._is_table else 64)
+
+    def _model_name(self, input_shape: tuple[int, ...]) -> str:
+        if self.model != "auto":
+            return self.model
+        return "mlp-ensemble" if len(input_shape) == 1 else "mlp"
+
+    def _default_model_params(self, name: str, input_shape: tuple[int, ...]) -> dict:
+        if name == "mlp-ensemble":
+            return {"hidden": [int(np.clip(input_shape[0], 16, 64))], "n_members": self._n_members()}
+        if name == "mlp" and len(input_shape) > 1:
+            return {"hidden": [256, 64]}
+        return super()._default_model_params(name, input_shape)
 
     # ------------------------------------------------------------------------------------ fitting
     def fit(self, X, y=None, *, monitor=None):
@@ -230,7 +281,8 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         at least ``min_steps`` optimisation steps. Returns (models, histories)."""
         spec = self._model_spec(tuple(xs.shape[1:]))
         members, histories = [], []
-        for i in range(int(self.n_estimators)):
+        batched = "n_members" in spec.params  # one network holds every member
+        for i in range(1 if batched else self._n_members()):
             member = seeds.member(i)
             epochs = self._epochs_for(len(split_validation(len(xs), self.validation_fraction, member.split)[0]))
             callbacks = (lambda model: [self._monitor_callback(model, *monitor)]) if (monitor is not None and i == 0) \
@@ -243,8 +295,9 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
 
     def _epochs_for(self, n_train: int) -> int:
         """``epochs``, or more when ``n_train`` samples give fewer than ``min_steps`` optimisation steps."""
-        steps_per_epoch = math.ceil(n_train / min(int(self.batch_size), n_train))
-        return max(int(self.epochs), math.ceil(int(self.min_steps) / steps_per_epoch))
+        steps_per_epoch = math.ceil(n_train / min(self._batch_size(), n_train))
+        epochs = int(self.epochs) if self.epochs != "auto" else (3 if self._is_table else 20)
+        return max(epochs, math.ceil(int(self.min_steps) / steps_per_epoch))
 
     def _monitor_callback(self, model, xm: np.ndarray, ym: np.ndarray):
         def record(epoch: int, logs: dict):
@@ -282,43 +335,101 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         """(recon - x) ** 2 per feature; for images with ``error_sigma`` > 0 the residual is smoothed by a
         Gaussian of that many pixels first, so that coherent errors (a missing stroke) outweigh scattered ones."""
         r = recon - xs
-        if self.error_sigma and r.ndim == 4:
+        sigma = self._error_sigma()
+        if sigma and r.ndim == 4:
             from scipy.ndimage import gaussian_filter
 
-            r = gaussian_filter(r, sigma=(0, 0, float(self.error_sigma), float(self.error_sigma)))
+            r = gaussian_filter(r, sigma=(0, 0, sigma, sigma))
         return r ** 2
 
+    # A scoring unit is one member: a whole autoencoder, or one member of a batched ensemble network.
+    @torch.no_grad()
+    def _unit_parts(self, xs: np.ndarray, batch_size: int = 1024):
+        """Per unit, in ``members_`` order: (squared residual (n, *sample), codes (n, k), features it sees (D,)
+        bool or None for all). Computed by float64 copies, so a score does not depend on its batch."""
+        parts = []
+        for model in self.members_:
+            net = _float64_copy(model)
+            res, codes = [], []
+            for i in range(0, len(xs), batch_size):
+                x = torch.from_numpy(xs[i:i + batch_size]).double()
+                out = net(x)
+                if getattr(net, "n_members", None):          # (U, B, D) residuals, (B, U, k) codes
+                    res.append((out.pre_output - x.unsqueeze(0)).numpy())
+                    codes.append(out.code.transpose(0, 1).numpy())
+                else:
+                    res.append(out.recon.numpy()[None] - x.numpy()[None])
+                    codes.append(out.code.reshape(len(x), -1).numpy()[None])
+            res, codes = np.concatenate(res, axis=1), np.concatenate(codes, axis=1)
+            masks = net.feature_mask.numpy() > 0 if getattr(net, "n_members", None) else [None] * len(res)
+            for r, c, m in zip(res, codes, masks):
+                parts.append((self._squared_residual(r + xs, xs), c, m))
+        return parts
+
+    def _unit_error(self, sq: np.ndarray, mask, stats: dict) -> np.ndarray:
+        """Mean squared error over the unit's features; on tables each feature's divided by its training mean."""
+        flat = sq.reshape(len(sq), -1)
+        if "feature_scale" in stats:
+            flat = flat / np.asarray(stats["feature_scale"])
+        return (flat if mask is None else flat[:, mask]).mean(axis=1)
+
     def _fit_score_stats(self, xs: np.ndarray, seeds: Seeds) -> None:
-        """Per member: the Gaussian mixture of the codes and the mean/std of each score part on ``xs``."""
+        """Per unit: the feature scales (tables), the Gaussian mixture of the codes, the training codes for the
+        kNN distance, and the mean/std of each score part on ``xs``."""
         from sklearn.mixture import GaussianMixture
 
-        self.score_stats_ = []
-        for j, m in enumerate(self.members_):
-            recon, codes = self._forward(m, xs)
-            log_err = np.log(self._squared_residual(recon, xs).reshape(len(xs), -1).mean(axis=1) + 1e-12)
-            mu, sd = codes.mean(axis=0), codes.std(axis=0) + 1e-6
-            z = (codes - mu) / sd
-            k = int(min(self.gmm_components, len(z)))
-            gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-3, n_init=1, max_iter=200,
-                                  random_state=seeds.init + j).fit(z)
-            stats = {"code_mean": mu.tolist(), "code_std": sd.tolist(), "weights": gmm.weights_.tolist(),
-                     "means": gmm.means_.tolist(), "covariances": gmm.covariances_.tolist()}
-            nll = _gmm_nll(z, stats)
+        kind = score_type(self._score_type())
+        self.score_stats_, refs = [], []
+        for j, (sq, codes, mask) in enumerate(self._unit_parts(xs)):
+            stats = {}
+            if self._is_table:
+                stats["feature_scale"] = (sq.mean(axis=0) + 1e-12).tolist()
+            err = self._unit_error(sq, mask, stats)
+            log_err = np.log(err + 1e-12)
             stats.update(err_mean=float(log_err.mean()), err_std=float(log_err.std() + 1e-12),
-                         nll_mean=float(nll.mean()), nll_std=float(nll.std() + 1e-12))
+                         err_raw_mean=float(err.mean()), err_raw_std=float(err.std() + 1e-12))
+            if kind.uses_density:
+                mu, sd = codes.mean(axis=0), codes.std(axis=0) + 1e-6
+                z = (codes - mu) / sd
+                gmm = GaussianMixture(int(min(self.gmm_components, len(z))), covariance_type="full", reg_covar=1e-3,
+                                      n_init=1, max_iter=200, random_state=seeds.init + j).fit(z)
+                stats.update(code_mean=mu.tolist(), code_std=sd.tolist(), weights=gmm.weights_.tolist(),
+                             means=gmm.means_.tolist(), covariances=gmm.covariances_.tolist())
+                nll = _gmm_nll(z, stats)
+                stats.update(nll_mean=float(nll.mean()), nll_std=float(nll.std() + 1e-12))
+            if kind.uses_neighbours:
+                refs.append(codes)
             self.score_stats_.append(stats)
+        self.reference_codes_ = np.stack(refs) if refs else None
+        self._neighbour_index = None
+        if kind.uses_neighbours:
+            for stats, d in zip(self.score_stats_, self._knn_distances(xs)):
+                stats.update(knn_mean=float(d.mean()), knn_std=float(d.std() + 1e-12))
 
-    def _member_scores(self, j: int, xs: np.ndarray) -> np.ndarray:
-        m, st = self.members_[j], self.score_stats_[j]
-        recon, codes = self._forward(m, xs)
-        err = self._squared_residual(recon, xs).reshape(len(xs), -1).mean(axis=1)
-        kind = score_type(self.score_type)
-        nll = _gmm_nll((codes - np.asarray(st["code_mean"])) / np.asarray(st["code_std"]), st) if kind.uses_density \
-            else None
-        return kind(err, nll, st)
+    def _knn_distances(self, xs: np.ndarray, parts=None) -> list[np.ndarray]:
+        """Per unit, the distance of each code to its ``n_neighbors``-th nearest training code (a training row
+        counts itself, as any row scored later that equals one does, so that ``fit_predict`` and ``predict``
+        agree)."""
+        from sklearn.neighbors import NearestNeighbors
+
+        if getattr(self, "_neighbour_index", None) is None:
+            self._neighbour_index = [NearestNeighbors().fit(r) for r in self.reference_codes_]
+        parts = parts if parts is not None else self._unit_parts(xs)
+        k = min(int(self.n_neighbors), self.reference_codes_.shape[1])
+        return [index.kneighbors(codes, n_neighbors=k)[0][:, -1]
+                for index, (_, codes, _) in zip(self._neighbour_index, parts)]
 
     def _anomaly_scores(self, xs: np.ndarray) -> np.ndarray:
-        return np.mean([self._member_scores(j, xs) for j in range(len(self.members_))], axis=0)
+        kind = score_type(self._score_type())
+        parts = self._unit_parts(xs)
+        knn = self._knn_distances(xs, parts=parts) if kind.uses_neighbours else None
+        scores = []
+        for j, ((sq, codes, mask), st) in enumerate(zip(parts, self.score_stats_)):
+            err = self._unit_error(sq, mask, st)
+            nll = _gmm_nll((codes - np.asarray(st["code_mean"])) / np.asarray(st["code_std"]), st) \
+                if kind.uses_density else None
+            scores.append(kind(err, nll, st, **({"knn": knn[j]} if knn is not None else {})))
+        return np.mean(scores, axis=0)
 
     def _scaled(self, X) -> np.ndarray:
         x = self._validate(X, reset=False)
@@ -391,11 +502,19 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         return np.where(self.decision_function(X) < 0, -1, 1)
 
     def error_map(self, X) -> np.ndarray:
-        """Squared reconstruction error per feature (tables: (n, n_features)) or per pixel (images:
-        (n, H, W), averaged over channels), in the model's scaled units, averaged over the ensemble."""
+        """Squared reconstruction error per feature (tables: (n, n_features), each feature's error divided by
+        its mean on the training data, so values compare across features: the contributions to the score)
+        or per pixel (images: (n, H, W), averaged over channels), in the model's scaled units, averaged over
+        the members that see each feature."""
         self._check_fitted()
         xs = self._scaled(X)
-        err = np.mean([self._squared_residual(self._forward(m, xs)[0], xs) for m in self.members_], axis=0)
+        total, seen = 0.0, 0.0
+        for (sq, _, mask), st in zip(self._unit_parts(xs), self.score_stats_):
+            if "feature_scale" in st:
+                sq = sq / np.asarray(st["feature_scale"])
+            w = np.ones(sq.shape[1:]) if mask is None else mask.astype(np.float64)
+            total, seen = total + sq * w, seen + w
+        err = total / np.maximum(seen, 1)
         if self._is_image:
             return err.mean(axis=1)                      # (n, C, H, W) -> (n, H, W)
         return err.reshape(len(err), -1)
@@ -423,6 +542,8 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
 
     def _get_tensors(self) -> dict[str, torch.Tensor]:
         tensors = {"train_scores": torch.as_tensor(np.asarray(self.train_scores_, dtype=np.float64))}
+        if getattr(self, "reference_codes_", None) is not None:
+            tensors["reference_codes"] = torch.as_tensor(self.reference_codes_)
         for i, m in enumerate(self.members_[1:], start=1):
             tensors.update({f"member{i}.{k}": v for k, v in m.state_dict().items()})
         return tensors
@@ -431,6 +552,8 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         from aekit.models import create_model
 
         self.train_scores_ = tensors["train_scores"].numpy()
+        self.reference_codes_ = tensors["reference_codes"].numpy() if "reference_codes" in tensors else None
+        self._neighbour_index = None
         self.extra_members_ = []
         for i, cfg in enumerate(self._members_config, start=1):
             m = create_model(cfg["name"], **cfg["params"])

@@ -51,8 +51,12 @@ class ThresholdWarning(UserWarning):
 
 # ------------------------------------------------------------------------------------------ score types
 class ScoreType:
+    """``__call__(err, nll, stats)``; a type with ``uses_neighbours`` also gets ``knn=`` (the distance of each
+    code to its ``n_neighbors``-th nearest training code) and ``stats`` then holds ``knn_mean``/``knn_std``."""
+
     name: ClassVar[str] = ""
     uses_density: ClassVar[bool] = True     # needs the mixture of the codes (nll)
+    uses_neighbours: ClassVar[bool] = False  # needs the training codes (knn)
 
     def __call__(self, err: np.ndarray, nll: np.ndarray | None, stats: dict) -> np.ndarray:
         raise NotImplementedError
@@ -82,6 +86,17 @@ class CombinedScore(ScoreType):
 
     def __call__(self, err, nll, stats):
         return (np.log(err + 1e-12) - stats["err_mean"]) / stats["err_std"] + (nll - stats["nll_mean"]) / stats["nll_std"]
+
+
+@register_score_type("error+knn")
+class ErrorKnnScore(ScoreType):
+    """The standardised error plus the standardised kNN distance of the code (training statistics): the error
+    catches what the decoder cannot rebuild, the distance what it rebuilds but lies where codes are sparse."""
+
+    uses_density, uses_neighbours = False, True
+
+    def __call__(self, err, nll, stats, knn=None):
+        return (err - stats["err_raw_mean"]) / stats["err_raw_std"] + (knn - stats["knn_mean"]) / stats["knn_std"]
 
 
 # ------------------------------------------------------------------------------------------ thresholds

@@ -28,6 +28,7 @@ class ModelOutput(NamedTuple):
     recon:        reconstruction, same shape as the input                      (B, *input_shape)
     code:         the bottleneck code                                          (B, latent_dim)
     pre_output:   the decoder output before the output activation (logits when it is a sigmoid)
+                  (an ensemble model, with ``n_members``: each member's output, (n_members, B, *input_shape))
     regularizers: named, already weighted loss terms the model adds (empty for plain autoencoders)
     stats:        named quantities to record but not to optimise (codebook perplexity, L0, ...)
     """
@@ -60,6 +61,9 @@ class Autoencoder(nn.Module):
     # True where a regulariser (sparsity, contraction, KL, quantisation, rate) or skip connections make a code
     # at least as large as the input meaningful; else such a code need not compress (OvercompleteCodeWarning)
     overcomplete_ok: bool = False
+    # the reconstruction objective this family trains with when a task asks for reconstruction (None: the task's);
+    # an ensemble family trains each member on its own error ("member-mse", aekit/objectives.py)
+    loss: str | None = None
     # what the checked constructor arguments may be (aekit.validation); a family extends it with
     # {**Parent._constraints, ...} and calls self._check_args(...) first in __init__
     _constraints: dict = {"latent_dim": Integer(1)}

@@ -66,7 +66,7 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
     """
     import dataclasses
 
-    from aekit.objectives import make_objective
+    from aekit.objectives import Reconstruction, make_objective
 
     check_params("train_autoencoder", {"validation_fraction": validation_fraction},
                  {"validation_fraction": Real(0, 1, closed="left")})
@@ -90,6 +90,8 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
         val = vx if vy is None else (vx, vy)
     if isinstance(model, ModelSpec):
         model = model.build(x.shape[1:], seeds.init)
+    if model.loss is not None and type(objective) is Reconstruction:  # the family's own reconstruction loss
+        objective = make_objective(model.loss)
     check_code_size(model, copies_input=corruption is None and target is None)
     if callable(callbacks):
         callbacks = callbacks(model)
