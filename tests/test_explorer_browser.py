@@ -195,11 +195,13 @@ def test_map_preview_and_interpolation(server, browser, folders, tmp_path):
     digits = load_dataset("digits", limit=1000)
     names = [digits.classes[label] for label in digits.train.y]
     canvas = browser.find_element(By.ID, "map")
-    centre = canvas.size["width"] / 2, canvas.size["height"] / 2
     in_view(browser, canvas)
+    # the page maps a pointer to canvas pixels by the canvas's box (border included): invert that mapping
+    box_w, box_h, pix_w, pix_h = browser.execute_script(
+        "const r = $('map').getBoundingClientRect(); return [r.width, r.height, $('map').width, $('map').height];")
 
     def at(i):   # offsets from the canvas centre, as Selenium moves
-        return int(points[i][0] - centre[0]), int(points[i][1] - centre[1])
+        return (round(points[i][0] * box_w / pix_w - box_w / 2), round(points[i][1] * box_h / pix_h - box_h / 2))
 
     gaps = np.linalg.norm(points[:, None] - points[None], axis=-1) + 1e9 * np.eye(len(points))
     alone = np.flatnonzero(gaps.min(axis=1) > 6)      # points the pointer cannot mistake for a neighbour
@@ -207,7 +209,9 @@ def test_map_preview_and_interpolation(server, browser, folders, tmp_path):
     ActionChains(browser).move_to_element_with_offset(canvas, *at(a)).perform()
     wait_for(browser, f"$('preview-label').textContent === 'example {a}, {names[a]}'")
     assert canvas_pixels(browser, "preview").std() > 5
-    ActionChains(browser).click().move_to_element_with_offset(canvas, *at(b)).click().perform()
+    ActionChains(browser).click().perform()
+    wait_for(browser, "$('interp-note').textContent.includes('picked')")
+    ActionChains(browser).move_to_element_with_offset(canvas, *at(b)).click().perform()
     wait_for(browser, "!$('slider').disabled")
     first = canvas_pixels(browser, "interp")
     browser.find_element(By.ID, "slider").send_keys(Keys.END)

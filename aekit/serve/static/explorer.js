@@ -430,8 +430,9 @@ async function updateTable() {
   try {
     const r = await assess(x);
     if (!r) return;
+    const top = Math.max(...r.errors, 1e-12);   // bars relative to the largest error (units differ by detector)
     r.errors.forEach((e, i) => {
-      $(`bar-${i}`).style.width = `${100 * clamp(Math.sqrt(e))}%`;
+      $(`bar-${i}`).style.width = `${100 * clamp(Math.sqrt(e / top))}%`;
       $(`err-${i}`).textContent = e.toPrecision(3);
     });
     showScore("table", r.score, state.model.threshold, r.isAnomaly);
