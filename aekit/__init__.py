@@ -11,7 +11,7 @@ from aekit.version import __version__
 
 # public name -> the module that defines it
 _EXPORTS = {
-    **dict.fromkeys(["AnomalyDetector", "Compressor", "EncoderClassifier", "Generator", "Reducer", "Restorer",
+    **dict.fromkeys(["AnomalyDetector", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "Reducer", "Restorer",
                      "Segmenter", "TimeSeriesAnomalyDetector", "load_estimator"], "aekit.estimators"),
     **dict.fromkeys(["create_model", "list_models"], "aekit.models"),
     **dict.fromkeys(["TrainedAutoencoder", "export_onnx", "save_model"], "aekit.persistence"),

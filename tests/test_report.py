@@ -313,7 +313,7 @@ def test_report_sections_drop_when_empty_and_tables_are_titled(tmp_path):
 
 def _embedding_calls(monkeypatch, *, umap_installed):
     calls = []
-    monkeypatch.setattr(figures, "_neighbour_embedding",
+    monkeypatch.setattr(figures, "neighbour_embedding",
                         lambda z, method, *, seed: calls.append((method, z.shape)) or z[:, :2])
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -349,7 +349,7 @@ def test_tsne_view_of_digit_codes_keeps_the_classes_pca_mixes():
     def knn(view):
         return cross_val_score(KNeighborsClassifier(5), view, y, cv=3).mean()
 
-    tsne = knn(figures._neighbour_embedding(z, "tsne", seed=0))
+    tsne = knn(figures.neighbour_embedding(z, "tsne", seed=0))
     pca = knn(np.column_stack(figures._pca_2d(z)[:2]))
     assert tsne > 0.85 and tsne > pca + 0.2, (tsne, pca)
 

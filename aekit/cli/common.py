@@ -212,3 +212,15 @@ def read_labels(path: Path) -> np.ndarray:
         warnings.warn(f"{path}: {im.mode} mask converted to grey levels (0-255) to read its labels",
                       ImageConversionWarning, stacklevel=2)
         return np.asarray(im.convert("L"))
+
+
+def load_all(source: str, data_dir, limit):
+    """(dataset, X, y) with the train and test parts of ``source`` joined (y None when either has no labels)."""
+    from aekit.data import load_dataset
+
+    ds = load_dataset(source, data_dir=data_dir, limit=limit)
+    X, y = ds.train.X, ds.train.y
+    if ds.test is not None:
+        X = np.concatenate([X, ds.test.X])
+        y = None if y is None or ds.test.y is None else np.concatenate([y, ds.test.y])
+    return ds, X, y

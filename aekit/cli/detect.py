@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.cli.common import add_output_folder, make_estimator, output_folder
+from aekit.cli.common import add_output_folder, load_all, make_estimator, output_folder
 
 
 def add_parser(sub) -> None:
@@ -49,17 +49,6 @@ def _parse_classes(text: str | None) -> list[int] | None:
         return [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
         raise ValueError(f"--normal-class {text!r}: expected integer labels such as 0 or 1,7") from None
-
-
-def _load_all(source: str, data_dir, limit):
-    from aekit.data import load_dataset
-
-    ds = load_dataset(source, data_dir=data_dir, limit=limit)
-    X, y = ds.train.X, ds.train.y
-    if ds.test is not None:
-        X = np.concatenate([X, ds.test.X])
-        y = None if y is None or ds.test.y is None else np.concatenate([y, ds.test.y])
-    return ds, X, y
 
 
 def _anomaly_truth(y, normal: list[int] | None):
@@ -93,10 +82,10 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
     from aekit.report import anomaly as figs
     from aekit.report.html import write_report
 
-    ds, X, y = _load_all(args.data, args.data_dir, args.limit)
+    ds, X, y = load_all(args.data, args.data_dir, args.limit)
     truth = _anomaly_truth(y, normal)
     if args.train is not None:
-        tds, Xt, yt = _load_all(args.train, args.data_dir, args.limit)
+        tds, Xt, yt = load_all(args.train, args.data_dir, args.limit)
         if normal is not None:
             if yt is None:
                 raise ValueError(f"--normal-class needs labels, but {args.train} has none")

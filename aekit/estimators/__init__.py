@@ -3,6 +3,7 @@ from aekit.estimators._base import (AutoencoderEstimator, estimator_class, list_
                                     register_estimator)
 from aekit.estimators.anomaly import AnomalyDetector
 from aekit.estimators.classifier import EncoderClassifier
+from aekit.estimators.clusterer import Clusterer
 from aekit.estimators.compressor import Compressor
 from aekit.estimators.generator import Generator
 from aekit.estimators.reducer import Reducer
@@ -13,7 +14,7 @@ from aekit.estimators.scoring import (list_score_types, list_threshold_rules, re
 from aekit.estimators.segmenter import Segmenter
 from aekit.estimators.series import TimeSeriesAnomalyDetector, anomaly_ranges
 
-__all__ = ["AnomalyDetector", "AutoencoderEstimator", "Compressor", "EncoderClassifier", "Generator", "Reducer", "Restorer",
+__all__ = ["AnomalyDetector", "AutoencoderEstimator", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "Reducer", "Restorer",
            "Segmenter", "TimeSeriesAnomalyDetector", "anomaly_ranges", "RestorationTask", "estimator_class", "list_estimators", "list_restoration_tasks", "load_estimator",
            "register_estimator", "register_restoration_task", "list_score_types", "list_threshold_rules",
            "register_score_type", "register_threshold_rule"]

@@ -168,7 +168,7 @@ class AutoencoderEstimator(BaseEstimator):
         return int(self.batch_size)
 
     def _fit_autoencoder(self, X: np.ndarray, *, seeds: Seeds, model_kwargs: dict | None = None, objective=None,
-                         corruption=None) -> Fitted:
+                         corruption=None, epochs: int | None = None) -> Fitted:
         """Train an autoencoder on ``X`` (model layout) and keep it: sets ``autoencoder_``, ``history_`` and
         ``n_iter_``. ``corruption`` (a spec or callable; default: the ``corruption`` parameter) corrupts
         training inputs."""
@@ -176,7 +176,7 @@ class AutoencoderEstimator(BaseEstimator):
 
         corruption = corruption if corruption is not None else getattr(self, "corruption", None)
         fitted = self._train(X, seeds=seeds, model=self._model_spec(tuple(X.shape[1:]), model_kwargs),
-                             objective=objective, corruption=make_corruption(corruption))
+                             objective=objective, corruption=make_corruption(corruption), epochs=epochs)
         self._keep(fitted)
         return fitted
 

@@ -88,6 +88,14 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
         codes = self._encode(self._validate(X, reset=False))
         return codes.reshape(len(codes), -1)
 
+    def map_2d(self, X, *, embedding: str = "auto", random_state=0) -> np.ndarray:
+        """A 2-D map of the codes of ``X`` for plotting, whatever ``latent_dim``: (n_samples, 2), by UMAP when
+        umap-learn is installed (``pip install aekit[cluster]``), else t-SNE (``embedding``: "umap", "tsne" or
+        "pca"); a 2-D code is returned as it is."""
+        from aekit.embedding import embed_2d
+
+        return embed_2d(self.transform(X), embedding=embedding, seed=int(random_state))
+
     def inverse_transform(self, X) -> np.ndarray:
         """Decode codes back to samples shaped like the training data."""
         self._check_fitted()

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from aekit.embedding import EMBEDDINGS, embedding_method, neighbour_embedding
+
 __all__ = [
     "figure_to_png",
     "new_figure",
@@ -28,7 +30,6 @@ MAX_LATENT_POINTS = 5000
 #: Maximum number of points embedded by t-SNE / UMAP (about 2 s for t-SNE on one core).
 MAX_EMBED_POINTS = 1000
 #: 2-D embeddings of codes with more than 2 dimensions; "auto" is UMAP when installed, else t-SNE.
-EMBEDDINGS = ("auto", "tsne", "umap", "pca")
 _EMBEDDING_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 #: Maximum number of table samples drawn by :func:`reconstruction_grid`.
 MAX_TABLE_SAMPLES = 5
@@ -518,7 +519,7 @@ def latent_map(
     if max_points < 1:
         raise ValueError(f"max_points must be >= 1, got {max_points}")
 
-    method = _embedding_method(embedding) if z.ndim == 2 and z.shape[1] > 2 else None
+    method = embedding_method(embedding) if z.ndim == 2 and z.shape[1] > 2 else None
     if method in ("tsne", "umap"):
         max_points = min(max_points, MAX_EMBED_POINTS)
     index = np.arange(z.shape[0])
@@ -546,7 +547,7 @@ def latent_map(
         ylabel = f"PCA component 2 ({ratio[1]:.1%} var.)"
         title = f"Latent space (k={k}, PCA projection to 2-D)"
     else:
-        xs, ys = _neighbour_embedding(z, method, seed=seed).T
+        xs, ys = neighbour_embedding(z, method, seed=seed).T
         name = _EMBEDDING_NAMES[method]
         xlabel, ylabel = f"{name} 1", f"{name} 2"
         title = f"Latent space (k={k}, {name} embedding of {len(z)} codes)"
@@ -607,29 +608,6 @@ def _categorical_scatter(fig, ax, xs, ys, lab, classes, *, size) -> None:
     if not many:
         ax.legend(title="label", fontsize=7, title_fontsize=8, markerscale=1.5,
                   loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-
-
-def _embedding_method(embedding: str) -> str:
-    if embedding != "auto":
-        return embedding
-    import importlib.util
-
-    return "umap" if importlib.util.find_spec("umap") is not None else "tsne"
-
-
-def _neighbour_embedding(z: np.ndarray, method: str, *, seed: int) -> np.ndarray:
-    """(N, k) -> (N, 2) by t-SNE or UMAP (imported lazily: umap-learn is optional)."""
-    if method == "umap":
-        try:
-            import umap
-        except ImportError as exc:
-            raise ValueError("embedding='umap' needs umap-learn (pip install umap-learn)") from exc
-        return umap.UMAP(n_components=2, n_neighbors=min(15, len(z) - 1), random_state=seed).fit_transform(z)
-    from sklearn.manifold import TSNE
-
-    perplexity = min(30.0, (len(z) - 1) / 3)
-    return TSNE(n_components=2, init="pca", perplexity=perplexity, max_iter=500,
-                random_state=seed).fit_transform(z)
 
 
 def _pca_2d(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
