@@ -72,13 +72,13 @@ def _cluster(args: argparse.Namespace, out: Path, clusterer) -> int:
     sizes = np.bincount(labels, minlength=clusterer.n_clusters_)
     metrics = {"n_samples": len(X), "n_clusters": clusterer.n_clusters_, "largest_cluster": int(sizes.max()),
                "smallest_cluster": int(sizes.min())}
-    flat = clusterer._validate(X, reset=False).reshape(len(X), -1)
     picture = clusterer.map_2d()
     extra = {"2-D map of the codes, coloured by cluster": latent_map(picture, labels)}
     baselines = []
     if y is not None:
         from sklearn.cluster import KMeans
 
+        flat = clusterer._validate(X, reset=False).reshape(len(X), -1)
         metrics.update(clustering_scores(y, labels))
         raw = KMeans(clusterer.n_clusters_, n_init=10, random_state=0).fit_predict(flat)
         baselines = [{"method": "aekit Clusterer", **clustering_scores(y, labels)},

@@ -12,6 +12,7 @@ outputs come back in the caller's layout.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -166,6 +167,16 @@ class AutoencoderEstimator(BaseEstimator):
     def _batch_size(self) -> int:
         """The training batch size (a subclass may resolve an "auto" setting by the data kind)."""
         return int(self.batch_size)
+
+    def _epochs(self) -> int:
+        """The training epochs (a subclass may resolve an "auto" setting by the data kind)."""
+        return int(self.epochs)
+
+    def _epochs_for(self, n_train: int) -> int:
+        """:meth:`_epochs`, or more when ``n_train`` samples give fewer than the estimator's ``min_steps``
+        optimisation steps (estimators without that parameter train exactly :meth:`_epochs`)."""
+        steps_per_epoch = math.ceil(n_train / min(self._batch_size(), n_train))
+        return max(self._epochs(), math.ceil(int(getattr(self, "min_steps", 0)) / steps_per_epoch))
 
     def _fit_autoencoder(self, X: np.ndarray, *, seeds: Seeds, model_kwargs: dict | None = None, objective=None,
                          corruption=None, epochs: int | None = None) -> Fitted:

@@ -18,7 +18,6 @@ largest errors and trains again on the rest (trimmed fitting, as in Rousseeuw's 
 from __future__ import annotations
 
 import copy
-import math
 import warnings
 import weakref
 
@@ -293,11 +292,8 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
             histories.append(fitted.result.history)
         return members, histories
 
-    def _epochs_for(self, n_train: int) -> int:
-        """``epochs``, or more when ``n_train`` samples give fewer than ``min_steps`` optimisation steps."""
-        steps_per_epoch = math.ceil(n_train / min(self._batch_size(), n_train))
-        epochs = int(self.epochs) if self.epochs != "auto" else (3 if self._is_table else 20)
-        return max(epochs, math.ceil(int(self.min_steps) / steps_per_epoch))
+    def _epochs(self) -> int:
+        return int(self.epochs) if self.epochs != "auto" else (3 if self._is_table else 20)
 
     def _monitor_callback(self, model, xm: np.ndarray, ym: np.ndarray):
         def record(epoch: int, logs: dict):
@@ -329,12 +325,11 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
 
     def _errors(self, model, xs: np.ndarray, device=None) -> np.ndarray:
         recon, _ = self._forward(model, xs, device=device)
-        return self._squared_residual(recon, xs).reshape(len(xs), -1).mean(axis=1)
+        return self._squared(recon - xs).reshape(len(xs), -1).mean(axis=1)
 
-    def _squared_residual(self, recon: np.ndarray, xs: np.ndarray) -> np.ndarray:
-        """(recon - x) ** 2 per feature; for images with ``error_sigma`` > 0 the residual is smoothed by a
+    def _squared(self, r: np.ndarray) -> np.ndarray:
+        """A residual (recon - x) squared per feature; for images with ``error_sigma`` > 0 it is smoothed by a
         Gaussian of that many pixels first, so that coherent errors (a missing stroke) outweigh scattered ones."""
-        r = recon - xs
         sigma = self._error_sigma()
         if sigma and r.ndim == 4:
             from scipy.ndimage import gaussian_filter
@@ -363,7 +358,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
             res, codes = np.concatenate(res, axis=1), np.concatenate(codes, axis=1)
             masks = net.feature_mask.numpy() > 0 if getattr(net, "n_members", None) else [None] * len(res)
             for r, c, m in zip(res, codes, masks):
-                parts.append((self._squared_residual(r + xs, xs), c, m))
+                parts.append((self._squared(r), c, m))
         return parts
 
     def _unit_error(self, sq: np.ndarray, mask, stats: dict) -> np.ndarray:
@@ -380,7 +375,8 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
 
         kind = score_type(self._score_type())
         self.score_stats_, refs = [], []
-        for j, (sq, codes, mask) in enumerate(self._unit_parts(xs)):
+        parts = self._unit_parts(xs)
+        for j, (sq, codes, mask) in enumerate(parts):
             stats = {}
             if self._is_table:
                 stats["feature_scale"] = (sq.mean(axis=0) + 1e-12).tolist()
@@ -403,18 +399,17 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         self.reference_codes_ = np.stack(refs) if refs else None
         self._neighbour_index = None
         if kind.uses_neighbours:
-            for stats, d in zip(self.score_stats_, self._knn_distances(xs)):
+            for stats, d in zip(self.score_stats_, self._knn_distances(parts)):
                 stats.update(knn_mean=float(d.mean()), knn_std=float(d.std() + 1e-12))
 
-    def _knn_distances(self, xs: np.ndarray, parts=None) -> list[np.ndarray]:
-        """Per unit, the distance of each code to its ``n_neighbors``-th nearest training code (a training row
+    def _knn_distances(self, parts) -> list[np.ndarray]:
+        """Per unit (``parts``: :meth:`_unit_parts`), the distance of each code to its ``n_neighbors``-th nearest training code (a training row
         counts itself, as any row scored later that equals one does, so that ``fit_predict`` and ``predict``
         agree)."""
         from sklearn.neighbors import NearestNeighbors
 
         if getattr(self, "_neighbour_index", None) is None:
             self._neighbour_index = [NearestNeighbors().fit(r) for r in self.reference_codes_]
-        parts = parts if parts is not None else self._unit_parts(xs)
         k = min(int(self.n_neighbors), self.reference_codes_.shape[1])
         return [index.kneighbors(codes, n_neighbors=k)[0][:, -1]
                 for index, (_, codes, _) in zip(self._neighbour_index, parts)]
@@ -422,7 +417,7 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     def _anomaly_scores(self, xs: np.ndarray) -> np.ndarray:
         kind = score_type(self._score_type())
         parts = self._unit_parts(xs)
-        knn = self._knn_distances(xs, parts=parts) if kind.uses_neighbours else None
+        knn = self._knn_distances(parts) if kind.uses_neighbours else None
         scores = []
         for j, ((sq, codes, mask), st) in enumerate(zip(parts, self.score_stats_)):
             err = self._unit_error(sq, mask, st)

@@ -130,8 +130,7 @@ class Clusterer(ClusterMixin, AutoencoderEstimator):
         seeds = resolve_seeds(self.random_state)
         if self.n_clusters != "auto" and int(self.n_clusters) > len(x):
             raise ValueError(f"n_clusters={self.n_clusters} is more than the {len(x)} samples")
-        steps_per_epoch = -(-len(x) // min(int(self.batch_size), len(x)))
-        self._fit_autoencoder(x, seeds=seeds, epochs=max(int(self.epochs), -(-int(self.min_steps) // steps_per_epoch)))
+        self._fit_autoencoder(x, seeds=seeds, epochs=self._epochs_for(len(x)))
         self.codes_ = self._encode(x).reshape(len(x), -1).astype(np.float32)
         self.embedding_ = self._embed(self.codes_, seeds.init)
         self.n_clusters_ = self._choose_k(self.embedding_, seeds.init)
