@@ -333,6 +333,59 @@ class Downsample(Corruption):
         return bicubic_resize(small, (h, w))
 
 
+@register_corruption("affine")
+@dataclass
+class RandomAffine(Corruption):
+    """A random small rotation, scaling and translation of each image (bilinear; uncovered pixels are 0),
+    the label-preserving distortions of digit recognition (Simard, Steinkraus & Platt, ICDAR 2003); the
+    strong view of consistency training (:class:`aekit.EncoderClassifier`, ``mode="joint"``)."""
+
+    images_only: ClassVar[bool] = True
+    _constraints: ClassVar[dict] = {"degrees": Real(0, 180), "scale": Real(0, 1, closed="left"),
+                                    "shift": Real(0, finite=True)}
+    degrees: float = 15.0  # rotation drawn from U[-degrees, degrees]
+    scale: float = 0.1     # zoom drawn from U[1 - scale, 1 + scale]
+    shift: float = 2.0     # translation drawn from U[-shift, shift] pixels along each axis
+
+    def apply(self, x, generator):
+        b, _, h, w = x.shape
+        u = _uniform((b, 4), generator, x).to(x.dtype) * 2 - 1                  # (B, 4) in [-1, 1)
+        angle, zoom = u[:, 0] * (self.degrees * torch.pi / 180), 1 + u[:, 1] * self.scale
+        cos, sin = zoom * torch.cos(angle), zoom * torch.sin(angle)
+        tx, ty = u[:, 2] * (2 * self.shift / w), u[:, 3] * (2 * self.shift / h)  # in grid units ([-1, 1])
+        theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+@dataclass(frozen=True)
+class Chain(Corruption):
+    """Corruptions applied in turn (spec ``"affine+mask:0.5"``), each drawing from the same generator."""
+
+    parts: tuple = ()
+
+    def __post_init__(self) -> None:
+        if len(self.parts) < 2 or not all(isinstance(p, Corruption) for p in self.parts):
+            raise ValueError(f"a chain needs two or more corruptions, got {self.parts!r}")
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "+".join(p.name for p in self.parts)
+
+    @property
+    def images_only(self) -> bool:  # type: ignore[override]
+        return any(p.images_only for p in self.parts)
+
+    @property
+    def deterministic(self) -> bool:  # type: ignore[override]
+        return all(p.deterministic for p in self.parts)
+
+    def apply(self, x, generator):
+        for part in self.parts:
+            x = part.apply(x, generator)
+        return x
+
+
 # ------------------------------------------------------------------ specs
 
 
@@ -372,6 +425,7 @@ def make_corruption(spec: str | Corruption | None) -> Corruption | None:
         salt_pepper:0.2          SaltPepperNoise(p=0.2)          mask:0.5  MaskingNoise(p=0.5)
         block:12                 BlockCutout(size=12)            block:8,n=3,value=1
         watermark:text           Watermark(style="text")         watermark:marks,alpha=0.6,n=2
+        affine+mask:0.5          Chain(RandomAffine(), MaskingNoise(p=0.5)): "+" applies specs in turn
 
     A :class:`Corruption` instance is returned as it is.
     """
@@ -382,6 +436,12 @@ def make_corruption(spec: str | Corruption | None) -> Corruption | None:
     text = spec.strip()
     if text.lower() in ("", "none"):
         return None
+    if "+" in text:
+        parts = [p.strip() for p in text.split("+")]
+        if any(p.lower() in ("", "none") for p in parts):
+            raise ValueError(f"corruption spec {spec!r} has an empty or 'none' part; join kinds such as "
+                             f"'affine+mask:0.5'")
+        return Chain(tuple(make_corruption(p) for p in parts))
     kind, _, rest = text.partition(":")
     kind = kind.strip().lower()
     if kind not in _REGISTRY:
@@ -430,6 +490,8 @@ def to_spec(corruption: Corruption | None) -> str:
     """The spec string of a corruption ("none" for None); ``make_corruption(to_spec(c)) == c``."""
     if corruption is None:
         return "none"
+    if isinstance(corruption, Chain):
+        return "+".join(to_spec(p) for p in corruption.parts)
     if not isinstance(corruption, Corruption) or not dataclasses.is_dataclass(corruption):
         raise TypeError(f"to_spec needs a registered corruption (see list_corruptions()), got "
                         f"{type(corruption).__name__}")
@@ -441,5 +503,5 @@ def to_spec(corruption: Corruption | None) -> str:
 
 
 __all__ = ["Corruption", "GaussianNoise", "SaltPepperNoise", "MaskingNoise", "BlockCutout", "Watermark",
-           "Greyscale", "Downsample", "luma", "bicubic_resize",
+           "Greyscale", "Downsample", "RandomAffine", "Chain", "luma", "bicubic_resize",
            "register_corruption", "list_corruptions", "make_corruption", "to_spec"]

@@ -116,6 +116,65 @@ class Classification(Objective):
         return LossBreakdown(ce, {"ce": ce})
 
 
+class JointClassification(Objective):
+    """Few-label classification trained jointly with reconstruction on all the data, labelled or not.
+
+    The network (``EncoderClassifier``'s joint network) gives class logits in ``pre_output`` for the inputs
+    as the training loop corrupted them (the *weak* view: a small random distortion), and ``full(x)`` gives
+    reconstruction and logits together. The targets are rows ``[class index or -1 for unlabelled, clean
+    scaled sample flattened...]``. The loss is the sum of
+
+    - the cross-entropy of the labelled rows' weak views;
+    - ``consistency_weight`` x the cross-entropy of the unlabelled rows' *strong* views (``strong``: a
+      corruption of the clean samples drawn here) against the class the network gives their weak views,
+      counted where that class has a probability of at least ``threshold`` (pseudo-labels with consistency,
+      Sohn et al., "FixMatch", NeurIPS 2020), its weight ramped up linearly over the first ``rampup``
+      fraction of training;
+    - ``reconstruction_weight`` x the squared error of the strong views' reconstructions against the clean
+      samples (the multi-task route: Ranzato & Szummer, ICML 2008; Rasmus et al., "Ladder networks", 2015).
+
+    Each term is a mean over its own rows (labelled or unlabelled), so the share of labelled rows in a batch
+    does not change the balance of the terms.
+    """
+
+    name = "joint-classification"
+    target_is_data = False
+
+    def __init__(self, *, strong, reconstruction_weight: float = 1.0, consistency_weight: float = 1.0,
+                 threshold: float = 0.95, rampup: float = 0.1):
+        self.strong = strong
+        self.reconstruction_weight, self.consistency_weight = float(reconstruction_weight), float(consistency_weight)
+        self.threshold, self.rampup = float(threshold), float(rampup)
+        self._model = None
+
+    def check(self, model) -> None:
+        if not callable(getattr(model, "full", None)):
+            raise ValueError(f"objective 'joint-classification' needs a network with a classification head "
+                             f"(EncoderClassifier's joint network); got a {model.name!r} model")
+        self._model = model
+
+    def __call__(self, out, target):
+        model, logits = self._model, out.pre_output.float()
+        labels = target[:, 0].long()
+        known = labels >= 0
+        terms = {"ce": F.cross_entropy(logits[known], labels[known]) if known.any() else logits.sum() * 0.0}
+        unknown = ~known
+        if unknown.any() and (self.consistency_weight > 0 or self.reconstruction_weight > 0):
+            clean = target[unknown, 1:].reshape(int(unknown.sum()), *model.input_shape)
+            seed = int(torch.randint(0, 2 ** 62, (1,)))  # from the training loop's seeded random state
+            strong = clean if self.strong is None else self.strong(clean, torch.Generator().manual_seed(seed))
+            recon, strong_logits = model.full(strong)
+            if self.consistency_weight > 0:
+                conf, pseudo = torch.softmax(logits[unknown].detach(), 1).max(1)
+                cons = (F.cross_entropy(strong_logits.float(), pseudo, reduction="none")
+                        * (conf >= self.threshold)).mean()
+                ramp = min(1.0, model.progress / self.rampup) if self.rampup > 0 else 1.0
+                terms["consistency"] = self.consistency_weight * ramp * cons
+            if self.reconstruction_weight > 0:
+                terms["mse"] = self.reconstruction_weight * F.mse_loss(recon, clean)
+        return LossBreakdown(sum(out.regularizers.values(), sum(terms.values())), {**terms, **out.regularizers})
+
+
 for _kind in RECONSTRUCTION_LOSSES:
     _OBJECTIVES.register(_kind)(lambda kind=_kind: Reconstruction(kind))
 for _kind in SEGMENTATION_LOSSES:

@@ -57,9 +57,9 @@ def main() -> None:
 
     common = dict(latent_dim=args.latent_dim, model="conv", model_params=arch, epochs=args.epochs, batch_size=64,
                   lr=1e-3)
-    arms = {"aekit: pre-trained encoder, fine-tuned": dict(encoder=ae),
-            "aekit: pre-trained encoder, frozen (probe)": dict(encoder=ae, freeze_encoder=True),
-            "same network from scratch": dict(pretrain=False)}
+    arms = {"aekit: pre-trained encoder, fine-tuned": dict(encoder=ae, mode="pretrain"),
+            "aekit: pre-trained encoder, frozen (probe)": dict(encoder=ae, mode="pretrain", freeze_encoder=True),
+            "same network from scratch": dict(mode="scratch")}
     results: dict[str, list[float]] = {name: [] for name in [*arms, "logistic regression on pixels"]}
     for seed in range(args.seeds):
         idx = labelled_subset(ytr, args.per_class, seed)

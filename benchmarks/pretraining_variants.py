@@ -42,9 +42,9 @@ def finetune(name: str, variants: dict, seeds: list[int], xtr, ytr, xte, yte) ->
             args = {"latent_dim": 32, "model": "conv", "model_params": ARCH, "epochs": 100, "batch_size": 64,
                     "lr": 1e-3, **kw}
             if args.pop("scratch", False):
-                args["pretrain"] = False
+                args["mode"] = "scratch"
             else:
-                args["encoder"] = enc
+                args.update(encoder=enc, mode="pretrain")
             clf = EncoderClassifier(**args, random_state=seed).fit(xtr[idx], ytr[idx])
             accs.append(clf.score(xte, yte))
             print(name, label, seed, round(accs[-1], 4), clf.n_iter_, flush=True)

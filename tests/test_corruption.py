@@ -157,6 +157,23 @@ def test_spec_round_trip(spec):
     assert make_corruption(corruption) is corruption
 
 
+def test_affine_moves_ink_without_adding_any_and_chains_apply_in_turn():
+    x = torch.zeros(4, 1, 28, 28)
+    x[:, :, 10:18, 12:16] = 1.0
+    moved = make_corruption("affine:0,scale=0")(x, gen(0))                 # a shift of up to 2 pixels only
+    assert not torch.equal(moved, x)
+    assert torch.allclose(moved.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.02)  # the stroke stays inside
+    chain = make_corruption("affine:0,scale=0+mask:0.5")
+    assert to_spec(chain) == "affine:0.0,scale=0.0+mask:0.5" and make_corruption(to_spec(chain)) == chain
+    g1, g2 = gen(5), gen(5)
+    by_hand = chain.parts[1](chain.parts[0](x, g1), g1)
+    assert torch.equal(chain(x, g2), by_hand)
+    with pytest.raises(ValueError, match=r"'affine\+' has an empty or 'none' part"):
+        make_corruption("affine+")
+    with pytest.raises(ValueError, match=r"'affine\+mask' works on images shaped \(B, C, H, W\)"):
+        chain(torch.rand(3, 20), gen(0))
+
+
 @pytest.mark.parametrize("spec", [None, "none", "None", ""])
 def test_no_corruption(spec):
     assert make_corruption(spec) is None
@@ -164,7 +181,7 @@ def test_no_corruption(spec):
 
 
 @pytest.mark.parametrize("spec, error", [
-    ("gausian:0.5", r"unknown corruption 'gausian' in spec 'gausian:0.5'; valid kinds: \['block', 'downsample', 'gaussian', "),
+    ("gausian:0.5", r"unknown corruption 'gausian' in spec 'gausian:0.5'; valid kinds: \['affine', 'block', 'downsample', "),
     ("gaussian:abc", r"gaussian option sigma='abc' must be a number"),
     ("gaussian:-1", r"sigma=-1.0 must be a finite number >= 0"),
     ("gaussian:0.5,clip=maybe", r"clip='maybe' must be true or false"),

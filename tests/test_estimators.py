@@ -117,19 +117,42 @@ def test_encoder_classifier_pretraining_beats_scratch_with_few_labels():
     labelled = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(10)])
     rest = np.setdiff1d(np.arange(len(X)), labelled)
     kw = dict(latent_dim=16, epochs=30, batch_size=16, random_state=0)
-    pre = EncoderClassifier(pretrain_epochs=15, **kw).fit(X[labelled], y[labelled], X_unlabeled=X[rest])
-    scratch = EncoderClassifier(pretrain=False, **kw).fit(X[labelled], y[labelled])
+    pre = EncoderClassifier(mode="pretrain", pretrain_epochs=15, **kw).fit(X[labelled], y[labelled], X_unlabeled=X[rest])
+    scratch = EncoderClassifier(mode="scratch", **kw).fit(X[labelled], y[labelled])
     acc_pre, acc_scratch = pre.score(X[rest], y[rest]), scratch.score(X[rest], y[rest])
     assert acc_pre > acc_scratch + 0.05, (acc_pre, acc_scratch)
     proba = pre.predict_proba(X[:5])
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
 
 
+def test_encoder_classifier_joint_training_beats_scratch_and_pretraining(tmp_path):
+    """Mode 'joint' (head + reconstruction + consistency on the unlabelled digits, in one network) against
+    the same network from scratch and the pre-train-then-fine-tune route, 5 labels per digit."""
+    X, y = digits()
+    labelled = np.concatenate([np.flatnonzero(y == c)[:5] for c in range(10)])
+    rest = np.setdiff1d(np.arange(len(X)), labelled)
+    net = dict(latent_dim=16, model="mlp", model_params={"hidden": [256, 128]}, random_state=0)
+    joint = EncoderClassifier(**net, epochs=40).fit(X[labelled], y[labelled], X_unlabeled=X[rest])
+    scratch = EncoderClassifier(**net, mode="scratch", validation_fraction=0.0).fit(X[labelled], y[labelled])
+    pre = EncoderClassifier(**net, mode="pretrain", pretrain_epochs=15, validation_fraction=0.0).fit(
+        X[labelled], y[labelled], X_unlabeled=X[rest])
+    acc = {name: m.score(X[rest], y[rest]) for name, m in [("joint", joint), ("scratch", scratch), ("pre", pre)]}
+    assert acc["joint"] > acc["scratch"] + 0.05 and acc["joint"] > acc["pre"], acc
+    assert {"train_ce", "train_consistency", "train_mse"} <= set(joint.history_[-1])
+    joint.save(tmp_path / "joint")
+    np.testing.assert_array_equal(load_estimator(tmp_path / "joint").predict_proba(X), joint.predict_proba(X))
+    with pytest.raises(ValueError, match="freeze_encoder=True .* needs mode='pretrain'"):
+        EncoderClassifier(freeze_encoder=True).fit(X[labelled], y[labelled])
+    with pytest.raises(ValueError, match="mode"):
+        EncoderClassifier(mode="semi").fit(X[labelled], y[labelled])
+
+
 def test_encoder_classifier_from_a_trained_encoder_frozen_and_saved(reducer, tmp_path):
     X, y = digits()
     names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])[y]
     before = {k: v.clone() for k, v in reducer.autoencoder_.model.encoder.state_dict().items()}
-    clf = EncoderClassifier(encoder=reducer, freeze_encoder=True, epochs=20, batch_size=32).fit(X[:300], names[:300])
+    clf = EncoderClassifier(encoder=reducer, mode="pretrain", freeze_encoder=True, epochs=20,
+                            batch_size=32).fit(X[:300], names[:300])
     assert set(clf.predict(X[:20])) <= set(names)
     after = clf.autoencoder_.model.encoder.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # frozen: the encoder did not move

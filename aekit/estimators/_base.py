@@ -149,20 +149,23 @@ class AutoencoderEstimator(BaseEstimator):
         return int(self.latent_dim)
 
     def _train(self, X: np.ndarray, target: np.ndarray | None = None, *, seeds: Seeds, model=None, scaler="auto",
-               objective=None, val=None, corruption=None, callbacks=(), epochs: int | None = None) -> Fitted:
+               objective=None, val=None, corruption=None, callbacks=(), epochs: int | None = None,
+               validation_fraction: float | None = None) -> Fitted:
         """Train through :func:`aekit.training.train_autoencoder` with this estimator's budget and split.
 
         ``model``: a ModelSpec or a model (default: :meth:`_model_spec` for ``X``); ``scaler``: "auto" (the
-        ``scaler`` parameter's choice, fitted on ``X``), a scaler, or None."""
+        ``scaler`` parameter's choice, fitted on ``X``), a scaler, or None; ``validation_fraction``: None for
+        the estimator's own."""
         from aekit.training import TrainConfig, train_autoencoder
 
-        config = TrainConfig(epochs=int(epochs or self.epochs), batch_size=self._batch_size(), lr=float(self.lr),
+        config = TrainConfig(epochs=int(epochs or self._epochs()), batch_size=self._batch_size(), lr=float(self.lr),
                              max_time=self.max_time, progress=bool(self.verbose), device=self.device)
         return train_autoencoder(
             X, target, model=model if model is not None else self._model_spec(tuple(X.shape[1:])), config=config,
             seeds=seeds, objective=objective if objective is not None else self._loss,
             scaler=self._make_scaler(X) if isinstance(scaler, str) else scaler, val=val,
-            validation_fraction=float(self.validation_fraction), corruption=corruption, callbacks=callbacks)
+            validation_fraction=float(self.validation_fraction if validation_fraction is None else validation_fraction),
+            corruption=corruption, callbacks=callbacks)
 
     def _batch_size(self) -> int:
         """The training batch size (a subclass may resolve an "auto" setting by the data kind)."""

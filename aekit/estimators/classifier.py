@@ -1,8 +1,13 @@
-"""Classification with few labels: pre-train an autoencoder on all the data (labelled or not), put a
-classification head on its encoder and fine-tune it on the labelled samples.
+"""Classification with few labels, through an autoencoder's encoder and a small classification head.
 
-Erhan et al., "Why does unsupervised pre-training help deep learning?", JMLR 2010; the comparison with the
-same network trained from scratch is ``EncoderClassifier(pretrain=False)``.
+Three ways to train it (``mode``):
+
+- ``"joint"`` (default): one network trained on all the data at once: the head on the labelled samples, the
+  reconstruction of every sample, and the agreement of the head's answers on strongly and weakly corrupted
+  copies of the unlabelled samples (:class:`aekit.objectives.JointClassification`).
+- ``"pretrain"``: pre-train the autoencoder on all the data, then fine-tune encoder + head on the labelled
+  samples (Erhan et al., "Why does unsupervised pre-training help deep learning?", JMLR 2010).
+- ``"scratch"``: the same network from random weights, trained on the labelled samples only (the baseline).
 """
 from __future__ import annotations
 
@@ -20,7 +25,8 @@ from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import Seeds, resolve_seeds, torch_seeded
 from aekit.persistence import TrainedAutoencoder, load_autoencoder
 from aekit.models.base import Autoencoder, ModelOutput
-from aekit.validation import Boolean, Instance, Integer, NoneOr, Real
+from aekit.corruption import Corruption
+from aekit.validation import Boolean, Either, Instance, Integer, NoneOr, Options, Real
 
 
 class _EncoderWithHead(Autoencoder):
@@ -38,25 +44,71 @@ class _EncoderWithHead(Autoencoder):
         return ModelOutput(logits, code, logits, {}, {})
 
 
+class _JointNet(Autoencoder):
+    """An autoencoder + a head on its code. ``forward`` gives the class logits (B, K) in ``pre_output`` (no
+    reconstruction: ``recon`` is None), ``full(x)`` the reconstruction and the logits; ``progress`` is the
+    fraction of training done (for the objective's ramp)."""
+
+    def __init__(self, autoencoder: Autoencoder, head: nn.Module, num_classes: int):
+        super().__init__(input_shape=autoencoder.input_shape, latent_dim=autoencoder.latent_dim,
+                         output_activation=None)
+        self.autoencoder, self.head, self.num_classes = autoencoder, head, num_classes
+        self.encoder, self.decoder = autoencoder.encoder, nn.Identity()
+        self.progress = 0.0
+
+    def set_training_progress(self, step: int, total_steps: int) -> None:
+        self.progress = step / max(1, total_steps)
+        self.autoencoder.set_training_progress(step, total_steps)
+
+    def full(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.autoencoder(x)
+        return out.recon, self.head(out.code.flatten(1))
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        code = self.autoencoder.encode(x)
+        return ModelOutput(None, code, self.head(code.flatten(1)), {}, {})
+
+
 def _head(code_dim: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:
     if hidden == 0:
         return nn.Sequential(nn.Linear(code_dim, num_classes))
     return nn.Sequential(nn.Linear(code_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes))
 
 
+MODES = ("joint", "pretrain", "scratch")
+
+
 @register_estimator("encoder-classifier")
 class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
-    """A classifier whose body is an autoencoder's encoder, pre-trained without labels.
+    """A classifier whose body is an autoencoder's encoder, for data with few labels and many unlabelled samples.
 
     Parameters
     ----------
     latent_dim : int, default 32
         Code size of the autoencoder (ignored when ``encoder`` is given).
+    mode : {"joint", "pretrain", "scratch"}, default "joint"
+        How the network learns (see the module's docstring): ``"joint"`` trains head and autoencoder together
+        on the labelled samples and the ``X_unlabeled`` given to :meth:`fit`; ``"pretrain"`` pre-trains the
+        autoencoder, then fine-tunes; ``"scratch"`` trains the same network on the labels alone.
     encoder : str, path, fitted estimator or aekit.load() result, optional
-        A trained autoencoder to start from (its scaler is reused). None: pre-train one on ``X`` and the
-        ``X_unlabeled`` given to :meth:`fit` (when ``pretrain=True``).
-    pretrain : bool, default True
-        False: the same network from random weights (the from-scratch baseline).
+        A trained autoencoder to start from (its scaler is reused) instead of pre-training one (modes
+        "pretrain" and "joint").
+    reconstruction_weight, consistency_weight : float, default 1.0, 1.0
+        Joint mode: weights of the reconstruction error (mean squared error in the scaled units) and of the
+        pseudo-label consistency term, beside the labelled cross-entropy
+        (:class:`aekit.objectives.JointClassification`).
+    threshold : float, default 0.95
+        Joint mode: the probability the head must give a weakly corrupted unlabelled sample for its class to
+        be the target of the strongly corrupted copy.
+    corruption : str or Corruption, default "auto"
+        Joint mode: the strong corruption (spec as in
+        :func:`aekit.corruption.make_corruption`) of the unlabelled samples; "auto": for images the weak
+        view's distortion, then half the pixels dropped (``"affine+mask:0.5"`` at 28 x 28), ``"mask:0.2"``
+        for other data. The weak view every sample trains on is a random affine distortion for images
+        (rotation up to 15 degrees, zoom up to 10 %, shift up to 2 pixels at 28 x 28, in proportion at other
+        sizes) and the sample itself for other data.
+    labelled_fraction : float, default 0.2
+        Joint mode: the share of each batch drawn from the labelled samples (repeated to make it up).
     freeze_encoder : bool, default False
         Train only the head (a linear / MLP probe) instead of fine-tuning the encoder too.
     head_epochs : int, default 0
@@ -68,10 +120,17 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
     dropout : float, default 0.2
         Dropout in the head.
     pretrain_epochs : int, default 30
-        Autoencoder epochs before fine-tuning.
-    epochs, batch_size, lr : budget of the fine-tuning (the pre-training uses ``pretrain_epochs``).
-    model, model_params, max_time, validation_fraction, scaler, random_state, device, verbose :
-        as in :class:`aekit.Reducer`.
+        Autoencoder epochs before fine-tuning (mode "pretrain").
+    epochs : int or "auto", default "auto"
+        Joint mode: passes over the unlabelled + repeated labelled samples ("auto": 20); other modes: epochs of
+        fine-tuning on the labelled samples ("auto": 50).
+    batch_size : int or "auto", default "auto"
+        "auto": 256 in joint mode, 32 otherwise.
+    model : str, default "auto"
+        "auto": in joint mode an ``mlp`` with hidden widths (1000, 500) for images, else the data kind's
+        autoencoder (``conv`` for images).
+    lr, model_params, max_time, validation_fraction, scaler, random_state, device, verbose :
+        as in :class:`aekit.Reducer`; joint mode holds out no validation data (its budget is fixed).
 
     Attributes
     ----------
@@ -81,38 +140,52 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
         The autoencoder whose encoder (fine-tuned) is the classifier's body.
     head_ : torch.nn.Module
     pretrain_history_, history_ : list of dict
-        Per-epoch losses of the pre-training and of the fine-tuning.
+        Per-epoch losses of the pre-training and of the (joint or fine-tuning) training.
 
     Examples
     --------
     >>> from sklearn.datasets import load_digits
     >>> from aekit import EncoderClassifier
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = EncoderClassifier(latent_dim=16, pretrain_epochs=10, epochs=3).fit(X[:100], y[:100], X_unlabeled=X)
+    >>> clf = EncoderClassifier(latent_dim=16, epochs=2).fit(X[:100], y[:100], X_unlabeled=X)
     >>> clf.predict(X[:3]).shape
     (3,)
     """
 
     _constraints = {
         **AutoencoderEstimator._constraints,
+        "mode": Options(*MODES),
         "encoder": NoneOr(Instance(str, bytes, os.PathLike, AutoencoderEstimator, TrainedAutoencoder, nn.Module,
                                    what="a model folder, a fitted estimator, an aekit.load() result or a model")),
-        "pretrain": Boolean(),
+        "reconstruction_weight": Real(0, finite=True),
+        "consistency_weight": Real(0, finite=True),
+        "threshold": Real(0, 1),
+        "corruption": Instance(str, Corruption, what="a corruption spec such as 'affine+mask:0.5' or 'auto'"),
+        "labelled_fraction": Real(0, 1, closed="neither"),
         "freeze_encoder": Boolean(),
         "head_epochs": Integer(0),
         "head_hidden": Integer(0),
         "dropout": Real(0, 1, closed="left"),
         "pretrain_epochs": Integer(1),
+        "epochs": Either(Integer(1), Options("auto")),
+        "batch_size": Either(Integer(1), Options("auto")),
     }
 
-    def __init__(self, latent_dim: int = 32, *, encoder=None, pretrain: bool = True, freeze_encoder: bool = False,
-                 head_epochs: int = 0, head_hidden: int = 128, dropout: float = 0.2, pretrain_epochs: int = 30, model: str = "auto",
-                 model_params: dict | None = None, epochs: int = 50, batch_size: int = 32, lr: float = 1e-3,
+    def __init__(self, latent_dim: int = 32, *, mode: str = "joint", encoder=None, reconstruction_weight: float = 1.0,
+                 consistency_weight: float = 1.0, threshold: float = 0.95, corruption="auto",
+                 labelled_fraction: float = 0.2, freeze_encoder: bool = False, head_epochs: int = 0,
+                 head_hidden: int = 128, dropout: float = 0.2, pretrain_epochs: int = 30, model: str = "auto",
+                 model_params: dict | None = None, epochs="auto", batch_size="auto", lr: float = 1e-3,
                  max_time: float | None = None, validation_fraction: float = 0.1, scaler: str = "auto",
                  random_state=0, device: str = "cpu", verbose: bool = False):
         self.latent_dim = latent_dim
+        self.mode = mode
         self.encoder = encoder
-        self.pretrain = pretrain
+        self.reconstruction_weight = reconstruction_weight
+        self.consistency_weight = consistency_weight
+        self.threshold = threshold
+        self.corruption = corruption
+        self.labelled_fraction = labelled_fraction
         self.freeze_encoder = freeze_encoder
         self.head_epochs = head_epochs
         self.head_hidden = head_hidden
@@ -130,39 +203,109 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
         self.device = device
         self.verbose = verbose
 
-    corruption = None
+    # ------------------------------------------------------------------------------------ settings
+    def _epochs(self) -> int:
+        return (20 if self.mode == "joint" else 50) if self.epochs == "auto" else int(self.epochs)
 
+    def _batch_size(self) -> int:
+        return (256 if self.mode == "joint" else 32) if self.batch_size == "auto" else int(self.batch_size)
+
+    def _model_name(self, input_shape: tuple[int, ...]) -> str:
+        if self.model == "auto" and self.mode == "joint" and len(input_shape) == 3:
+            return "mlp"
+        return super()._model_name(input_shape)
+
+    def _default_model_params(self, name: str, input_shape: tuple[int, ...]) -> dict:
+        if self.model == "auto" and self.mode == "joint" and len(input_shape) == 3:
+            return {"hidden": [1000, 500]}
+        return super()._default_model_params(name, input_shape)
+
+    def _corruptions(self, x: np.ndarray):
+        """The (strong, weak) corruptions of joint training for data shaped like ``x``: for images, a random
+        affine distortion whose shift is 2 pixels at 28 x 28 (scaled with the image), + masking for the
+        strong view."""
+        from aekit.corruption import Chain, MaskingNoise, RandomAffine, make_corruption
+
+        if x.ndim != 4:
+            return make_corruption("mask:0.2" if self.corruption == "auto" else self.corruption), None
+        weak = RandomAffine(shift=2.0 * min(x.shape[2:]) / 28)
+        strong = Chain((weak, MaskingNoise(0.5))) if self.corruption == "auto" else make_corruption(self.corruption)
+        return strong, weak
+
+    # ------------------------------------------------------------------------------------ fitting
     def fit(self, X, y, *, X_unlabeled=None):
-        """Pre-train on ``X`` (+ ``X_unlabeled``), then fine-tune encoder + head on ``(X, y)``. Returns self."""
+        """Train on the labelled ``(X, y)`` and, in modes "joint" and "pretrain", the unlabelled
+        ``X_unlabeled`` (samples shaped like X's). Returns self."""
         self._check_params()
         check_X_y(X, y, allow_nd=True, ensure_min_samples=2)  # paired lengths, no NaN, clear messages
         x = self._validate(X, reset=True)
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(np.asarray(y), return_inverse=True)
+        y_idx = y_idx.reshape(-1)
         if len(self.classes_) < 2:
             raise ValueError(f"EncoderClassifier needs at least 2 classes in y, got {len(self.classes_)} "
                              f"({self.classes_.tolist()})")
+        if self.freeze_encoder and self.mode != "pretrain":
+            raise ValueError(f"freeze_encoder=True trains the head on a fixed encoder, which needs mode='pretrain' "
+                             f"(with encoder= or a pre-training); got mode={self.mode!r}")
+        xu = self._unlabelled(X_unlabeled) if self.mode != "scratch" else None
         self.pretrain_history_ = []
         seeds = resolve_seeds(self.random_state)
-        if self.encoder is not None:
+        if self.encoder is not None and self.mode != "scratch":
             self._adopt_encoder(x)
+        elif self.mode == "pretrain":
+            self._keep(self._train(x if xu is None else np.concatenate([x, xu]), seeds=seeds,
+                                   epochs=int(self.pretrain_epochs)))
+            self.pretrain_history_ = self.history_
+        else:  # the architecture from random weights
+            x_all = x if xu is None else np.concatenate([x, xu])
+            model = self._model_spec(tuple(x.shape[1:])).build(tuple(x.shape[1:]), seeds.init)
+            self.autoencoder_ = TrainedAutoencoder(model, self._make_scaler(x_all), metadata={"model": model.name})
+        if self.mode == "joint":
+            self._fit_joint(x, y_idx, xu, seeds)
         else:
-            x_all = x
-            if X_unlabeled is not None and self.pretrain:
-                from sklearn.utils.validation import check_array
-
-                xu = check_array(X_unlabeled, allow_nd=True, dtype=[np.float32, np.float64])
-                if tuple(xu.shape[1:]) != self.sample_shape_:
-                    raise ValueError(f"X_unlabeled has sample shape {tuple(xu.shape[1:])}, X has {self.sample_shape_}")
-                x_all = np.concatenate([x, self.layout_.to_model(xu.astype(np.float32))])
-            if self.pretrain:
-                self._keep(self._train(x_all, seeds=seeds, epochs=int(self.pretrain_epochs)))
-                self.pretrain_history_ = self.history_
-            else:  # the same architecture from random weights
-                model = self._model_spec(tuple(x.shape[1:])).build(tuple(x.shape[1:]), seeds.init)
-                self.autoencoder_ = TrainedAutoencoder(model, self._make_scaler(x), metadata={"model": model.name})
-        self._fine_tune(x, y_idx, seeds)
+            self._fine_tune(x, y_idx, seeds)
         return self
+
+    def _unlabelled(self, X_unlabeled) -> np.ndarray | None:
+        if X_unlabeled is None:
+            return None
+        from sklearn.utils.validation import check_array
+
+        xu = check_array(X_unlabeled, allow_nd=True, dtype=[np.float32, np.float64])
+        if tuple(xu.shape[1:]) != self.sample_shape_:
+            raise ValueError(f"X_unlabeled has sample shape {tuple(xu.shape[1:])}, X has {self.sample_shape_}")
+        return self.layout_.to_model(xu.astype(np.float32))
+
+    def _new_head(self, model: Autoencoder, xs: np.ndarray, seeds: Seeds) -> nn.Module:
+        with torch.no_grad():
+            code_dim = int(model.encode(torch.from_numpy(xs[:2])).flatten(1).shape[1])
+        with torch_seeded(seeds.init + 1):
+            return _head(code_dim, self.head_hidden, len(self.classes_), self.dropout)
+
+    def _fit_joint(self, x: np.ndarray, y_idx: np.ndarray, xu: np.ndarray | None, seeds: Seeds) -> None:
+        """Head, reconstruction and consistency trained together on the labelled rows (repeated to make up
+        ``labelled_fraction`` of the data) and the unlabelled ones; targets ``[class or -1, clean sample]``."""
+        from aekit.objectives import JointClassification
+
+        ae = self.autoencoder_
+        n_u = 0 if xu is None else len(xu)
+        repeats = max(1, round(self.labelled_fraction / (1 - self.labelled_fraction) * n_u / len(x)))
+        rows = np.concatenate([np.tile(x, (repeats,) + (1,) * (x.ndim - 1)), *([] if xu is None else [xu])])
+        labels = np.concatenate([np.tile(y_idx, repeats), np.full(n_u, -1)]).astype(np.float32)
+        xs = ae.scaler.transform(rows).astype(np.float32) if ae.scaler is not None else rows.astype(np.float32)
+        model = ae.model.train()
+        head = self._new_head(model, xs, seeds)
+        net = _JointNet(model, head, len(self.classes_))
+        strong, weak = self._corruptions(x)
+        objective = JointClassification(strong=strong, reconstruction_weight=self.reconstruction_weight,
+                                        consistency_weight=self.consistency_weight, threshold=self.threshold)
+        target = np.concatenate([labels[:, None], xs.reshape(len(xs), -1)], axis=1)
+        history = self._train(xs, target, seeds=seeds, model=net, scaler=None, objective=objective,
+                              corruption=weak, validation_fraction=0.0).result.history
+        self.head_ = head.eval()
+        model.eval()
+        self.history_, self.n_iter_ = history, len(history)
 
     def _adopt_encoder(self, x: np.ndarray) -> None:
         src = self.encoder
@@ -184,20 +327,17 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
         ae = self.autoencoder_
         xs = ae.scaler.transform(x).astype(np.float32) if ae.scaler is not None else x
         model = ae.model.train()
-        with torch.no_grad():
-            code_dim = int(model.encode(torch.from_numpy(xs[:2])).flatten(1).shape[1])
-        with torch_seeded(seeds.init + 1):
-            head = _head(code_dim, self.head_hidden, len(self.classes_), self.dropout)
+        head = self._new_head(model, xs, seeds)
         net = _EncoderWithHead(model.encoder, head, len(self.classes_), model.input_shape)
         targets = y_idx.astype(np.float32)
         stages = [(True, self.head_epochs)] if self.head_epochs else []   # (frozen encoder?, epochs)
-        stages += [] if self.freeze_encoder and self.head_epochs else [(self.freeze_encoder, self.epochs)]
+        stages += [] if self.freeze_encoder and self.head_epochs else [(self.freeze_encoder, self._epochs())]
         history = []
         for frozen, epochs in stages:
             for p in model.encoder.parameters():
                 p.requires_grad_(not frozen)
             history += self._train(xs, targets, seeds=seeds, model=net, scaler=None, objective="classification",
-                                   epochs=epochs).result.history
+                                   epochs=epochs or None).result.history
         for p in model.encoder.parameters():
             p.requires_grad_(True)
         self.head_ = head.eval()
