@@ -52,6 +52,10 @@ class Seeds:
         """Seeds of ensemble member ``i`` (member 0 keeps this fit's seeds)."""
         return Seeds.of((self.init + 7919 * i) % (2**32))
 
+    def batch(self, k: int) -> "Seeds":
+        """Seeds of the k-th ``partial_fit`` call (k = 0: the first fit keeps this fit's seeds)."""
+        return Seeds.of((self.init + 104_729 * k) % (2**32))
+
     def generator(self, what: str = "train", offset: int = 0) -> torch.Generator:
         """A torch generator seeded from one of the seeds (``offset`` tells apart several from one seed)."""
         return torch.Generator().manual_seed(getattr(self, what) + offset)

@@ -130,7 +130,7 @@ def _eight_bit(im: Image.Image, path: Path, channels: int | None, peak: float) -
     return arr, (f"{path}: " + ", ".join(notes)) if notes else None
 
 
-def _list_images(root: Path) -> list[Path]:
+def list_images(root: Path) -> list[Path]:
     """Image files under ``root`` (recursive), sorted by relative path; hidden files are skipped."""
     found = []
     for p in root.rglob("*"):
@@ -176,7 +176,7 @@ def load_image_folder(
         images both at the top level and in class subfolders.
     """
     root = Path(path)
-    files = _list_images(root)
+    files = list_images(root)
     if not files:
         raise DataError(
             f"{root}: no images found, expected files with extensions {', '.join(IMAGE_EXTENSIONS)} "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -137,6 +137,54 @@ class Scaler:
         else:
             offset, scale = self._statistics(X)
         self.feature_shape_ = tuple(int(s) for s in X.shape[1:])
+        self.offset_, self.scale_ = np.asarray(offset, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+        return self
+
+    def fit_chunks(self, chunks: Iterable[Any], value_range: tuple[float, float] | None = None) -> "Scaler":
+        """:meth:`fit` in one pass over pieces of the training data (``(n_i, *feature_shape)`` each), for data
+        larger than memory: running minimum and maximum ("minmax"), or counts, means and squared deviations
+        merged piece by piece (Chan, Golub & LeVeque, "Algorithms for computing the sample variance", 1983)
+        for "standard"; the result equals :meth:`fit` on the whole up to rounding. Returns ``self``."""
+        count, lo, hi, mean, m2, shape = 0, None, None, None, None, None
+        for piece in chunks:
+            X = self._as_array(piece, "fit_chunks")
+            if shape is not None and tuple(X.shape[1:]) != shape:
+                raise DataError(f"Scaler.fit_chunks: a piece has samples of shape {tuple(X.shape[1:])}, earlier "
+                                f"pieces {shape}; expected one sample shape")
+            shape = tuple(int(d) for d in X.shape[1:])
+            if len(X) == 0:
+                continue
+            if self.method in ("range", "none"):
+                self._check_finite(X)
+                count += len(X)
+                continue
+            axes = (0,) if self.per == "feature" else (0, *range(2, X.ndim))
+            p_lo = X.min(axis=axes, keepdims=True)[0].astype(np.float64)
+            p_hi = X.max(axis=axes, keepdims=True)[0].astype(np.float64)
+            if not (np.isfinite(p_lo).all() and np.isfinite(p_hi).all()):
+                self._check_finite(X)
+            n = X.size // p_lo.size
+            p_mean = X.sum(axis=axes, dtype=np.float64, keepdims=True)[0] / n
+            p_m2 = np.square(X - p_mean).sum(axis=axes, keepdims=True)[0]
+            if count == 0:
+                lo, hi, mean, m2 = p_lo, p_hi, p_mean, p_m2
+            else:
+                lo, hi = np.minimum(lo, p_lo), np.maximum(hi, p_hi)
+                delta, total = p_mean - mean, count + n
+                mean = mean + delta * (n / total)
+                m2 = m2 + p_m2 + np.square(delta) * (count * n / total)
+            count += n
+        if count == 0:
+            raise DataError("Scaler.fit_chunks: the pieces hold no samples, expected at least one")
+        if self.method in ("range", "none"):
+            return self.fit(np.zeros((1, *shape), dtype=np.float32), value_range=value_range)
+        constant = hi == lo
+        if self.method == "minmax":
+            offset, scale = lo, np.where(constant, 1.0, hi - lo)
+        else:
+            std = np.sqrt(m2 / count)
+            offset, scale = mean, np.where(constant | (std == 0), 1.0, std)
+        self.feature_shape_ = shape
         self.offset_, self.scale_ = np.asarray(offset, dtype=np.float64), np.asarray(scale, dtype=np.float64)
         return self
 

@@ -21,7 +21,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from aekit.data import SCALER_METHODS, Layout, get_kind, infer_layout
+from aekit.data import SCALER_METHODS, DataError, Layout, get_kind, infer_layout
 from aekit.persistence import ModelFileError, TrainedAutoencoder, load_autoencoder, save_model
 from aekit.registry import Registry
 from aekit.seeding import Seeds
@@ -47,6 +47,16 @@ def estimator_class(name: str) -> type["AutoencoderEstimator"]:
 
 
 VALIDATION_FRACTION = Real(0, 1, closed="left")
+
+
+class _ScaledRows:
+    """A stream's transform: raw rows -> the model's layout, scaled (picklable, for DataLoader workers)."""
+
+    def __init__(self, scaler, layout: Layout):
+        self.scaler, self.layout = scaler, layout
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        return self.scaler.transform(self.layout.to_model(rows)).astype(np.float32)
 
 
 class AutoencoderEstimator(BaseEstimator):
@@ -93,6 +103,7 @@ class AutoencoderEstimator(BaseEstimator):
         X = validate_data(self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64],
                           ensure_min_samples=2 if reset else 1).astype(np.float32, copy=False)
         if reset:
+            self.n_batches_ = 1  # a new fit: partial_fit counts on from here
             X, self.layout_ = infer_layout(X, self._data_kind)
             self.sample_shape_, self.channels_last_ = tuple(self.layout_.sample_shape), self.layout_.channels_last
             return X
@@ -100,6 +111,72 @@ class AutoencoderEstimator(BaseEstimator):
             raise ValueError(f"X has sample shape {tuple(X.shape[1:])}, but {type(self).__name__} was fitted on "
                              f"samples of shape {self.sample_shape_}")
         return self.layout_.to_model(X)
+
+    # ------------------------------------------------------------------------------------ streams
+    def _stream_setup(self, stream):
+        """For ``fit`` on a stream (:mod:`aekit.data.streaming`): learn the layout from its first rows and
+        fit the scaler in one pass over it; returns the stream scaled (and in the model's layout) as it is
+        read, shuffled for training."""
+        from aekit.data import Scaler
+
+        self._check_stream(stream)
+        self.n_batches_ = 1
+        first = next(stream.chunks(rows=min(1024, len(stream))))
+        _, self.layout_ = infer_layout(first, self._data_kind)
+        self.sample_shape_, self.channels_last_ = tuple(self.layout_.sample_shape), self.layout_.channels_last
+        self.n_features_in_ = int(first.shape[1])  # as scikit-learn counts it: the second axis
+        to_model = self.layout_.to_model
+        method = self.scaler
+        if method == "auto":
+            method = "range" if self.layout_.kind == "image" else get_kind(self.layout_.kind).default_scaler().method
+        if method == "range":  # the data's range: one pass for the minimum and maximum
+            lo, hi = np.inf, -np.inf
+            for c in stream.chunks():
+                lo, hi = min(lo, float(c.min())), max(hi, float(c.max()))
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                raise DataError(f"the stream holds NaN or infinite values (minimum {lo}, maximum {hi}); expected "
+                                f"finite numbers")
+            if self.scaler == "auto":  # as for arrays: [0, max] images (0..255, 0..1) map to [0, 1]
+                vr = (0.0, hi if hi > 1.0 else 1.0) if lo >= 0 else (lo, hi if hi > lo else lo + 1.0)
+            else:
+                vr = (lo, hi + 1e-12)
+            scaler = Scaler("range").fit(to_model(first[:1]), value_range=vr)
+        else:
+            scaler = (get_kind(self.layout_.kind).default_scaler() if self.scaler == "auto" else Scaler(method))
+            scaler.fit_chunks(to_model(c) for c in stream.chunks())
+        self._stream_scaler = scaler
+        scaled = stream.with_transform(_ScaledRows(scaler, self.layout_), shuffle=True)
+        scaled.sample_shape = tuple(to_model(first[:1]).shape[1:])
+        return scaled
+
+    @staticmethod
+    def _is_stream(X) -> bool:
+        return isinstance(X, torch.utils.data.IterableDataset)
+
+    def _check_stream(self, stream) -> None:
+        if not hasattr(stream, "chunks") or not hasattr(stream, "with_transform"):
+            raise TypeError(f"{type(self).__name__}.fit takes arrays or an aekit.data.streaming.ArrayStream; got "
+                            f"a {type(stream).__name__}")
+
+    def _write_stream(self, stream, path, fn, *, rows: int = 8192) -> Path:
+        """Apply ``fn`` (arrays in the caller's layout -> (n, ...) arrays) to a stream's rows in file order,
+        ``rows`` at a time, writing the results into the ``.npy`` file ``path`` as they come (memory-mapped;
+        written to a temporary name and renamed at the end, so an interrupted run leaves no partial file)."""
+        self._check_fitted()
+        self._check_stream(stream)
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        out, at = None, 0
+        for chunk in stream.chunks(rows=rows):
+            res = np.asarray(fn(chunk))
+            if out is None:
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=res.dtype, shape=(len(stream), *res.shape[1:]))
+            out[at:at + len(res)] = res
+            at += len(res)
+        out.flush()
+        del out
+        os.replace(tmp, path)
+        return path
 
     def _to_user_layout(self, Y: np.ndarray) -> np.ndarray:
         """Inverse of the layout change in :meth:`_validate` (model layout -> the caller's)."""
@@ -182,17 +259,33 @@ class AutoencoderEstimator(BaseEstimator):
         return max(self._epochs(), math.ceil(int(getattr(self, "min_steps", 0)) / steps_per_epoch))
 
     def _fit_autoencoder(self, X: np.ndarray, *, seeds: Seeds, model_kwargs: dict | None = None, objective=None,
-                         corruption=None, epochs: int | None = None) -> Fitted:
+                         corruption=None, epochs: int | None = None, more: bool = False) -> Fitted:
         """Train an autoencoder on ``X`` (model layout) and keep it: sets ``autoencoder_``, ``history_`` and
         ``n_iter_``. ``corruption`` (a spec or callable; default: the ``corruption`` parameter) corrupts
-        training inputs."""
+        training inputs. ``more``: go on training the kept autoencoder with its scaler (``partial_fit``);
+        its history grows."""
         from aekit.corruption import make_corruption
 
         corruption = corruption if corruption is not None else getattr(self, "corruption", None)
+        if more:
+            kept = self.autoencoder_
+            fitted = self._train(X, seeds=seeds, model=kept.model.train(), scaler=kept.scaler, objective=objective,
+                                 corruption=make_corruption(corruption), epochs=epochs)
+            history = self.history_ + fitted.result.history
+            self._keep(fitted, metadata={k: v for k, v in kept.metadata.items() if k != "model"})
+            self.history_, self.n_iter_ = history, len(history)
+            return fitted
         fitted = self._train(X, seeds=seeds, model=self._model_spec(tuple(X.shape[1:]), model_kwargs),
                              objective=objective, corruption=make_corruption(corruption), epochs=epochs)
         self._keep(fitted)
         return fitted
+
+    def _next_batch_seeds(self) -> Seeds:
+        """Seeds of the next ``partial_fit`` call, counted in ``n_batches_`` (``fit`` is batch 0)."""
+        from aekit.seeding import resolve_seeds
+
+        self.n_batches_ = getattr(self, "n_batches_", 1) + 1   # 1 after a reload: the seeds may repeat
+        return resolve_seeds(self.random_state).batch(self.n_batches_ - 1)
 
     def _keep(self, fitted: Fitted, metadata: dict | None = None) -> None:
         """Adopt a trained model as ``autoencoder_``, with its history."""

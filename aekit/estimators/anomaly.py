@@ -238,6 +238,8 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         reconstruction error of each label is recorded in ``class_error_history_``. Returns ``self``.
         """
         self._check_params()
+        if self._is_stream(X):
+            return self._fit_stream(X)
         x = self._validate(X, reset=True)
         seeds = resolve_seeds(self.random_state)
         scaler = self._make_scaler(x)
@@ -271,6 +273,64 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
         self.history_ = histories[0]
         self.n_iter_ = len(histories[0])
         self._fit_score_stats(fit_x, seeds)
+        self.train_scores_ = self._anomaly_scores(xs)
+        self._set_threshold_from(self.train_scores_, self._rule())
+        return self
+
+    def _fit_stream(self, stream, max_reference: int = 20_000):
+        """``fit`` on a stream larger than memory: the scaler in one pass, every member trained on the shuffled
+        stream (no validation split), and the score statistics, kNN reference codes and threshold computed on
+        ``max_reference`` rows drawn uniformly from it (``reference_sample_size_``)."""
+        from aekit.persistence import TrainedAutoencoder
+
+        seeds = resolve_seeds(self.random_state)
+        scaled = self._stream_setup(stream)
+        spec = self._model_spec(tuple(scaled.sample_shape))
+        members, history = [], []
+        for i in range(1 if "n_members" in spec.params else self._n_members()):
+            fitted = self._train(scaled, seeds=seeds.member(i), model=spec, scaler=None, objective="mse",
+                                 epochs=self._epochs_for(len(scaled)), validation_fraction=0.0)
+            members.append(fitted.model)
+            history = history or fitted.result.history
+        self.extra_members_ = members[1:]
+        self.autoencoder_ = TrainedAutoencoder(members[0], self._stream_scaler, metadata={"model": members[0].name})
+        self.history_, self.n_iter_ = history, len(history)
+        self.class_error_history_, self.n_trimmed_ = [], 0
+        xs = scaled.sample(max_reference, seed=seeds.split)
+        self.reference_sample_size_ = len(xs)
+        self._fit_score_stats(xs, seeds)
+        self.train_scores_ = self._anomaly_scores(xs)
+        self._set_threshold_from(self.train_scores_, self._rule())
+        return self
+
+    def score_to(self, stream, path):
+        """``anomaly_score`` of every row of a stream, in file order, written to the ``.npy`` file ``path``
+        piece by piece (memory bounded whatever the stream's size); returns the path."""
+        return self._write_stream(stream, path, self.anomaly_score)
+
+    def partial_fit(self, X, y=None):
+        """Go on training on a new batch ``X`` (the first call fits; ``y`` is ignored).
+
+        Every member trains ``epochs`` more epochs on ``X`` (``min_steps`` only sets the least training of a
+        first fit), with the scaler of the first fit and a new optimizer per call. Then everything the scores are built
+        from is recomputed on ``X`` alone: the per-feature error scales, the score statistics, the training
+        codes of the kNN distance (``reference_codes_``), ``train_scores_`` and the threshold (by the same
+        rule as ``fit``). So the detector describes the latest batch: for batches drawn from the same data
+        that is the whole data; for drifting data, the present. ``mode="contaminated"`` does not trim here.
+        Returns ``self``.
+        """
+        if not hasattr(self, "autoencoder_"):
+            return self.fit(X)
+        self._check_params()
+        x = self._validate(X, reset=False)
+        xs = self.autoencoder_.scaler.transform(x).astype(np.float32)
+        seeds = self._next_batch_seeds()
+        for i, model in enumerate(self.members_):  # more epochs (min_steps only holds for a first fit)
+            fitted = self._train(xs, seeds=seeds.member(i), model=model.train(), scaler=None, objective="mse")
+            if i == 0:
+                self.history_ = self.history_ + fitted.result.history
+                self.n_iter_ = len(self.history_)
+        self._fit_score_stats(xs, seeds)
         self.train_scores_ = self._anomaly_scores(xs)
         self._set_threshold_from(self.train_scores_, self._rule())
         return self

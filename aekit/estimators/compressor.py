@@ -129,6 +129,20 @@ class Compressor(TransformerMixin, AutoencoderEstimator):
         self._fit_tables(x)
         return self
 
+    def partial_fit(self, X, y=None):
+        """Go on training on a new batch ``X`` (the first call fits), as :meth:`aekit.Reducer.partial_fit`
+        does, then refit the coding tables on ``X``: streams encoded afterwards need the new tables (a
+        stream names the tables it was written with only through the saved model). Returns ``self``."""
+        if not hasattr(self, "autoencoder_"):
+            return self.fit(X)
+        self._check_params()
+        x = self._validate(X, reset=False)
+        lo, hi = self.data_range_
+        self.data_range_ = (min(lo, float(x.min())), max(hi, float(x.max())))
+        self._fit_autoencoder(x, seeds=self._next_batch_seeds(), more=True)
+        self._fit_tables(x)
+        return self
+
     def fit_tables(self, X) -> "Compressor":
         """Refit only the coding tables on ``X`` for the current ``step`` (after ``set_params(step=...)``),
         keeping the trained network: a cheap way to move along the rate/quality curve. Returns ``self``."""

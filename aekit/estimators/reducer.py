@@ -4,6 +4,8 @@ Hinton & Salakhutdinov, "Reducing the dimensionality of data with neural network
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
@@ -77,9 +79,39 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
         self.verbose = verbose
 
     def fit(self, X, y=None):
-        """Train the autoencoder on ``X``; ``y`` is ignored. Returns ``self``."""
+        """Train the autoencoder on ``X``; ``y`` is ignored. Returns ``self``.
+
+        ``X`` may be a stream larger than memory (:class:`aekit.data.streaming.ArrayStream`): the scaler is
+        fitted in one pass over it, and training reads it shuffled block by block with bounded memory; no
+        validation data is held out (the budget is ``epochs``)."""
         self._check_params()
-        self._fit_autoencoder(self._validate(X, reset=True), seeds=resolve_seeds(self.random_state))
+        seeds = resolve_seeds(self.random_state)
+        if self._is_stream(X):
+            from aekit.corruption import make_corruption
+
+            stream = self._stream_setup(X)
+            fitted = self._train(stream, seeds=seeds, model=self._model_spec(tuple(stream.sample_shape)),
+                                 scaler=None, corruption=make_corruption(self.corruption), validation_fraction=0.0)
+            fitted.scaler = self._stream_scaler
+            self._keep(fitted)
+            return self
+        self._fit_autoencoder(self._validate(X, reset=True), seeds=seeds)
+        return self
+
+    def transform_to(self, stream, path) -> "os.PathLike":
+        """Codes of every row of a stream, in file order, written to the ``.npy`` file ``path`` piece by
+        piece (memory bounded whatever the stream's size); returns the path."""
+        return self._write_stream(stream, path, self.transform)
+
+    def partial_fit(self, X, y=None):
+        """Go on training on a new batch ``X`` (the first call fits): ``epochs`` more passes over ``X``, with
+        the scaler of the first fit (a later batch's values are scaled as the first batch's were), a new
+        optimizer and learning-rate schedule per call, and early stopping on ``validation_fraction`` of
+        ``X``. ``history_`` grows; ``n_batches_`` counts the calls. Returns ``self``."""
+        if not hasattr(self, "autoencoder_"):
+            return self.fit(X)
+        self._check_params()
+        self._fit_autoencoder(self._validate(X, reset=False), seeds=self._next_batch_seeds(), more=True)
         return self
 
     def transform(self, X) -> np.ndarray:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
 
 from aekit.diagnostics import check_code_size
 from aekit.models.base import Autoencoder, create_model
@@ -71,6 +72,18 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
     check_params("train_autoencoder", {"validation_fraction": validation_fraction},
                  {"validation_fraction": Real(0, 1, closed="left")})
     objective = make_objective(objective)
+    if isinstance(X, torch.utils.data.IterableDataset):  # a stream (aekit.data.streaming): scaled as it is read
+        if scaler is not None or target is not None:
+            raise ValueError("a stream is trained on as it is read: give it its scaler as its transform "
+                             "(ArrayStream.with_transform) and no separate scaler or targets")
+        if isinstance(model, ModelSpec):
+            model = model.build(tuple(X.sample_shape), seeds.init)
+        if model.loss is not None and type(objective) is Reconstruction:
+            objective = make_objective(model.loss)
+        config = dataclasses.replace(config, random_state=seeds.train)
+        result = Trainer(model, config, objective=objective, corruption=corruption,
+                         callbacks=callbacks(model) if callable(callbacks) else callbacks).fit(X, val, resume=resume)
+        return Fitted(model.cpu().eval(), None, result)
     if scaler is not None and not scaler.is_fitted:
         scaler.fit(X)
     x = _scaled(X, scaler)

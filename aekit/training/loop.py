@@ -308,6 +308,14 @@ class Trainer:
         cfg = self.config
         gen = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % _SEED_MODULUS)
         x, y = data
+        if isinstance(x, torch.utils.data.IterableDataset):  # a stream makes its own shuffled batches
+            x.configure(batch_size=max(1, cfg.batch_size // info.world_size), seed=seed)
+            x.set_epoch(epoch)
+            loader = torch.utils.data.DataLoader(x, batch_size=None, num_workers=cfg.num_workers)
+            device = next(self.model.parameters()).device
+            for xb, yb in loader:
+                yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            return
         if isinstance(x, torch.utils.data.Dataset) or not self._in_memory(x):
             ds = x if isinstance(x, torch.utils.data.Dataset) else _ArrayDataset(x, y)
             order = torch.randperm(len(ds), generator=gen)
@@ -339,6 +347,12 @@ class Trainer:
     def _check_samples(data: tuple, model) -> None:
         if len(data[0]) == 0:
             raise ValueError("the training data is empty (0 samples)")
+        if isinstance(data[0], torch.utils.data.IterableDataset):
+            shape = tuple(data[0].sample_shape)
+            if shape != model.input_shape:
+                raise ValueError(f"the stream's samples have shape {shape} but the {model.name!r} model expects "
+                                 f"{model.input_shape}")
+            return
         first = data[0][0]
         if isinstance(data[0], torch.utils.data.Dataset) and isinstance(first, (tuple, list)):
             first = first[0]  # a Dataset yields (input, target) pairs

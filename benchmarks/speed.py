@@ -1,0 +1,194 @@
+"""How close aekit's training and inference come to what this machine can compute.
+
+    python benchmarks/speed.py                  # ~5 min on 2 cores; run it alone
+    python benchmarks/speed.py --quick          # fewer repeats
+
+1. The ceiling: this machine's peak float32 FLOP/s for a matrix product (``torch.mm``, square sizes
+   512-4096) and for a convolution (``torch.nn.functional.conv2d``, 3x3, several channel counts), the best of
+   several timed runs.
+2. Training: the MNIST ``mlp`` and ``conv`` autoencoders (aekit's default architectures for 28 x 28 images),
+   trained by aekit's training loop (``aekit.training.Trainer``: corruption-free reconstruction, AdamW) on
+   MNIST-shaped data at several batch sizes; the FLOPs of one step (forward + backward) are counted by
+   ``torch.utils.flop_counter.FlopCounterMode``; achieved FLOP/s = FLOPs per step x steps / seconds, and its
+   fraction of the matching ceiling (matmul for ``mlp``, convolution for ``conv``).
+3. Inference: reconstruction samples/s and FLOP/s at several batch sizes for PyTorch eager (``no_grad``),
+   ``torch.compile`` and ONNX Runtime (``aekit.export_onnx``), side by side.
+
+The training data is random (the speed of a step does not depend on the values). Writes
+benchmarks/results/speed.md and speed.json, with the thread count and the load average.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def best_seconds(fn, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def matmul_ceiling(repeats: int) -> dict:
+    rows = []
+    for n in (512, 1024, 2048, 4096):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        s = best_seconds(lambda: torch.mm(a, b), repeats)
+        rows.append({"n": n, "gflops": 2 * n ** 3 / s / 1e9})
+    return {"rows": rows, "gflops": max(r["gflops"] for r in rows)}
+
+
+def conv_ceiling(repeats: int) -> dict:
+    rows = []
+    for batch, c, hw in ((64, 32, 28), (64, 64, 28), (32, 128, 28), (32, 256, 14)):
+        x, w = torch.randn(batch, c, hw, hw), torch.randn(c, c, 3, 3)
+        for fmt in ("contiguous", "channels_last"):
+            xf = x.contiguous(memory_format=torch.channels_last) if fmt == "channels_last" else x
+            wf = w.contiguous(memory_format=torch.channels_last) if fmt == "channels_last" else w
+            s = best_seconds(lambda: torch.nn.functional.conv2d(xf, wf, padding=1), repeats)
+            rows.append({"batch": batch, "channels": c, "size": hw, "format": fmt,
+                         "gflops": 2 * batch * c * c * 9 * hw * hw / s / 1e9})
+    return {"rows": rows, "gflops": max(r["gflops"] for r in rows)}
+
+
+def step_flops(model, batch: int) -> int:
+    """FLOPs of one training step's forward and backward (FlopCounterMode counts matmuls and convolutions)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(batch, *model.input_shape)
+    with FlopCounterMode(display=False) as counter:
+        out = model(x)
+        torch.nn.functional.mse_loss(out.recon, x).backward()
+    model.zero_grad(set_to_none=True)
+    return int(counter.get_total_flops())
+
+
+def forward_flops(model, batch: int) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.rand(batch, *model.input_shape))
+    return int(counter.get_total_flops())
+
+
+def training_speed(name: str, batch: int, n: int, ceiling: float) -> dict:
+    from aekit import create_model
+    from aekit.training import TrainConfig, Trainer
+
+    model = create_model(name, input_shape=(1, 28, 28), latent_dim=32)
+    flops = step_flops(model, batch)
+    x = np.random.default_rng(0).random((n, 1, 28, 28), dtype=np.float32)
+    config = TrainConfig(epochs=1, batch_size=batch, progress=False, early_stopping=None, device="cpu")
+    Trainer(model, config).fit(x[:batch * 3])                 # warm-up: allocations, oneDNN kernels
+    t = time.perf_counter()
+    result = Trainer(model, config).fit(x)
+    seconds = time.perf_counter() - t
+    steps = result.steps
+    achieved = flops * steps / seconds / 1e9
+    return {"model": name, "batch": batch, "samples_per_s": n / seconds, "gflops_per_step": flops / 1e9,
+            "achieved_gflops": achieved, "fraction_of_ceiling": achieved / ceiling, "threads": torch.get_num_threads()}
+
+
+def inference_speed(name: str, batches: list[int], repeats: int, ceiling: float) -> list[dict]:
+    from aekit import create_model, export_onnx
+
+    model = create_model(name, input_shape=(1, 28, 28), latent_dim=32).eval()
+    rows = []
+    runners = {"torch eager": lambda x: model(x).recon}
+    try:
+        compiled = torch.compile(model)
+        runners["torch.compile"] = lambda x: compiled(x).recon
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        print(f"torch.compile unavailable: {exc}")
+    try:
+        import onnxruntime as ort
+
+        path = Path(tempfile.mkdtemp()) / f"{name}.onnx"
+        export_onnx(model, path)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        input_name = session.get_inputs()[0].name
+        runners["ONNX Runtime"] = lambda x: session.run(None, {input_name: x.numpy()})[0]
+    except Exception as exc:  # noqa: BLE001
+        print(f"ONNX Runtime unavailable: {exc}")
+    for batch in batches:
+        flops = forward_flops(model, batch)
+        x = torch.rand(batch, 1, 28, 28)
+        for runtime, run in runners.items():
+            with torch.no_grad():
+                try:
+                    s = best_seconds(lambda: run(x), repeats, warmup=3)
+                except Exception as exc:  # noqa: BLE001 - e.g. a compile failure at a new shape
+                    print(f"{runtime} failed at batch {batch}: {exc}")
+                    continue
+            rows.append({"model": name, "runtime": runtime, "batch": batch, "samples_per_s": batch / s,
+                         "achieved_gflops": flops / s / 1e9, "fraction_of_ceiling": flops / s / 1e9 / ceiling})
+            print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in rows[-1].items()}), flush=True)
+    return rows
+
+
+def report(res: dict) -> str:
+    load = os.getloadavg()
+    mm, cv = res["ceiling"]["matmul"]["gflops"], res["ceiling"]["conv"]["gflops"]
+    lines = ["# Speed against the machine's ceiling (`python benchmarks/speed.py`)", "",
+             f"{os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads.", "",
+             f"Ceiling: float32 matmul **{mm:.1f} GFLOP/s** (best of n = 512..4096), 3x3 convolution "
+             f"**{cv:.1f} GFLOP/s** (best of four layer shapes, contiguous or channels-last).", "",
+             "## Training (aekit's Trainer, one epoch of random MNIST-shaped data)", "",
+             "| model | batch | samples/s | GFLOP per step | achieved GFLOP/s | fraction of ceiling |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in res["training"]:
+        lines.append(f"| {r['model']} | {r['batch']} | {r['samples_per_s']:.0f} | {r['gflops_per_step']:.3f} | "
+                     f"{r['achieved_gflops']:.1f} | {100 * r['fraction_of_ceiling']:.0f} % |")
+    lines += ["", "Ceiling for `mlp`: the matmul ceiling; for `conv`: the convolution ceiling.", "",
+              "## Inference (reconstruction)", "",
+              "| model | runtime | batch | samples/s | achieved GFLOP/s | fraction of ceiling |",
+              "|---|---|---:|---:|---:|---:|"]
+    for r in res["inference"]:
+        lines.append(f"| {r['model']} | {r['runtime']} | {r['batch']} | {r['samples_per_s']:.0f} | "
+                     f"{r['achieved_gflops']:.1f} | {100 * r['fraction_of_ceiling']:.0f} % |")
+    lines += ["", f"Load average when written: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer repeats and samples")
+    ap.add_argument("--batches", default="64,128,256,512", help="training batch sizes")
+    ap.add_argument("--tag", default="speed")
+    args = ap.parse_args()
+    repeats, n = (3, 4096) if args.quick else (10, 16384)
+    ceiling = {"matmul": matmul_ceiling(repeats), "conv": conv_ceiling(repeats)}
+    print(json.dumps({k: round(v["gflops"], 1) for k, v in ceiling.items()}), flush=True)
+    training = []
+    for name, ref in (("mlp", "matmul"), ("conv", "conv")):
+        for batch in [int(b) for b in args.batches.split(",")]:
+            training.append(training_speed(name, batch, n, ceiling[ref]["gflops"]))
+            print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in training[-1].items()}),
+                  flush=True)
+    inference = []
+    for name, ref in (("mlp", "matmul"), ("conv", "conv")):
+        inference += inference_speed(name, [1, 64, 1024], repeats, ceiling[ref]["gflops"])
+    res = {"ceiling": ceiling, "training": training, "inference": inference}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.tag}.json").write_text(json.dumps(res, indent=1))
+    md = report(res)
+    (RESULTS / f"{args.tag}.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

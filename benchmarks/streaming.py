@@ -1,0 +1,205 @@
+"""Training on data larger than memory: a 30 GB memory-mappable image array and a 5 GB CSV table.
+
+    python benchmarks/streaming.py make-images /big/images.npy --gb 30      # writes the array (not in the repo)
+    python benchmarks/streaming.py make-csv /big/table.csv --gb 5
+    python benchmarks/streaming.py images /big/images.npy                   # streamed vs in-memory, peak RSS
+    python benchmarks/streaming.py table /big/table.csv --shards /big/table-shards
+
+``images``: a conv autoencoder (aekit's default for 28 x 28 images) trained for ``--steps`` steps on the big
+array through :class:`aekit.data.streaming.ArrayStream` (blocks in a random order over the whole file, a
+shuffle buffer) by aekit's Trainer, in a child process run under ``/usr/bin/time -v`` for its peak resident
+memory; then the same number of steps on an in-memory array of ``--in-memory`` images (data that fit), in
+another child. ``table``: the CSV converted to ``.npy`` shards in one chunked pass (``csv_to_shards``), then
+the default table model of ``AnomalyDetector`` (the batched ensemble) trained ``--steps`` steps on the
+shards, against the same steps on an in-memory slice. Reports samples/s of both, their ratio, and peak RSS.
+Writes benchmarks/results/streaming.md (+ .json); run it alone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def make_images(path: Path, gb: float, size: int = 28) -> None:
+    """uint8 grey images (N, 1, size, size): MNIST-like strokes (random lines), written 1 GB at a time."""
+    n = int(gb * 1e9) // (size * size)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(n, 1, size, size))
+    rng = np.random.default_rng(0)
+    chunk = int(1e9) // (size * size)
+    base = (rng.random((4096, 1, size, size)) < 0.15).astype(np.uint8) * 255
+    for a in range(0, n, chunk):
+        b = min(n, a + chunk)
+        idx = rng.integers(0, len(base), b - a)
+        out[a:b] = np.roll(base[idx], rng.integers(-3, 4), axis=3)
+        print(f"{b / n:.0%}", end=" ", flush=True)
+    out.flush()
+    print(f"\n{path}: {n:,} images, {os.path.getsize(path) / 1e9:.1f} GB")
+
+
+def make_csv(path: Path, gb: float, columns: int = 20) -> None:
+    rng = np.random.default_rng(0)
+    mix = rng.normal(size=(columns // 2, columns - columns // 2))
+    written = 0
+    with open(path, "w") as f:
+        f.write(",".join(f"x{j}" for j in range(columns)) + "\n")
+        while written < gb * 1e9:
+            a = rng.normal(size=(200_000, columns // 2))
+            rows = np.concatenate([a, a @ mix + 0.1 * rng.normal(size=(len(a), columns - columns // 2))], axis=1)
+            text = "\n".join(",".join(f"{v:.5g}" for v in r) for r in rows) + "\n"
+            f.write(text)
+            written += len(text)
+            print(f"{written / 1e9:.1f} GB", end=" ", flush=True)
+    print(f"\n{path}: {os.path.getsize(path) / 1e9:.2f} GB")
+
+
+class _Steps:
+    """The first ``steps`` batches of every epoch of a stream (its blocks still drawn over the whole file)."""
+
+    def __new__(cls, stream, steps: int, batch: int):
+        import torch
+
+        class Limited(torch.utils.data.IterableDataset):
+            sample_shape = stream.sample_shape
+
+            def __len__(self):
+                return steps * batch
+
+            def configure(self, **kw):
+                stream.configure(**kw)
+
+            def set_epoch(self, epoch):
+                stream.set_epoch(epoch)
+
+            def __iter__(self):
+                for i, b in enumerate(stream):
+                    if i >= steps:
+                        return
+                    yield b
+        return Limited()
+
+
+def train_child(kind: str, source: str, steps: int, batch: int, in_memory: int, workers: int) -> dict:
+    """Runs in a child process: train ``steps`` steps, return samples/s (after one warm-up step's setup)."""
+    import torch
+
+    from aekit import create_model
+    from aekit.data.streaming import ArrayStream
+    from aekit.training import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    if kind.startswith("images"):
+        model = create_model("conv", input_shape=(1, 28, 28), latent_dim=32)
+        scale = 255.0
+    else:
+        d = ArrayStream(source).sample_shape[0]
+        # AnomalyDetector's default for a table of d features (aekit/estimators/anomaly.py)
+        model = create_model("mlp-ensemble", input_shape=(d,), latent_dim=max(2, min(16, round(d ** 0.5))),
+                             hidden=[max(16, min(64, d))], n_members=8)
+        scale = 1.0
+    config = TrainConfig(epochs=1, batch_size=batch, progress=False, early_stopping=None, num_workers=workers,
+                         device="cpu")
+    if kind.endswith("memory"):
+        stream = ArrayStream(source)
+        x = stream.sample(in_memory, seed=0) / scale            # data that fit: an in-memory float32 array
+        reps = -(-steps * batch // len(x))
+        data = np.concatenate([x] * reps)[:steps * batch] if reps > 1 else x[:steps * batch]
+    else:
+        stream = ArrayStream(source, block_size=1024, buffer_size=16384,
+                             transform=(lambda r: r / np.float32(scale)) if scale != 1.0 else None)
+        data = _Steps(stream, steps, batch)
+    objective = "member-mse" if kind.startswith("table") else None
+    t = time.perf_counter()
+    result = Trainer(model, config, objective=objective).fit(data)
+    seconds = time.perf_counter() - t
+    return {"kind": kind, "steps": result.steps, "batch": batch, "seconds": seconds,
+            "samples_per_s": result.steps * batch / seconds, "threads": torch.get_num_threads()}
+
+
+def run_child(args: list[str]) -> dict:
+    cmd = ["/usr/bin/time", "-v", sys.executable, __file__, "child", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    row["peak_rss_gb"] = rss_kb / 1e6
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def report(res: dict) -> str:
+    load = os.getloadavg()
+    lines = ["# Training on data larger than memory (`python benchmarks/streaming.py`)", "",
+             "| data | path | steps x batch | samples/s | peak RSS GB | streamed / in-memory |",
+             "|---|---|---:|---:|---:|---:|"]
+    for part in res.values():
+        s, m = part["stream"], part["memory"]
+        lines.append(f"| {part['data']} | streamed (ArrayStream) | {s['steps']} x {s['batch']} | "
+                     f"{s['samples_per_s']:.0f} | {s['peak_rss_gb']:.2f} | {s['samples_per_s'] / m['samples_per_s']:.0%} |")
+        lines.append(f"| {part['data']} | in memory ({part['in_memory']:,} rows) | {m['steps']} x {m['batch']} | "
+                     f"{m['samples_per_s']:.0f} | {m['peak_rss_gb']:.2f} | |")
+        if "convert_seconds" in part:
+            lines.append(f"| {part['data']} | CSV -> shards, one pass | | {part['convert_rows_per_s']:.0f} rows/s | | |")
+    lines += ["", f"Load average when written: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; {os.cpu_count()} CPU "
+              f"cores; RAM {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "child":
+        kind, source, steps, batch, in_memory, workers = sys.argv[2:8]
+        print(json.dumps(train_child(kind, source, int(steps), int(batch), int(in_memory), int(workers))))
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["make-images", "make-csv", "images", "table"])
+    ap.add_argument("path", type=Path)
+    ap.add_argument("--gb", type=float, default=30.0)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--in-memory", type=int, default=60_000, help="rows of the in-memory comparison")
+    ap.add_argument("--workers", type=int, default=0, help="DataLoader workers for the stream")
+    ap.add_argument("--shards", type=Path, help="table: where the CSV's shards go")
+    args = ap.parse_args()
+    if args.what == "make-images":
+        return make_images(args.path, args.gb)
+    if args.what == "make-csv":
+        return make_csv(args.path, args.gb)
+    path = RESULTS / "streaming.json"
+    res = json.loads(path.read_text()) if path.exists() else {}
+    common = [str(args.steps), str(args.batch), str(args.in_memory), str(args.workers)]
+    if args.what == "images":
+        size = os.path.getsize(args.path) / 1e9
+        res["images"] = {"data": f"{size:.2f} GB uint8 image array, conv autoencoder", "in_memory": args.in_memory,
+                         "stream": run_child(["images-stream", str(args.path), *common]),
+                         "memory": run_child(["images-memory", str(args.path), *common])}
+    else:
+        from aekit.data.streaming import csv_to_shards
+
+        size = os.path.getsize(args.path) / 1e9
+        t = time.perf_counter()
+        stream = csv_to_shards(args.path, args.shards, rows_per_shard=1_000_000, chunk_rows=200_000)
+        convert = time.perf_counter() - t
+        print(f"converted {len(stream):,} rows in {convert:.0f} s", flush=True)
+        res["table"] = {"data": f"{size:.2f} GB CSV, {len(stream):,} rows, AnomalyDetector's table model",
+                        "in_memory": args.in_memory, "convert_seconds": convert,
+                        "convert_rows_per_s": len(stream) / convert,
+                        "stream": run_child(["table-stream", str(args.shards), *common]),
+                        "memory": run_child(["table-memory", str(args.shards), *common])}
+    RESULTS.mkdir(exist_ok=True)
+    path.write_text(json.dumps(res, indent=1))
+    (RESULTS / "streaming.md").write_text(report(res))
+    print(report(res))
+
+
+if __name__ == "__main__":
+    main()
