@@ -50,6 +50,39 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
         assert torch.equal(v, resumed.state_dict()[k]), k
 
 
+@pytest.mark.filterwarnings("ignore::aekit.diagnostics.CollapseWarning")  # 44 steps: too few to matter here
+@pytest.mark.parametrize("kind", ["array", "stream"])
+def test_resume_mid_epoch_equals_uninterrupted_run(tmp_path, kind):
+    """checkpoint_every_steps: a run killed in the middle of an epoch resumes from its last step checkpoint
+    and ends with the uninterrupted run's weights, for in-memory arrays and for streams."""
+    from aekit.data.streaming import ArrayStream
+    from aekit.objectives import make_objective
+
+    train, _ = digits_split()
+    np.save(tmp_path / "train.npy", train)
+    data = (lambda: train) if kind == "array" else (lambda: ArrayStream(tmp_path / "train.npy", block_size=100,
+                                                                         buffer_size=300))
+    cfg = dict(epochs=2, batch_size=64, progress=False, random_state=3, checkpoint_every_steps=5)
+    full = conv(0)
+    fit(full, data(), config=TrainConfig(**cfg, checkpoint_dir=str(tmp_path / "a")))
+    calls, plain = [0], make_objective("mse")
+
+    def mse(out, target):  # the same loss, killed at the 33rd step (epoch 2, step 11; last checkpoint: step 30)
+        calls[0] += 1
+        if calls[0] == 33:
+            raise Interrupt
+        return plain(out, target)
+
+    with pytest.raises(Interrupt):
+        fit(conv(0), data(), config=TrainConfig(**cfg, checkpoint_dir=str(tmp_path / "b")), objective=mse)
+    assert load_checkpoint(tmp_path / "b")["step"] == 30 and load_checkpoint(tmp_path / "b")["step_in_epoch"] == 8
+    resumed = conv(seed=99)
+    result = fit(resumed, data(), config=TrainConfig(**cfg, checkpoint_dir=str(tmp_path / "b")), resume=True)
+    assert [h["epoch"] for h in result.history] == [1, 2] and result.steps == 44
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+
+
 def test_resume_with_other_options_is_refused(tmp_path):
     train, val = digits_split()
     fit(conv(), train[:256], config=TrainConfig(epochs=1, progress=False, checkpoint_dir=str(tmp_path)))

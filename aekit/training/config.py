@@ -35,6 +35,7 @@ CONSTRAINTS = {
     "checkpoint_dir": NoneOr(Instance(str, os.PathLike)),
     "eval_batch_size": Integer(1),
     "val_every_steps": NoneOr(Integer(1)),
+    "checkpoint_every_steps": NoneOr(Integer(1)),
 }
 
 
@@ -63,6 +64,8 @@ class TrainConfig:
     checkpoint_dir: str | None = None   # where the resume state is written after every epoch
     eval_batch_size: int = 1024         # batch size for validation and evaluation
     val_every_steps: int | None = None  # also validate every N steps (for callbacks); None: per epoch only
+    checkpoint_every_steps: int | None = None  # also write the resume state every N steps (a long epoch
+    #                                           resumes mid-way); None: after every epoch only
 
     def __post_init__(self) -> None:
         check_params("TrainConfig", {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, CONSTRAINTS)

@@ -197,13 +197,19 @@ class Trainer:
         cfg, state = self.config, run.state
         epoch = state["epoch"] + 1
         run.model.train()
-        sums: dict[str, float] = {}
-        seen = 0
+        done = state.get("step_in_epoch", 0)       # steps of this epoch a mid-epoch checkpoint already took
+        sums: dict[str, float] = dict(state.get("partial_sums") or {}) if done else {}
+        seen = int(state.get("partial_seen", 0)) if done else 0
         out_of_time = cut_short = False
         lr = cfg.lr
-        for step_in_epoch, (xb, yb) in enumerate(self._batches(run.train, epoch, run.info, run.seed), start=1):
+        batches = self._batches(run.train, epoch, run.info, run.seed, skip=done)
+        for step_in_epoch, (xb, yb) in enumerate(batches, start=done + 1):
             lr = self._step(run, xb, yb, epoch, step_in_epoch, sums)
             seen += len(xb)
+            if cfg.checkpoint_every_steps and state["step"] % cfg.checkpoint_every_steps == 0:
+                state.update(step_in_epoch=step_in_epoch, partial_sums=dict(sums), partial_seen=seen,
+                             elapsed=time.perf_counter() - run.start_time)
+                self._checkpoint(run)
             if cfg.max_time is not None and self._agree(time.perf_counter() - run.start_time >= cfg.max_time,
                                                         run.info):
                 out_of_time = True
@@ -219,6 +225,7 @@ class Trainer:
         logs["eval_time"] = state["eval_time"]
         state["history"].append(logs)
         state["epoch"] = epoch
+        state.update(step_in_epoch=0, partial_sums={}, partial_seen=0)
         stop = out_of_time or cut_short or self._early_stop(state, logs, run.model)
         state["finished"] = stop or epoch >= cfg.epochs
         state["elapsed"] = time.perf_counter() - run.start_time
@@ -302,15 +309,18 @@ class Trainer:
             return self.config.in_memory
         return not isinstance(x, (np.memmap, torch.utils.data.Dataset))
 
-    def _batches(self, data, epoch: int, info: DistInfo, seed: int):
+    def _batches(self, data, epoch: int, info: DistInfo, seed: int, skip: int = 0):
         """Yield (inputs, targets) for one epoch, shuffled by a generator seeded with (seed, epoch), so a
-        resumed run draws exactly the batches the uninterrupted one would have drawn."""
+        resumed run draws exactly the batches the uninterrupted one would have drawn; the first ``skip``
+        batches (taken before a mid-epoch checkpoint) are left out."""
         cfg = self.config
         gen = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % _SEED_MODULUS)
         x, y = data
         if isinstance(x, torch.utils.data.IterableDataset):  # a stream makes its own shuffled batches
             x.configure(batch_size=max(1, cfg.batch_size // info.world_size), seed=seed)
             x.set_epoch(epoch)
+            if skip:
+                x.skip(skip * max(1, cfg.batch_size // info.world_size))
             loader = torch.utils.data.DataLoader(x, batch_size=None, num_workers=cfg.num_workers)
             device = next(self.model.parameters()).device
             for xb, yb in loader:
@@ -319,7 +329,8 @@ class Trainer:
         if isinstance(x, torch.utils.data.Dataset) or not self._in_memory(x):
             ds = x if isinstance(x, torch.utils.data.Dataset) else _ArrayDataset(x, y)
             order = torch.randperm(len(ds), generator=gen)
-            sampler = order[info.rank::info.world_size].tolist()
+            per_rank = max(1, cfg.batch_size // info.world_size)
+            sampler = order[info.rank::info.world_size].tolist()[skip * per_rank:]
             loader = torch.utils.data.DataLoader(ds, batch_size=max(1, cfg.batch_size // info.world_size),
                                                  sampler=sampler, num_workers=cfg.num_workers)
             device = next(self.model.parameters()).device
@@ -328,7 +339,7 @@ class Trainer:
             return
         n = len(x)
         order = torch.randperm(n, generator=gen)
-        for start in range(0, n, cfg.batch_size):
+        for start in range(skip * cfg.batch_size, n, cfg.batch_size):
             idx = order[start:start + cfg.batch_size][info.rank::info.world_size]  # this process's share
             xb = x.index_select(0, idx.to(x.device))
             yield xb, (xb if y is None else y.index_select(0, idx.to(y.device)))
@@ -429,7 +440,7 @@ class Trainer:
     def _initial_state(seed: int) -> dict:
         return {"epoch": 0, "step": 0, "history": [], "evaluations": [], "best_loss": None, "best_epoch": None,
                 "best_state": None, "bad_epochs": 0, "elapsed": 0.0, "eval_time": 0.0, "finished": False,
-                "stopped_early": False, "seed": seed}
+                "stopped_early": False, "seed": seed, "step_in_epoch": 0, "partial_sums": {}, "partial_seen": 0}
 
     def _early_stop(self, state: dict, logs: dict, model: nn.Module) -> bool:
         cfg = self.config
