@@ -7,7 +7,8 @@
    512-4096) and for a convolution (``torch.nn.functional.conv2d``, 3x3, several channel counts), the best of
    several timed runs.
 2. Training: the MNIST ``mlp`` and ``conv`` autoencoders (aekit's default architectures for 28 x 28 images),
-   trained by aekit's training loop (``aekit.training.Trainer``: corruption-free reconstruction, AdamW) on
+   at batch 128 (Reducer's default) also with bfloat16 autocast and with ``torch.compile``, trained by aekit's
+   training loop (``aekit.training.Trainer``: corruption-free reconstruction, AdamW) on
    MNIST-shaped data at several batch sizes; the FLOPs of one step (forward + backward) are counted by
    ``torch.utils.flop_counter.FlopCounterMode``; achieved FLOP/s = FLOPs per step x steps / seconds, and its
    fraction of the matching ceiling (matmul for ``mlp``, convolution for ``conv``).
@@ -85,21 +86,23 @@ def forward_flops(model, batch: int) -> int:
     return int(counter.get_total_flops())
 
 
-def training_speed(name: str, batch: int, n: int, ceiling: float) -> dict:
+def training_speed(name: str, batch: int, n: int, ceiling: float, variant: str = "default") -> dict:
+    """``variant``: "default" (float32, eager), "bf16" (bfloat16 autocast) or "compile" (torch.compile)."""
     from aekit import create_model
     from aekit.training import TrainConfig, Trainer
 
     model = create_model(name, input_shape=(1, 28, 28), latent_dim=32)
     flops = step_flops(model, batch)
     x = np.random.default_rng(0).random((n, 1, 28, 28), dtype=np.float32)
-    config = TrainConfig(epochs=1, batch_size=batch, progress=False, early_stopping=None, device="cpu")
+    config = TrainConfig(epochs=1, batch_size=batch, progress=False, early_stopping=None, device="cpu",
+                         precision="bf16" if variant == "bf16" else "32", compile=variant == "compile")
     Trainer(model, config).fit(x[:batch * 3])                 # warm-up: allocations, oneDNN kernels
     t = time.perf_counter()
     result = Trainer(model, config).fit(x)
     seconds = time.perf_counter() - t
     steps = result.steps
     achieved = flops * steps / seconds / 1e9
-    return {"model": name, "batch": batch, "samples_per_s": n / seconds, "gflops_per_step": flops / 1e9,
+    return {"model": name, "variant": variant, "batch": batch, "samples_per_s": n / seconds, "gflops_per_step": flops / 1e9,
             "achieved_gflops": achieved, "fraction_of_ceiling": achieved / ceiling, "threads": torch.get_num_threads()}
 
 
@@ -148,12 +151,15 @@ def report(res: dict) -> str:
              f"Ceiling: float32 matmul **{mm:.1f} GFLOP/s** (best of n = 512..4096), 3x3 convolution "
              f"**{cv:.1f} GFLOP/s** (best of four layer shapes, contiguous or channels-last).", "",
              "## Training (aekit's Trainer, one epoch of random MNIST-shaped data)", "",
-             "| model | batch | samples/s | GFLOP per step | achieved GFLOP/s | fraction of ceiling |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| model | variant | batch | samples/s | GFLOP per step | achieved GFLOP/s | fraction of ceiling |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for r in res["training"]:
-        lines.append(f"| {r['model']} | {r['batch']} | {r['samples_per_s']:.0f} | {r['gflops_per_step']:.3f} | "
+        lines.append(f"| {r['model']} | {r['variant']} | {r['batch']} | {r['samples_per_s']:.0f} | {r['gflops_per_step']:.3f} | "
                      f"{r['achieved_gflops']:.1f} | {100 * r['fraction_of_ceiling']:.0f} % |")
-    lines += ["", "Ceiling for `mlp`: the matmul ceiling; for `conv`: the convolution ceiling.", "",
+    lines += ["", "Ceiling for `mlp`: the matmul ceiling; for `conv`: the convolution ceiling (both float32, so a "
+              "bf16 row's fraction can pass 100 %). Variants: `default` (float32, eager: what aekit does), `bf16` "
+              "(`TrainConfig(precision='bf16')`: bfloat16 autocast), `compile` (`TrainConfig(compile=True)`). "
+              "Reducer's default batch is 128.", "",
               "## Inference (reconstruction)", "",
               "| model | runtime | batch | samples/s | achieved GFLOP/s | fraction of ceiling |",
               "|---|---|---:|---:|---:|---:|"]
@@ -174,11 +180,13 @@ def main() -> None:
     ceiling = {"matmul": matmul_ceiling(repeats), "conv": conv_ceiling(repeats)}
     print(json.dumps({k: round(v["gflops"], 1) for k, v in ceiling.items()}), flush=True)
     training = []
-    for name, ref in (("mlp", "matmul"), ("conv", "conv")):
+    for name, ref, default_batch in (("mlp", "matmul", 128), ("conv", "conv", 128)):
         for batch in [int(b) for b in args.batches.split(",")]:
-            training.append(training_speed(name, batch, n, ceiling[ref]["gflops"]))
-            print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in training[-1].items()}),
-                  flush=True)
+            variants = ["default"] + (["bf16", "compile"] if batch == default_batch else [])
+            for variant in variants:
+                training.append(training_speed(name, batch, n, ceiling[ref]["gflops"], variant))
+                print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in training[-1].items()}),
+                      flush=True)
     inference = []
     for name, ref in (("mlp", "matmul"), ("conv", "conv")):
         inference += inference_speed(name, [1, 64, 1024], repeats, ceiling[ref]["gflops"])

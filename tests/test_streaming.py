@@ -103,6 +103,9 @@ def test_reducer_on_a_stream_matches_the_in_memory_fit_and_writes_codes(tmp_path
     path = streamed.transform_to(stream, tmp_path / "codes.npy")
     np.testing.assert_allclose(np.load(path), streamed.transform(X), atol=1e-5)
     assert not (tmp_path / "codes.npy.tmp").exists()
+    np.testing.assert_allclose(streamed.score(stream), streamed.score(X), rtol=1e-4)
+    recon = np.load(streamed.reconstruct_to(stream, tmp_path / "recon.npy"))
+    np.testing.assert_allclose(recon, streamed.reconstruct(X), atol=1e-4)
     images = (X.reshape(-1, 1, 8, 8) * 16).astype(np.uint8)                     # 0..16 grey images, as bytes
     np.save(tmp_path / "img.npy", images)
     conv = Reducer(8, model="conv", epochs=2, random_state=0).fit(ArrayStream(tmp_path / "img.npy"))

@@ -103,6 +103,11 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
         piece (memory bounded whatever the stream's size); returns the path."""
         return self._write_stream(stream, path, self.transform)
 
+    def reconstruct_to(self, stream, path) -> "os.PathLike":
+        """Reconstructions of every row of a stream, in file order, written to the ``.npy`` file ``path``
+        piece by piece; returns the path."""
+        return self._write_stream(stream, path, self.reconstruct)
+
     def partial_fit(self, X, y=None):
         """Go on training on a new batch ``X`` (the first call fits): ``epochs`` more passes over ``X``, with
         the scaler of the first fit (a later batch's values are scaled as the first batch's were), a new
@@ -145,8 +150,16 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
         return self._to_user_layout(self._reconstruct(self._validate(X, reset=False)))
 
     def score(self, X, y=None) -> float:
-        """Negative mean squared reconstruction error of ``X`` in raw units (higher is better)."""
+        """Negative mean squared reconstruction error of ``X`` in raw units (higher is better); ``X`` may be
+        a stream (read in order, a piece at a time)."""
         self._check_fitted()
+        if self._is_stream(X):
+            total, count = 0.0, 0
+            for chunk in X.chunks():
+                x = self._validate(chunk, reset=False)
+                total += float(np.sum((self._reconstruct(x) - x).astype(np.float64) ** 2))
+                count += x.size
+            return -total / count
         x = self._validate(X, reset=False)
         return -float(np.mean((self._reconstruct(x) - x) ** 2))
 

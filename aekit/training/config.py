@@ -36,6 +36,7 @@ CONSTRAINTS = {
     "eval_batch_size": Integer(1),
     "val_every_steps": NoneOr(Integer(1)),
     "checkpoint_every_steps": NoneOr(Integer(1)),
+    "compile": Boolean(),
 }
 
 
@@ -64,6 +65,7 @@ class TrainConfig:
     checkpoint_dir: str | None = None   # where the resume state is written after every epoch
     eval_batch_size: int = 1024         # batch size for validation and evaluation
     val_every_steps: int | None = None  # also validate every N steps (for callbacks); None: per epoch only
+    compile: bool = False               # train through torch.compile (benchmarks/speed.py measures the gain)
     checkpoint_every_steps: int | None = None  # also write the resume state every N steps (a long epoch
     #                                           resumes mid-way); None: after every epoch only
 

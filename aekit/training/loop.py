@@ -185,6 +185,8 @@ class Trainer:
         if info.enabled:
             from torch.nn.parallel import DistributedDataParallel
             net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if cfg.compile:  # the step's forward through TorchDynamo / Inductor (the model itself stays as it is)
+            net = torch.compile(net)
         total_steps = math.ceil(len(train_data[0]) / cfg.batch_size) * cfg.epochs
         run = _Run(device, info, model, net, optimizer, train_data, val_data, state["seed"], total_steps,
                    channels_last, state)
