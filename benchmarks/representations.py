@@ -161,8 +161,7 @@ def run_few_labels(per_class: list[int], draws: int, aekit_params: dict, only: l
 
 ABLATIONS = {"no reconstruction term (reconstruction_weight=0)": {"reconstruction_weight": 0.0},
              "no consistency term (consistency_weight=0)": {"consistency_weight": 0.0},
-             "reconstruction_weight=10": {"reconstruction_weight": 10.0},
-             "strong view without the affine distortion (corruption='mask:0.5')": {"corruption": "mask:0.5"}}
+             "a longer schedule (epochs=30)": {"epochs": 30}}
 
 
 def run_ablation(per_class: int, draw: int) -> dict:
@@ -174,7 +173,7 @@ def run_ablation(per_class: int, draw: int) -> dict:
     xtr, ytr, xte, yte = ds.train.X, ds.train.y, ds.test.X, ds.test.y
     idx = labelled_subset(ytr, per_class, draw)
     rows = []
-    for name, kw in {"defaults": {}, **ABLATIONS}.items():
+    for name, kw in ABLATIONS.items():  # the defaults' figure for this draw is in the --few-labels table
         t = time.perf_counter()
         clf = EncoderClassifier(random_state=draw, **kw).fit(xtr[idx], ytr[idx], X_unlabeled=xtr)
         rows.append({"variant": name, "params": kw, "accuracy": float(clf.score(xte, yte)),
