@@ -171,6 +171,11 @@ def report(res: dict) -> str:
 
 
 def main() -> None:
+    import warnings
+
+    from aekit.diagnostics import CollapseWarning
+
+    warnings.simplefilter("ignore", CollapseWarning)  # random training data: the model learns its mean
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repeats and samples")
     ap.add_argument("--batches", default="64,128,256,512", help="training batch sizes")
