@@ -100,8 +100,7 @@ class ArrayStream(torch.utils.data.IterableDataset):
             raise DataError(f"the shards have different sample shapes {sorted(set(shapes))}; expected one")
         self.sample_shape = shapes[0]
         self.batch_size, self.seed, self.epoch, self._skip = 256, 0, 0, 0
-        self._arrays: list[np.ndarray] | None = None  # memory maps for sample(), opened lazily
-        self._headers: dict | None = None
+        self._headers: dict | None = None  # per shard: dtype, bytes per row, data offset (read lazily)
 
     def __len__(self) -> int:
         return int(sum(self.lengths))
@@ -124,11 +123,6 @@ class ArrayStream(torch.utils.data.IterableDataset):
                            shuffle=self.shuffle if shuffle is None else shuffle, transform=transform)
 
     # ------------------------------------------------------------------ reading
-    def _open(self) -> list[np.ndarray]:
-        if self._arrays is None:
-            self._arrays = [np.load(p, mmap_mode="r") for p in self.paths]
-        return self._arrays
-
     def _header(self, shard: int) -> tuple[np.dtype, int, int]:
         """(dtype, bytes per row, offset of the data) of a shard's .npy file."""
         if self._headers is None:
@@ -179,14 +173,24 @@ class ArrayStream(torch.utils.data.IterableDataset):
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` rows drawn uniformly without replacement (all rows when there are fewer), in file order,
-        read in one pass (raw, or through ``transform``)."""
+        each read on its own (no memory map, so memory holds only the rows drawn; raw, or through
+        ``transform``)."""
         total = len(self)
         picks = np.sort(np.random.default_rng(seed).choice(total, size=min(int(n), total), replace=False))
         out, at = [], 0
         for s, length in enumerate(self.lengths):
             here = picks[(picks >= at) & (picks < at + length)] - at
             if len(here):
-                rows = np.asarray(self._open()[s][here], dtype=np.float32)
+                dtype, row_bytes, offset = self._header(s)
+                rows = np.empty((len(here), *self.sample_shape), dtype=dtype)
+                flat = memoryview(rows).cast("B")
+                fd = os.open(self.paths[s], os.O_RDONLY)
+                try:
+                    for j, i in enumerate(here.tolist()):
+                        flat[j * row_bytes:(j + 1) * row_bytes] = os.pread(fd, row_bytes, offset + i * row_bytes)
+                finally:
+                    os.close(fd)
+                rows = rows.astype(np.float32, copy=False)
                 out.append(rows if self.transform is None else np.asarray(self.transform(rows), dtype=np.float32))
             at += length
         return np.concatenate(out)
