@@ -274,8 +274,11 @@ def csv_to_shards(path: str | os.PathLike, out_dir: str | os.PathLike, *, rows_p
     one is an error that names it). ``read_csv``: more arguments for :func:`pandas.read_csv`.
     Shards are written to a temporary name and renamed, so an interrupted conversion leaves no partial shard.
     """
-    import pandas as pd
-
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("csv_to_shards reads the CSV with pandas, which is not installed; "
+                          "pip install 'aekit[stream]'") from None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     shard, filled, n_shards, names = None, 0, 0, None
