@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -62,30 +63,27 @@ def make_csv(path: Path, gb: float, columns: int = 20) -> None:
     print(f"\n{path}: {os.path.getsize(path) / 1e9:.2f} GB")
 
 
-class _Steps:
+class _Steps(torch.utils.data.IterableDataset):
     """The first ``steps`` batches of every epoch of a stream (its blocks still drawn over the whole file)."""
 
-    def __new__(cls, stream, steps: int, batch: int):
-        import torch
+    def __init__(self, stream, steps: int, batch: int):
+        super().__init__()
+        self.stream, self.steps, self.batch, self.sample_shape = stream, steps, batch, stream.sample_shape
 
-        class Limited(torch.utils.data.IterableDataset):
-            sample_shape = stream.sample_shape
+    def __len__(self):
+        return self.steps * self.batch
 
-            def __len__(self):
-                return steps * batch
+    def configure(self, **kw):
+        self.stream.configure(**kw)
 
-            def configure(self, **kw):
-                stream.configure(**kw)
+    def set_epoch(self, epoch):
+        self.stream.set_epoch(epoch)
 
-            def set_epoch(self, epoch):
-                stream.set_epoch(epoch)
-
-            def __iter__(self):
-                for i, b in enumerate(stream):
-                    if i >= steps:
-                        return
-                    yield b
-        return Limited()
+    def __iter__(self):
+        for i, b in enumerate(self.stream):
+            if i >= self.steps:
+                return
+            yield b
 
 
 def estimator_child(source: str, seconds: float) -> dict:

@@ -178,12 +178,7 @@ class Scaler:
             raise DataError("Scaler.fit_chunks: the pieces hold no samples, expected at least one")
         if self.method in ("range", "none"):
             return self.fit(np.zeros((1, *shape), dtype=np.float32), value_range=value_range)
-        constant = hi == lo
-        if self.method == "minmax":
-            offset, scale = lo, np.where(constant, 1.0, hi - lo)
-        else:
-            std = np.sqrt(m2 / count)
-            offset, scale = mean, np.where(constant | (std == 0), 1.0, std)
+        offset, scale = self._offset_scale(lo, hi, mean, np.sqrt(m2 / count))
         self.feature_shape_ = shape
         self.offset_, self.scale_ = np.asarray(offset, dtype=np.float64), np.asarray(scale, dtype=np.float64)
         return self
@@ -195,9 +190,8 @@ class Scaler:
         hi = X.max(axis=axes, keepdims=True)[0].astype(np.float64)
         if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
             self._check_finite(X)
-        constant = hi == lo
         if self.method == "minmax":
-            return lo, np.where(constant, 1.0, hi - lo)
+            return self._offset_scale(lo, hi, None, None)
         n = X.size // lo.size  # values per statistic
         mean = np.zeros(lo.shape, dtype=np.float64)
         for i in range(0, X.shape[0], _CHUNK):
@@ -206,7 +200,13 @@ class Scaler:
         var = np.zeros_like(mean)
         for i in range(0, X.shape[0], _CHUNK):
             var += np.square(X[i:i + _CHUNK] - mean).sum(axis=axes, keepdims=True)[0]
-        std = np.sqrt(var / n)
+        return self._offset_scale(lo, hi, mean, np.sqrt(var / n))
+
+    def _offset_scale(self, lo, hi, mean, std) -> tuple[np.ndarray, np.ndarray]:
+        """(offset, scale) of "minmax" (from lo / hi) or "standard" (mean / std); constant features scale by 1."""
+        constant = hi == lo
+        if self.method == "minmax":
+            return lo, np.where(constant, 1.0, hi - lo)
         return mean, np.where(constant | (std == 0), 1.0, std)
 
     @staticmethod

@@ -60,8 +60,32 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
+def _worker() -> tuple[int, int]:
+    """(this DataLoader worker's index, the number of workers); (0, 1) outside a worker."""
+    info = torch.utils.data.get_worker_info()
+    return (info.id, info.num_workers) if info is not None else (0, 1)
+
+
+def _header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, offset of the data) of a ``.npy`` file, read from its header alone."""
+    with open(path, "rb") as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
+        except ValueError as exc:
+            raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+        if len(shape) < 2 or dtype.kind not in "biuf":
+            raise DataError(f"{path}: an array of shape {shape} and dtype {dtype}; expected numbers shaped "
+                            f"(n_samples, *sample_shape)")
+        if fortran:
+            raise DataError(f"{path}: a Fortran-ordered array; save it C-ordered "
+                            f"(numpy.save(path, numpy.ascontiguousarray(a)))")
+        return tuple(int(d) for d in shape), dtype, f.tell()
+
+
 class ArrayStream(torch.utils.data.IterableDataset):
-    """Rows of a ``.npy`` file or of a folder of ``.npy`` shards (same sample shape), read memory-mapped.
+    """Rows of a ``.npy`` file or of a folder of ``.npy`` shards (same sample shape), read block by block.
 
     Parameters
     ----------
@@ -88,19 +112,15 @@ class ArrayStream(torch.utils.data.IterableDataset):
         self.paths = _npy_paths(source)
         self.block_size, self.buffer_size, self.shuffle = int(block_size), int(buffer_size), bool(shuffle)
         self.transform = transform
-        shapes, self.lengths = [], []
-        for p in self.paths:
-            arr = np.load(p, mmap_mode="r")
-            if arr.ndim < 2 or arr.dtype.kind not in "biuf":
-                raise DataError(f"{p}: an array of shape {arr.shape} and dtype {arr.dtype}; expected numbers "
-                                f"shaped (n_samples, *sample_shape)")
-            shapes.append(tuple(arr.shape[1:]))
-            self.lengths.append(int(arr.shape[0]))
-        if len(set(shapes)) > 1:
-            raise DataError(f"the shards have different sample shapes {sorted(set(shapes))}; expected one")
-        self.sample_shape = shapes[0]
+        headers = [_header(p) for p in self.paths]                 # (shape, dtype, data offset) per shard
+        shapes = {h[0][1:] for h in headers}
+        if len(shapes) > 1:
+            raise DataError(f"the shards have different sample shapes {sorted(shapes)}; expected one")
+        self.lengths = [h[0][0] for h in headers]
+        self.sample_shape = headers[0][0][1:]
+        self._layout = [(dtype, int(np.prod(self.sample_shape)) * dtype.itemsize, offset)  # dtype, row bytes, offset
+                        for _, dtype, offset in headers]
         self.batch_size, self.seed, self.epoch, self._skip = 256, 0, 0, 0
-        self._headers: dict | None = None  # per shard: dtype, bytes per row, data offset (read lazily)
 
     def __len__(self) -> int:
         return int(sum(self.lengths))
@@ -123,21 +143,6 @@ class ArrayStream(torch.utils.data.IterableDataset):
                            shuffle=self.shuffle if shuffle is None else shuffle, transform=transform)
 
     # ------------------------------------------------------------------ reading
-    def _header(self, shard: int) -> tuple[np.dtype, int, int]:
-        """(dtype, bytes per row, offset of the data) of a shard's .npy file."""
-        if self._headers is None:
-            self._headers = {}
-        if shard not in self._headers:
-            with open(self.paths[shard], "rb") as f:
-                version = np.lib.format.read_magic(f)
-                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                shape, fortran, dtype = read(f)
-                if fortran and len(shape) > 1:
-                    raise DataError(f"{self.paths[shard]}: a Fortran-ordered array; save it C-ordered "
-                                    f"(numpy.save(path, numpy.ascontiguousarray(a)))")
-                self._headers[shard] = (dtype, int(np.prod(shape[1:])) * dtype.itemsize, f.tell())
-        return self._headers[shard]
-
     def blocks(self) -> list[tuple[int, int, int]]:
         """(shard, start, stop) of every block, in this epoch's order."""
         out = [(s, a, min(a + self.block_size, n)) for s, n in enumerate(self.lengths)
@@ -151,7 +156,7 @@ class ArrayStream(torch.utils.data.IterableDataset):
         """Rows ``start:stop`` of a shard, read from the file into a new array (one sequential read: no
         memory map, so the pages read stay in the page cache, not in this process's memory)."""
         shard, start, stop = block
-        dtype, row_bytes, offset = self._header(shard)
+        dtype, row_bytes, offset = self._layout[shard]
         rows = np.empty((stop - start, *self.sample_shape), dtype=dtype)
         with open(self.paths[shard], "rb", buffering=0) as f:
             f.seek(offset + start * row_bytes)
@@ -162,6 +167,9 @@ class ArrayStream(torch.utils.data.IterableDataset):
                 if not n:
                     raise DataError(f"{self.paths[shard]}: the file ends before row {stop}; it is truncated")
                 got += n
+        return self._converted(rows)
+
+    def _converted(self, rows: np.ndarray) -> np.ndarray:
         rows = rows.astype(np.float32, copy=False)
         return rows if self.transform is None else np.asarray(self.transform(rows), dtype=np.float32)
 
@@ -181,7 +189,7 @@ class ArrayStream(torch.utils.data.IterableDataset):
         for s, length in enumerate(self.lengths):
             here = picks[(picks >= at) & (picks < at + length)] - at
             if len(here):
-                dtype, row_bytes, offset = self._header(s)
+                dtype, row_bytes, offset = self._layout[s]
                 rows = np.empty((len(here), *self.sample_shape), dtype=dtype)
                 flat = memoryview(rows).cast("B")
                 fd = os.open(self.paths[s], os.O_RDONLY)
@@ -190,16 +198,14 @@ class ArrayStream(torch.utils.data.IterableDataset):
                         flat[j * row_bytes:(j + 1) * row_bytes] = os.pread(fd, row_bytes, offset + i * row_bytes)
                 finally:
                     os.close(fd)
-                rows = rows.astype(np.float32, copy=False)
-                out.append(rows if self.transform is None else np.asarray(self.transform(rows), dtype=np.float32))
+                out.append(self._converted(rows))
             at += length
         return np.concatenate(out)
 
     def rows(self) -> Iterator[np.ndarray]:
         """This process's and worker's rows for the epoch, shuffled through the buffer, as arrays of rows."""
         rank, world = _distributed()
-        info = torch.utils.data.get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        worker, workers = _worker()
         mine = self.blocks()[rank * workers + worker::world * workers]
         rng = np.random.default_rng([self.seed, self.epoch, rank, worker])
         if not self.shuffle or self.buffer_size == 0:
@@ -231,8 +237,7 @@ class ArrayStream(torch.utils.data.IterableDataset):
             return
         # under DDP every process must take the same number of steps: each (process, worker) makes its share
         # of ceil(rows / (batch_size * world)) full batches, going round its own rows again when they run out
-        info = torch.utils.data.get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        worker, workers = _worker()
         steps = math.ceil(len(self) / (self.batch_size * world))
         quota = steps // workers + (1 if worker < steps % workers else 0)
 

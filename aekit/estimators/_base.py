@@ -49,6 +49,12 @@ def estimator_class(name: str) -> type["AutoencoderEstimator"]:
 VALIDATION_FRACTION = Real(0, 1, closed="left")
 
 
+def _image_range(lo: float, hi: float) -> tuple[float, float]:
+    """The raw range the "auto" scaler maps to [0, 1] for images whose values span ``lo``..``hi``: [0, 1]
+    images stay as they are; others map [0, max] (e.g. 0..255 or 0..16) to [0, 1]."""
+    return (0.0, hi if hi > 1.0 else 1.0) if lo >= 0 else (lo, hi if hi > lo else lo + 1.0)
+
+
 class _ScaledRows:
     """A stream's transform: raw rows -> the model's layout, scaled (picklable, for DataLoader workers)."""
 
@@ -115,8 +121,8 @@ class AutoencoderEstimator(BaseEstimator):
     # ------------------------------------------------------------------------------------ streams
     def _stream_setup(self, stream):
         """For ``fit`` on a stream (:mod:`aekit.data.streaming`): learn the layout from its first rows and
-        fit the scaler in one pass over it; returns the stream scaled (and in the model's layout) as it is
-        read, shuffled for training."""
+        fit the scaler in one pass over it; returns (the stream scaled and in the model's layout as it is
+        read, shuffled for training; the scaler)."""
         from aekit.data import Scaler
 
         self._check_stream(stream)
@@ -136,18 +142,14 @@ class AutoencoderEstimator(BaseEstimator):
             if not (np.isfinite(lo) and np.isfinite(hi)):
                 raise DataError(f"the stream holds NaN or infinite values (minimum {lo}, maximum {hi}); expected "
                                 f"finite numbers")
-            if self.scaler == "auto":  # as for arrays: [0, max] images (0..255, 0..1) map to [0, 1]
-                vr = (0.0, hi if hi > 1.0 else 1.0) if lo >= 0 else (lo, hi if hi > lo else lo + 1.0)
-            else:
-                vr = (lo, hi + 1e-12)
+            vr = _image_range(lo, hi) if self.scaler == "auto" else (lo, hi + 1e-12)  # as _make_scaler
             scaler = Scaler("range").fit(to_model(first[:1]), value_range=vr)
         else:
             scaler = (get_kind(self.layout_.kind).default_scaler() if self.scaler == "auto" else Scaler(method))
             scaler.fit_chunks(to_model(c) for c in stream.chunks())
-        self._stream_scaler = scaler
         scaled = stream.with_transform(_ScaledRows(scaler, self.layout_), shuffle=True)
         scaled.sample_shape = tuple(to_model(first[:1]).shape[1:])
-        return scaled
+        return scaled, scaler
 
     @staticmethod
     def _is_stream(X) -> bool:
@@ -193,10 +195,7 @@ class AutoencoderEstimator(BaseEstimator):
         if method == "auto":
             if self.layout_.kind != "image":
                 return get_kind(self.layout_.kind).default_scaler().fit(X)
-            lo, hi = float(X.min()), float(X.max())
-            # [0, 1] images stay as they are; others map [0, max] (e.g. 0..255 or 0..16) to [0, 1]
-            vr = (0.0, hi if hi > 1.0 else 1.0) if lo >= 0 else (lo, hi if hi > lo else lo + 1.0)
-            return Scaler("range").fit(X, value_range=vr)
+            return Scaler("range").fit(X, value_range=_image_range(float(X.min()), float(X.max())))
         if method == "range":
             return Scaler("range").fit(X, value_range=(float(X.min()), float(X.max()) + 1e-12))
         return Scaler(method).fit(X)

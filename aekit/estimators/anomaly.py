@@ -266,41 +266,36 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
                 fit_x = xs
         else:
             fit_x = xs
+        self._keep_members(members, histories[0], scaler)
+        self._fit_scoring(fit_x, xs, seeds)
+        return self
+
+    def _keep_members(self, members: list, history: list, scaler) -> None:
         from aekit.persistence import TrainedAutoencoder
 
         self.extra_members_ = members[1:]
         self.autoencoder_ = TrainedAutoencoder(members[0], scaler, metadata={"model": members[0].name})
-        self.history_ = histories[0]
-        self.n_iter_ = len(histories[0])
+        self.history_, self.n_iter_ = history, len(history)
+
+    def _fit_scoring(self, fit_x: np.ndarray, xs: np.ndarray, seeds: Seeds) -> None:
+        """The score statistics from ``fit_x``, then ``train_scores_`` of ``xs`` and the threshold from them
+        (scaled data; ``fit_x`` is ``xs`` less what a contaminated fit trimmed)."""
         self._fit_score_stats(fit_x, seeds)
         self.train_scores_ = self._anomaly_scores(xs)
         self._set_threshold_from(self.train_scores_, self._rule())
-        return self
 
     def _fit_stream(self, stream, max_reference: int = 20_000):
         """``fit`` on a stream larger than memory: the scaler in one pass, every member trained on the shuffled
         stream (no validation split), and the score statistics, kNN reference codes and threshold computed on
         ``max_reference`` rows drawn uniformly from it (``reference_sample_size_``)."""
-        from aekit.persistence import TrainedAutoencoder
-
         seeds = resolve_seeds(self.random_state)
-        scaled = self._stream_setup(stream)
-        spec = self._model_spec(tuple(scaled.sample_shape))
-        members, history = [], []
-        for i in range(1 if "n_members" in spec.params else self._n_members()):
-            fitted = self._train(scaled, seeds=seeds.member(i), model=spec, scaler=None, objective="mse",
-                                 epochs=self._epochs_for(len(scaled)), validation_fraction=0.0)
-            members.append(fitted.model)
-            history = history or fitted.result.history
-        self.extra_members_ = members[1:]
-        self.autoencoder_ = TrainedAutoencoder(members[0], self._stream_scaler, metadata={"model": members[0].name})
-        self.history_, self.n_iter_ = history, len(history)
+        scaled, scaler = self._stream_setup(stream)
+        members, histories = self._train_members(scaled, seeds, None, validation_fraction=0.0)
+        self._keep_members(members, histories[0], scaler)
         self.class_error_history_, self.n_trimmed_ = [], 0
         xs = scaled.sample(max_reference, seed=seeds.split)
         self.reference_sample_size_ = len(xs)
-        self._fit_score_stats(xs, seeds)
-        self.train_scores_ = self._anomaly_scores(xs)
-        self._set_threshold_from(self.train_scores_, self._rule())
+        self._fit_scoring(xs, xs, seeds)
         return self
 
     def score_to(self, stream, path):
@@ -330,24 +325,24 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
             if i == 0:
                 self.history_ = self.history_ + fitted.result.history
                 self.n_iter_ = len(self.history_)
-        self._fit_score_stats(xs, seeds)
-        self.train_scores_ = self._anomaly_scores(xs)
-        self._set_threshold_from(self.train_scores_, self._rule())
+        self._fit_scoring(xs, xs, seeds)
         return self
 
-    def _train_members(self, xs: np.ndarray, seeds: Seeds, monitor):
-        """``n_estimators`` autoencoders on the scaled data ``xs``, member i with ``seeds.member(i)``; each runs
-        at least ``min_steps`` optimisation steps. Returns (models, histories)."""
-        spec = self._model_spec(tuple(xs.shape[1:]))
+    def _train_members(self, xs, seeds: Seeds, monitor, validation_fraction: float | None = None):
+        """``n_estimators`` autoencoders on the scaled data ``xs`` (an array or a scaled stream), member i with
+        ``seeds.member(i)``; each runs at least ``min_steps`` optimisation steps. Returns (models, histories)."""
+        shape = tuple(xs.sample_shape) if self._is_stream(xs) else tuple(xs.shape[1:])
+        spec = self._model_spec(shape)
+        vf = self.validation_fraction if validation_fraction is None else validation_fraction
         members, histories = [], []
         batched = "n_members" in spec.params  # one network holds every member
         for i in range(1 if batched else self._n_members()):
             member = seeds.member(i)
-            epochs = self._epochs_for(len(split_validation(len(xs), self.validation_fraction, member.split)[0]))
+            epochs = self._epochs_for(len(split_validation(len(xs), vf, member.split)[0]))
             callbacks = (lambda model: [self._monitor_callback(model, *monitor)]) if (monitor is not None and i == 0) \
                 else ()
             fitted = self._train(xs, seeds=member, model=spec, scaler=None, objective="mse", callbacks=callbacks,
-                                 epochs=epochs)
+                                 epochs=epochs, validation_fraction=validation_fraction)
             members.append(fitted.model)
             histories.append(fitted.result.history)
         return members, histories

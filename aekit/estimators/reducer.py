@@ -89,10 +89,10 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
         if self._is_stream(X):
             from aekit.corruption import make_corruption
 
-            stream = self._stream_setup(X)
+            stream, scaler = self._stream_setup(X)
             fitted = self._train(stream, seeds=seeds, model=self._model_spec(tuple(stream.sample_shape)),
                                  scaler=None, corruption=make_corruption(self.corruption), validation_fraction=0.0)
-            fitted.scaler = self._stream_scaler
+            fitted.scaler = scaler
             self._keep(fitted)
             return self
         self._fit_autoencoder(self._validate(X, reset=True), seeds=seeds)

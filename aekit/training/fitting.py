@@ -76,14 +76,24 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
         if scaler is not None or target is not None:
             raise ValueError("a stream is trained on as it is read: give it its scaler as its transform "
                              "(ArrayStream.with_transform) and no separate scaler or targets")
-        if isinstance(model, ModelSpec):
-            model = model.build(tuple(X.sample_shape), seeds.init)
-        if model.loss is not None and type(objective) is Reconstruction:
-            objective = make_objective(model.loss)
-        config = dataclasses.replace(config, random_state=seeds.train)
-        result = Trainer(model, config, objective=objective, corruption=corruption,
-                         callbacks=callbacks(model) if callable(callbacks) else callbacks).fit(X, val, resume=resume)
-        return Fitted(model.cpu().eval(), None, result)
+        train, sample_shape = X, tuple(X.sample_shape)
+    else:
+        train, val, sample_shape = _prepared(X, target, objective, scaler, val, validation_fraction, seeds)
+    if isinstance(model, ModelSpec):
+        model = model.build(sample_shape, seeds.init)
+    if model.loss is not None and type(objective) is Reconstruction:  # the family's own reconstruction loss
+        objective = make_objective(model.loss)
+    check_code_size(model, copies_input=corruption is None and target is None)
+    if callable(callbacks):
+        callbacks = callbacks(model)
+    config = dataclasses.replace(config, random_state=seeds.train)
+    result = Trainer(model, config, objective=objective, corruption=corruption,
+                     callbacks=callbacks).fit(train, val, resume=resume)
+    return Fitted(model.cpu().eval(), scaler, result)
+
+
+def _prepared(X, target, objective, scaler, val, validation_fraction: float, seeds: Seeds):
+    """Arrays scaled (the scaler fitted on ``X`` when it is not yet) and split: (train, val, sample shape)."""
     if scaler is not None and not scaler.is_fitted:
         scaler.fit(X)
     x = _scaled(X, scaler)
@@ -101,17 +111,7 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
         vx, vy = val if isinstance(val, tuple) else (val, None)
         vx, vy = _scaled(vx, scaler), as_target(vy)
         val = vx if vy is None else (vx, vy)
-    if isinstance(model, ModelSpec):
-        model = model.build(x.shape[1:], seeds.init)
-    if model.loss is not None and type(objective) is Reconstruction:  # the family's own reconstruction loss
-        objective = make_objective(model.loss)
-    check_code_size(model, copies_input=corruption is None and target is None)
-    if callable(callbacks):
-        callbacks = callbacks(model)
-    config = dataclasses.replace(config, random_state=seeds.train)
-    result = Trainer(model, config, objective=objective, corruption=corruption,
-                     callbacks=callbacks).fit(train, val, resume=resume)
-    return Fitted(model.cpu().eval(), scaler, result)
+    return train, val, tuple(x.shape[1:])
 
 
 def _scaled(a, scaler) -> np.ndarray:

@@ -318,23 +318,21 @@ class Trainer:
         cfg = self.config
         gen = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % _SEED_MODULUS)
         x, y = data
+        per_rank = max(1, cfg.batch_size // info.world_size)   # this process's share of a batch
         if isinstance(x, torch.utils.data.IterableDataset):  # a stream makes its own shuffled batches
-            x.configure(batch_size=max(1, cfg.batch_size // info.world_size), seed=seed)
+            x.configure(batch_size=per_rank, seed=seed)
             x.set_epoch(epoch)
             if skip:
-                x.skip(skip * max(1, cfg.batch_size // info.world_size))
+                x.skip(skip * per_rank)
             loader = torch.utils.data.DataLoader(x, batch_size=None, num_workers=cfg.num_workers)
-            device = next(self.model.parameters()).device
-            for xb, yb in loader:
-                yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            return
-        if isinstance(x, torch.utils.data.Dataset) or not self._in_memory(x):
+        elif isinstance(x, torch.utils.data.Dataset) or not self._in_memory(x):
             ds = x if isinstance(x, torch.utils.data.Dataset) else _ArrayDataset(x, y)
             order = torch.randperm(len(ds), generator=gen)
-            per_rank = max(1, cfg.batch_size // info.world_size)
             sampler = order[info.rank::info.world_size].tolist()[skip * per_rank:]
-            loader = torch.utils.data.DataLoader(ds, batch_size=max(1, cfg.batch_size // info.world_size),
-                                                 sampler=sampler, num_workers=cfg.num_workers)
+            loader = torch.utils.data.DataLoader(ds, batch_size=per_rank, sampler=sampler, num_workers=cfg.num_workers)
+        else:
+            loader = None
+        if loader is not None:
             device = next(self.model.parameters()).device
             for xb, yb in loader:
                 yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
