@@ -19,6 +19,15 @@ One stream codes one item. Layout of format version 2 (written by this aekit)::
 Header and checksum take 9 bytes (:data:`HEADER_BYTES`); every byte is counted in the stream's size.
 Version 1 streams (the same, plus the sample shape after the model id: a varint ndim, then a varint per
 dimension, 3 bytes for a 28x28 image) are still read, and their shape is checked against the model's.
+
+Format version 3 (:data:`IMAGE_VERSION`) codes one image of any size (``aekit.ImageCodec``): after the model
+id, varints for the image's channels, height and width, then one byte for the quality level, then the
+payload of :func:`encode_channels` (one range-coded sequence per latent channel) and the checksum::
+
+    7       c+h+w varints channels, height, width of the image (its true size; the codec pads and crops)
+    ..      1     quality level
+    ..      m     payload
+    -2      2     CRC-16/CCITT
 """
 from __future__ import annotations
 
@@ -30,7 +39,8 @@ import numpy as np
 
 MAGIC = b"\xaeK"
 VERSION = 2
-READ_VERSIONS = (1, 2)
+IMAGE_VERSION = 3          # images of any size (aekit.ImageCodec)
+READ_VERSIONS = (1, 2, 3)
 MODEL_ID_BYTES = 4
 _CRC_BYTES = 2
 HEADER_BYTES = len(MAGIC) + 1 + MODEL_ID_BYTES + _CRC_BYTES    # 9: every byte of a stream but the payload
@@ -200,10 +210,63 @@ def decode_symbols(payload: bytes, tables: EntropyTables) -> np.ndarray:
     return symbols
 
 
+def _channel_models(tables: EntropyTables) -> list:
+    """One constriction categorical model per unit (latent channel), over that unit's own symbol range."""
+    import constriction
+
+    widths = tables.high - tables.low + 1
+    return [constriction.stream.model.Categorical(tables.probs[c, :widths[c]].astype(np.float64), perfect=False)
+            for c in range(len(tables.low))]
+
+
+def encode_channels(symbols: np.ndarray, tables: EntropyTables) -> bytes:
+    """Range-code a spatial latent's integer symbols (k, n) -> payload: unit (channel) ``c``'s ``n`` symbols with
+    the categorical model of row ``c`` of ``tables`` (a factorized prior: one distribution per channel, shared
+    by its positions), the channels one after another in one range coder.
+
+    The fast path for images (about 10^5 symbols): whole 32-bit words with trailing zero bytes dropped, no
+    prefix search (:func:`encode_symbols`'s search costs a decode per byte, a few bytes of a photo's thousands).
+    """
+    import constriction
+
+    symbols = np.asarray(symbols, dtype=np.int64)
+    if symbols.ndim != 2 or len(symbols) != len(tables.low):
+        raise ValueError(f"encode_channels: symbols must be shaped (k={len(tables.low)}, n), got {symbols.shape}")
+    idx = symbols - tables.low[:, None]                                        # (k, n)
+    if idx.min(initial=0) < 0 or (idx > (tables.high - tables.low)[:, None]).any():
+        raise ValueError("encode_channels: symbols outside the tables' ranges (clip them with EntropyTables.clip)")
+    encoder = constriction.stream.queue.RangeEncoder()
+    for row, model in zip(idx.astype(np.int32), _channel_models(tables)):
+        encoder.encode(np.ascontiguousarray(row), model)
+    return encoder.get_compressed().astype(">u4").tobytes().rstrip(b"\x00")
+
+
+def decode_channels(payload: bytes, tables: EntropyTables, n: int) -> np.ndarray:
+    """Inverse of :func:`encode_channels`: payload -> integer symbols (k, n). As for :func:`decode_symbols`, a
+    payload that is not exactly what :func:`encode_channels` writes for the decoded symbols is refused."""
+    import constriction
+
+    padded = bytes(payload) + b"\x00" * (-len(payload) % 4)
+    words = np.frombuffer(padded, dtype=">u4").astype(np.uint32)
+    try:
+        decoder = constriction.stream.queue.RangeDecoder(words)
+        idx = np.stack([decoder.decode(model, int(n)) for model in _channel_models(tables)]) if n else \
+            np.zeros((len(tables.low), 0), np.int64)
+    except Exception as exc:  # constriction raises on invalid data
+        raise CodecError(f"corrupted stream: the payload cannot be decoded ({exc})") from None
+    symbols = idx.astype(np.int64) + tables.low[:, None]
+    if encode_channels(symbols, tables) != bytes(payload):
+        raise CodecError(f"corrupted stream: its {len(payload)}-byte payload is not the coding of {n} positions of "
+                         f"{len(tables.low)} latent channels written by this model")
+    return symbols
+
+
 # ------------------------------------------------------------------------------------------ streams
-def pack_stream(payload: bytes, *, model: bytes, version: int = VERSION, shape: tuple[int, ...] | None = None) -> bytes:
+def pack_stream(payload: bytes, *, model: bytes, version: int = VERSION, shape: tuple[int, ...] | None = None,
+                quality: int | None = None) -> bytes:
     """Header + payload + checksum. ``version=1`` writes the old layout with ``shape`` (kept to test
-    that old streams still decode)."""
+    that old streams still decode); ``version=3`` (:data:`IMAGE_VERSION`) an image's ``shape`` (C, H, W) and
+    its ``quality`` level (0..255)."""
     if len(model) != MODEL_ID_BYTES:
         raise ValueError(f"model id must be {MODEL_ID_BYTES} bytes, got {len(model)}")
     if version == 1:
@@ -212,6 +275,11 @@ def pack_stream(payload: bytes, *, model: bytes, version: int = VERSION, shape: 
         fields = _varint(len(shape)) + b"".join(_varint(int(s)) for s in shape)
     elif version == 2:
         fields = b""
+    elif version == IMAGE_VERSION:
+        if shape is None or len(shape) != 3 or quality is None or not 0 <= int(quality) <= 255:
+            raise ValueError(f"a version 3 stream needs the image's shape (C, H, W) and a quality level 0..255, got "
+                             f"shape={shape}, quality={quality}")
+        fields = b"".join(_varint(int(s)) for s in shape) + bytes([int(quality)])
     else:
         raise ValueError(f"cannot write stream format version {version} (versions: {READ_VERSIONS})")
     body = MAGIC + bytes([version]) + model + fields + payload
@@ -222,13 +290,15 @@ def pack_stream(payload: bytes, *, model: bytes, version: int = VERSION, shape: 
 class StreamHeader:
     version: int
     model: bytes
-    shape: tuple[int, ...] | None   # None for version 2 streams: the shape is the model's
+    shape: tuple[int, ...] | None   # None for version 2 streams: the shape is the model's; (C, H, W) for version 3
+    quality: int | None = None      # the quality level of a version 3 stream
 
 
 def unpack_stream(stream: bytes, *, model: bytes | None = None,
                   shape: tuple[int, ...] | None = None) -> tuple[StreamHeader, bytes]:
     """Check a stream and split it into its header and payload; raises :class:`CodecError` naming what is
-    wrong (checked in this order: size, magic, version, checksum, model id, shape of version 1 streams)."""
+    wrong (checked in this order: size, magic, version, checksum, model id, shape of version 1 streams; a version
+    3 stream's image shape and quality level are returned in the header for its codec to check)."""
     if not isinstance(stream, (bytes, bytearray, memoryview)):
         raise CodecError(f"a stream must be bytes, got {type(stream).__name__}")
     stream = bytes(stream)
@@ -250,6 +320,14 @@ def unpack_stream(stream: bytes, *, model: bytes | None = None,
     pos = 3 + MODEL_ID_BYTES
     if version == 2:
         return StreamHeader(version, got_model, None), body[pos:]
+    if version == IMAGE_VERSION:
+        dims = []
+        for _ in range(3):
+            d, pos = _read_varint(body, pos)
+            dims.append(d)
+        if pos >= len(body):
+            raise CodecError("truncated stream: the header ends before its quality level")
+        return StreamHeader(version, got_model, tuple(dims), body[pos]), body[pos + 1:]
     ndim, pos = _read_varint(body, pos)
     dims = []
     for _ in range(ndim):

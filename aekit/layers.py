@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -95,3 +96,74 @@ def init_weights(module: nn.Module) -> None:
             continue
         if m.bias is not None:
             nn.init.zeros_(m.bias)
+
+
+# ------------------------------------------------------------------------------------------ GDN
+class _LowerBound(torch.autograd.Function):
+    """``max(x, bound)`` whose gradient also passes below the bound when it points upwards (towards the
+    allowed region), so a parameter held at its bound can leave it again (Ballé et al., "Variational image
+    compression with a scale hyperprior", ICLR 2018, arxiv 1802.01436, its ``LowerBound`` operation)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, bound: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return x.clamp(min=bound)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        passes = (x >= ctx.bound) | (grad < 0)   # gradient descent moves x by -grad: up when grad < 0
+        return grad * passes.to(grad.dtype), None
+
+
+def lower_bound(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """``max(x, bound)``; in training, with the gradient of :class:`_LowerBound` (plain clamp otherwise,
+    which exports to ONNX)."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _LowerBound.apply(x, bound)
+    return x.clamp(min=bound)
+
+
+class GDN(nn.Module):
+    """Generalized divisive normalization, and its inverse (IGDN) for the synthesis transform.
+
+    ``y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2)`` (``inverse=True``: ``x_i * sqrt(...)``), over the
+    channels at each position: (B, C, H, W) -> (B, C, H, W). Ballé, Laparra & Simoncelli, "Density
+    modeling of images using a generalized normalization transformation", ICLR 2016 (arxiv 1511.06281),
+    and "End-to-end optimized image compression", ICLR 2017 (arxiv 1611.01704), which uses it between the
+    convolutions of its analysis and synthesis transforms.
+
+    ``beta`` and ``gamma`` stay non-negative through the reparametrisation of the 2017 paper: the stored
+    parameter ``p`` gives ``max(p, sqrt(bound + eps))^2 - eps`` (``eps`` = 2^-36, a pedestal keeping the
+    gradient finite at zero), with ``beta >= beta_min`` (the denominator never vanishes) and
+    ``gamma >= 0``. At initialisation ``beta = 1`` and ``gamma = gamma_init * I``: GDN and IGDN are then
+    inverse to first order for small inputs.
+    """
+
+    _PEDESTAL = 2.0 ** -36
+
+    def __init__(self, channels: int, *, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1):
+        super().__init__()
+        self.channels, self.inverse, self.beta_min = int(channels), bool(inverse), float(beta_min)
+        eps = self._PEDESTAL
+        self.beta = nn.Parameter(torch.sqrt(torch.ones(channels) + eps))                     # (C,)
+        self.gamma = nn.Parameter(torch.sqrt(gamma_init * torch.eye(channels) + eps))         # (C, C)
+
+    def effective_beta(self) -> torch.Tensor:
+        """beta (C,), at least ``beta_min``."""
+        eps = self._PEDESTAL
+        return lower_bound(self.beta, (self.beta_min + eps) ** 0.5) ** 2 - eps
+
+    def effective_gamma(self) -> torch.Tensor:
+        """gamma (C, C), non-negative."""
+        eps = self._PEDESTAL
+        return lower_bound(self.gamma, eps ** 0.5) ** 2 - eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gamma = self.effective_gamma()[:, :, None, None]                                      # (C, C, 1, 1)
+        norm = torch.sqrt(F.conv2d(x * x, gamma, self.effective_beta()))                      # (B, C, H, W)
+        return x * norm if self.inverse else x / norm
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, inverse={self.inverse}"

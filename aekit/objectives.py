@@ -2,8 +2,8 @@
 
 An objective takes the model's output (:class:`~aekit.models.ModelOutput`) and the batch targets and returns a
 :class:`~aekit.losses.LossBreakdown`. Strings (``"mse"``, ``"bce"``, ``"ce"``, ``"dice"``, ``"ce+dice"``,
-``"classification"``) map to objectives through one registry (:func:`make_objective`); any callable
-``(output, target) -> LossBreakdown`` works too.
+``"classification"``, ``"rate-distortion"``) map to objectives through one registry (:func:`make_objective`); any
+callable ``(output, target) -> LossBreakdown`` works too.
 """
 from __future__ import annotations
 
@@ -175,12 +175,35 @@ class JointClassification(Objective):
         return LossBreakdown(sum(out.regularizers.values(), sum(terms.values())), {**terms, **out.regularizers})
 
 
+class RateDistortion(Objective):
+    """``"rate-distortion"``: ``lambda * 255^2 * MSE + rate`` for learned transform coding (Ballé et al., "End-to-end
+    optimized image compression", ICLR 2017, arxiv 1611.01704, with their 2018 paper's MSE convention).
+
+    The MSE is on [0, 1] targets (``255^2 * MSE``: the MSE on 0..255); the rate (bits per pixel) is the model's
+    ``regularizers`` (unweighted: a bit costs 1) and ``lambda`` its ``stats["lambda"]``, the multiplier of the
+    quality level the model drew for the batch (``transform-coding``, aekit/models/transform_coding.py)."""
+
+    name = "rate-distortion"
+
+    def check(self, model) -> None:
+        if not getattr(model, "lambdas", None):
+            raise ValueError(f"objective 'rate-distortion' needs a model with rate-distortion multipliers (lambdas) "
+                             f"such as 'transform-coding'; got a {model.name!r} model")
+
+    def __call__(self, out, target):
+        mse = F.mse_loss(out.recon.float(), target.float())
+        distortion = out.stats["lambda"] * 255.0 ** 2 * mse
+        return LossBreakdown(sum(out.regularizers.values(), distortion),
+                             {"mse": mse.detach(), "distortion": distortion, **out.regularizers})
+
+
 for _kind in RECONSTRUCTION_LOSSES:
     _OBJECTIVES.register(_kind)(lambda kind=_kind: Reconstruction(kind))
 for _kind in SEGMENTATION_LOSSES:
     _OBJECTIVES.register(_kind)(lambda kind=_kind: Segmentation(kind))
 _OBJECTIVES.register("classification")(Classification)
 _OBJECTIVES.register("member-mse")(MemberReconstruction)
+_OBJECTIVES.register("rate-distortion")(RateDistortion)
 
 
 def list_objectives() -> list[str]:

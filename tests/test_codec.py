@@ -90,7 +90,7 @@ def test_version_1_streams_still_decode(codec, stream):
 
 @pytest.mark.parametrize("mangle, message", [
     (lambda s: b"PK" + s[2:], "not an aekit stream: bad magic"),
-    (lambda s: s[:2] + bytes([7]) + s[3:], r"unsupported stream format version 7 \(this aekit reads versions 1, 2\)"),
+    (lambda s: s[:2] + bytes([7]) + s[3:], r"unsupported stream format version 7 \(this aekit reads versions 1, 2, 3\)"),
     (lambda s: s[:-3], "corrupted or truncated stream"),
     (lambda s: s[:5], "truncated stream: 5 bytes"),
     (lambda s: s[:9] + bytes([s[9] ^ 0x10]) + s[10:], "corrupted or truncated stream: checksum mismatch"),

@@ -13,7 +13,7 @@ LAYERS = [
     {"models", "diagnostics", "summary", "objectives"},
     {"persistence", "training"},
     {"estimators"},
-    {"artifacts", "report", "run", "cli", "serve", "aekit"},
+    {"artifacts", "report", "run", "cli", "serve", "zoo", "aekit"},
 ]
 LAYER = {area: i for i, areas in enumerate(LAYERS) for area in areas}
 

@@ -369,3 +369,36 @@ def test_grey_and_downsample_corruptions():
     assert d.shape == x.shape and not torch.equal(d, x)
     with pytest.raises(ValueError, match=r"downsample: scale=1 must be an integer >= 2"):
         make_corruption("downsample:1")
+
+
+def test_noise_level_denoiser_uses_the_given_or_estimated_sigma(digit_images, tmp_path):
+    """One network for a range of Gaussian noise levels (FFDNet's noise-level map): told the true sigma
+    it beats being told a wrong one, blind (sigma estimated) it is close to non-blind, the level is given in
+    the images' units, a colour image is restored channel by channel, and a reload gives identical output."""
+    train, test = digit_images
+    rest = Restorer(task="denoise", noise_levels=(0.05 * 16, 0.4 * 16), **{**FAST, "epochs": 6})
+    rest.fit(train[:1000] * 16)                                           # 0..16 units, like sklearn's digits
+    assert rest.task_.noise_levels == pytest.approx((0.05, 0.4))
+    noisy = rest.corrupt(test * 16, sigma=0.3 * 16)
+    true = psnr(rest.predict(noisy, sigma=0.3 * 16) / 16, test)
+    wrong = psnr(rest.predict(noisy, sigma=0.05 * 16) / 16, test)
+    blind = psnr(rest.predict(noisy) / 16, test)
+    assert true > wrong + 1.0 and true > psnr(noisy.clip(0, 16) / 16, test) + 2.0
+    assert blind > wrong and abs(blind - true) < 1.5
+    colour = np.stack([noisy[:3], noisy[3:6], noisy[6:9]], -1)             # (3, 8, 8, 3)
+    out = rest.predict(colour, sigma=0.3 * 16)
+    assert out.shape == colour.shape
+    np.testing.assert_allclose(out[..., 1], rest.predict(noisy[3:6], sigma=0.3 * 16), atol=1e-5)
+    rest.save(tmp_path / "m")
+    again = load_estimator(tmp_path / "m")
+    np.testing.assert_array_equal(again.predict(noisy, sigma=[4.0] * len(noisy)), rest.predict(noisy, sigma=4.0))
+    with pytest.raises(ValueError, match="one noise level >= 0"):
+        rest.predict(noisy, sigma=[1.0, 2.0])
+    with pytest.raises(ValueError, match="leave corruption=None"):
+        Restorer(task="denoise", noise_levels=(1, 2), corruption="gaussian:0.1").fit(train[:50])
+    with pytest.raises(ValueError, match="noise_levels is for"):
+        Restorer(task="inpaint", noise_levels=(1, 2)).fit(train[:50])
+    with pytest.raises(ValueError, match="0 <= low <= high"):
+        Restorer(task="denoise", noise_levels=(3, 2)).fit(train[:50])
+    with pytest.raises(ValueError, match="does not take a noise level"):
+        Restorer(task="denoise", **FAST).fit(train[:100]).predict(noisy, sigma=1.0)

@@ -7,6 +7,12 @@
 Inputs are PNG/JPEG images (converted to the model's channels; the image's full range, 0..255 or 0..65535
 for 16-bit files, is mapped onto the value range the model was trained on) or .npy arrays holding one
 sample (or a batch: one stream each).
+
+A photo codec (``aekit.ImageCodec``) codes images of any size at a quality level (``--quality``, default the
+model's); for image inputs ``--model`` defaults to the pretrained one, ``pretrained:codec-photo``::
+
+    aekit compress photo.png --out streams --quality 4
+    aekit decompress streams/photo.aek --out decoded
 """
 from __future__ import annotations
 
@@ -16,20 +22,25 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.cli.common import add_output_folder, check_output_folder, output_folder
+from aekit.cli.common import CLIError, add_output_folder, check_output_folder, output_folder
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+DEFAULT_MODEL = "pretrained:codec-photo"   # the photo codec shipped with aekit (aekit/zoo.py)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("compress", help="compress images (PNG/JPEG) or .npy arrays to .aek streams")
-    p.add_argument("--model", required=True, help="folder written by `aekit fit compressor`")
+    p.add_argument("--model", default=None, help="folder written by `aekit fit compressor` or `aekit fit image-codec`, "
+                   f"or pretrained:NAME (default for image inputs: {DEFAULT_MODEL})")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="PNG/JPEG images or .npy arrays")
+    p.add_argument("--quality", type=int, default=None,
+                   help="quality level of a photo codec, 0 (smallest streams) .. its levels - 1 (default: the model's)")
     add_output_folder(p, "output folder for the .aek streams")
     p.set_defaults(handler=run_compress)
 
     p = sub.add_parser("decompress", help="decompress .aek streams to PNG images or .npy arrays")
-    p.add_argument("--model", required=True, help="the model folder the streams were compressed with")
+    p.add_argument("--model", default=None, help="the model folder (or pretrained:NAME) the streams were "
+                   f"compressed with (default: {DEFAULT_MODEL})")
     p.add_argument("inputs", nargs="+", metavar="INPUT.aek")
     add_output_folder(p, "output folder for the decoded images or arrays")
     p.add_argument("--format", choices=["auto", "png", "npy"], default="auto",
@@ -37,15 +48,31 @@ def add_parser(sub) -> None:
     p.set_defaults(handler=run_decompress)
 
 
-def _load_codec(directory: str):
-    from aekit.estimators import Compressor, load_estimator
+def _load_codec(spec: str | None, inputs: list[str] | None = None):
+    """The codec named by ``--model`` (a folder or pretrained:NAME): a Compressor or an ImageCodec. Without
+    ``--model``, the pretrained photo codec, when every input is an image (``inputs``) or a stream (None)."""
+    from aekit.estimators import Compressor, ImageCodec, load_estimator
     from aekit.persistence import ModelFileError
+    from aekit.zoo import resolve_model
 
+    if spec is None:
+        arrays = [name for name in inputs or [] if Path(name).suffix.lower() not in _IMAGE_SUFFIXES]
+        if arrays:
+            raise CLIError(f"--model is needed for {arrays[0]}: the default model ({DEFAULT_MODEL}) codes PNG/JPEG "
+                           f"images; pass the folder of a codec trained on such arrays")
+        spec = DEFAULT_MODEL
+    directory = resolve_model(spec)
     est = load_estimator(directory)
-    if not isinstance(est, Compressor):
-        raise ModelFileError(f"{directory} holds a {type(est).__name__}, not a Compressor; train one with "
-                             "`aekit fit compressor --data ... --out DIR`")
+    if not isinstance(est, (Compressor, ImageCodec)):
+        raise ModelFileError(f"{directory} holds a {type(est).__name__}, not a Compressor or an ImageCodec; train one "
+                             "with `aekit fit compressor --data ... --out DIR`")
     return est
+
+
+def _is_photo_codec(codec) -> bool:
+    from aekit.estimators import ImageCodec
+
+    return isinstance(codec, ImageCodec)
 
 
 def _value_range(codec) -> tuple[float, float]:
@@ -126,7 +153,12 @@ def run_compress(args: argparse.Namespace) -> int:
     from aekit.fileio import atomic_write_bytes
 
     check_output_folder(args.out, overwrite=args.overwrite)
-    codec = _load_codec(args.model)
+    codec = _load_codec(args.model, args.inputs)
+    if _is_photo_codec(codec):
+        return _compress_photos(args, codec)
+    if args.quality is not None:
+        raise CLIError("--quality is for photo codecs (ImageCodec); this Compressor has one rate, set when it was "
+                       "trained (rate_weight) or by its step")
     jobs: list[tuple[str, np.ndarray]] = []
     for name in args.inputs:
         path = Path(name)
@@ -174,6 +206,8 @@ def run_decompress(args: argparse.Namespace) -> int:
             samples.append(codec.decompress([stream])[0])
         except CodecError as exc:
             raise CodecError(f"{path}: {str(exc).removeprefix('stream 0: ')}") from None
+    if _is_photo_codec(codec):
+        return _write_photos(args, codec, paths, streams, samples)
     layout = _image_layout(codec)
     fmt = args.format if args.format != "auto" else ("png" if layout is not None else "npy")
     if fmt == "png" and layout is None:
@@ -202,3 +236,56 @@ def _write_png(target: Path, sample: np.ndarray, codec) -> None:
     from aekit.fileio import atomic_write_bytes
 
     atomic_write_bytes(target, lambda f: img.save(f, format="PNG"))
+
+
+# ------------------------------------------------------------------------------------------ photo codecs
+def _compress_photos(args: argparse.Namespace, codec) -> int:
+    """Images of any size -> one .aek stream each, at ``--quality``."""
+    from aekit.cli.common import read_image
+    from aekit.fileio import atomic_write_bytes
+
+    lo, hi = codec.value_range_
+    jobs: list[tuple[str, np.ndarray]] = []
+    for name in args.inputs:
+        path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"input {path} does not exist")
+        if path.suffix.lower() not in _IMAGE_SUFFIXES:
+            raise ValueError(f"{path}: a photo codec compresses PNG/JPEG images; expected one of "
+                             f"{sorted(_IMAGE_SUFFIXES)}")
+        image = read_image(path, 1 if codec.n_channels_ == 1 else None)   # [0, 1], (H, W) grey or (H, W, 3)
+        jobs.append((path.stem, lo + image * (hi - lo)))
+    streams = codec.compress([image for _, image in jobs], quality=args.quality)   # a bad --quality is named
+    with output_folder(args.out, overwrite=args.overwrite) as out:
+        for (stem, image), stream in zip(jobs, streams):
+            target = out / f"{stem}.aek"
+            atomic_write_bytes(target, lambda f, s=stream: f.write(s))
+            pixels = image.shape[0] * image.shape[1]
+            print(f"{target}: {len(stream)} bytes, {8 * len(stream) / pixels:.3f} bits per pixel")
+    total = sum(len(s) for s in streams)
+    pixels = sum(image.shape[0] * image.shape[1] for _, image in jobs)
+    print(f"{len(streams)} stream(s), {total} bytes, {8 * total / pixels:.3f} bits per pixel", file=sys.stderr)
+    return 0
+
+
+def _write_photos(args: argparse.Namespace, codec, paths: list[Path], streams: list[bytes], images: list) -> int:
+    """Decoded images of a photo codec -> PNG (8-bit, the codec's value range mapped onto 0..255) or .npy."""
+    from aekit.fileio import atomic_write_bytes
+
+    fmt = "png" if args.format == "auto" else args.format
+    lo, hi = codec.value_range_
+    with output_folder(args.out, overwrite=args.overwrite) as out:
+        for path, stream, image in zip(paths, streams, images):
+            hwc = image                                         # (H, W) grey or (H, W, 3)
+            if fmt == "npy":
+                target = out / f"{path.stem}.npy"
+                atomic_write_bytes(target, lambda f, a=image: np.save(f, a, allow_pickle=False))
+            else:
+                from PIL import Image
+
+                target = out / f"{path.stem}.png"
+                pixels = np.clip(np.round((hwc - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
+                atomic_write_bytes(target, lambda f, p=pixels: Image.fromarray(p).save(f, format="PNG"))
+            print(f"{target}: from {len(stream)} bytes, {8 * len(stream) / (hwc.shape[0] * hwc.shape[1]):.3f} "
+                  f"bits per pixel")
+    return 0

@@ -26,8 +26,12 @@ def add_parser(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, or skimage:NAME")
     p.add_argument("--task", help="denoise, inpaint, watermark, colorize, super-resolve, ... (default: the "
                    "model's task; required with --fit)")
-    p.add_argument("--model", required=True, help="Restorer folder (written by aekit fit restorer, or by --fit)")
+    p.add_argument("--model", required=True, help="Restorer folder (written by aekit fit restorer, or by --fit), or "
+                   "pretrained:NAME for a model shipped with aekit (denoise-photo, inpaint-photo, "
+                   "super-resolve-x2-photo, super-resolve-x4-photo, colorize-photo)")
     add_output_folder(p, "output folder: restored PNGs, report.html, metrics.json")
+    p.add_argument("--sigma", type=float, help="denoise with a noise-level model (pretrained:denoise-photo): the "
+                   "Gaussian noise sigma on 0..255 (default: estimated from each image)")
     p.add_argument("--corrupt", action="store_true", help="the inputs are clean originals: degrade them with the "
                    "task's corruption first, then restore and score against them")
     p.add_argument("--original", action="append", default=[], metavar="PATH",
@@ -88,8 +92,9 @@ def _fit(args, cls, y=None, **fixed):
 
 def _load(path: str, cls):
     from aekit.estimators import load_estimator
+    from aekit.zoo import resolve_model
 
-    est = load_estimator(path)
+    est = load_estimator(resolve_model(path))
     if not isinstance(est, cls):
         raise ValueError(f"{path} holds a {type(est).__name__}, not a {cls.__name__}")
     return est
@@ -142,8 +147,11 @@ def _restore(args: argparse.Namespace, est, paths: list[Path], out: Path) -> int
     from aekit.report import write_report
     from aekit.report.figures import side_by_side
 
-    channels = est.n_channels_  # colorize learns from colour images: grey inputs are read as RGB
+    # colorize learns from colour images: grey inputs are read as RGB; a grey model restores colour images
+    # channel by channel, so they are read as they are
+    channels = None if est.n_channels_ == 1 else est.n_channels_
     lo, hi = est.value_range_
+    sigma = None if args.sigma is None else args.sigma / 255 * (hi - lo)
     rows, figures = [], {}
     for i, path in enumerate(paths):
         img = read_image(path, channels)
@@ -151,7 +159,7 @@ def _restore(args: argparse.Namespace, est, paths: list[Path], out: Path) -> int
         original, mask = None, None
         if args.corrupt:
             original = img
-            degraded, holes = est.corrupt([raw], random_state=args.seed + i, return_masks=True)
+            degraded, holes = est.corrupt([raw], random_state=args.seed + i, return_masks=True, sigma=sigma)
             raw = degraded[0]
             mask = holes[0] if holes else None
             s = est.task_.scale  # the part of the original its degraded version stands for (super-resolve)
@@ -164,7 +172,7 @@ def _restore(args: argparse.Namespace, est, paths: list[Path], out: Path) -> int
                 raise ValueError(f"mask {args.mask[i if len(args.mask) > 1 else 0]} is {m.shape[1]}x{m.shape[0]}, "
                                  f"but {path.name} is {raw.shape[1]}x{raw.shape[0]}")
             mask = m
-        restored = (est.restore(raw, mask=mask) - lo) / (hi - lo)
+        restored = (est.restore(raw, mask=mask, sigma=sigma) - lo) / (hi - lo)
         before = (raw - lo) / (hi - lo)
         if mask is not None and not args.corrupt:
             before = before * ~(mask if before.ndim == 2 else mask[..., None])

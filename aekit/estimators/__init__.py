@@ -6,6 +6,7 @@ from aekit.estimators.classifier import EncoderClassifier
 from aekit.estimators.clusterer import Clusterer
 from aekit.estimators.compressor import Compressor
 from aekit.estimators.generator import Generator
+from aekit.estimators.image_codec import ImageCodec
 from aekit.estimators.reducer import Reducer
 from aekit.estimators.restoration_tasks import RestorationTask, list_restoration_tasks, register_restoration_task
 from aekit.estimators.restorer import Restorer
@@ -14,7 +15,7 @@ from aekit.estimators.scoring import (list_score_types, list_threshold_rules, re
 from aekit.estimators.segmenter import Segmenter
 from aekit.estimators.series import TimeSeriesAnomalyDetector, anomaly_ranges
 
-__all__ = ["AnomalyDetector", "AutoencoderEstimator", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "Reducer", "Restorer",
+__all__ = ["AnomalyDetector", "AutoencoderEstimator", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "ImageCodec", "Reducer", "Restorer",
            "Segmenter", "TimeSeriesAnomalyDetector", "anomaly_ranges", "RestorationTask", "estimator_class", "list_estimators", "list_restoration_tasks", "load_estimator",
            "register_estimator", "register_restoration_task", "list_score_types", "list_threshold_rules",
            "register_score_type", "register_threshold_rule"]

@@ -19,8 +19,23 @@ from aekit.seeding import resolve_seeds
 from aekit.validation import Integer, Real, check_params
 
 
+class TablesInFolder:
+    """A codec's ``entropy_tables_`` saved and loaded with the model's tensors (mixed into the codecs)."""
+
+    def _get_tensors(self) -> dict[str, torch.Tensor]:
+        t = self.entropy_tables_
+        return {"entropy_low": torch.from_numpy(t.low.astype(np.int64)),
+                "entropy_probs": torch.from_numpy(t.probs.astype(np.float64))}
+
+    def _set_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "entropy_low" not in tensors or "entropy_probs" not in tensors:
+            raise ValueError("the folder has no entropy tables (entropy_low, entropy_probs)")
+        self.entropy_tables_ = EntropyTables(tensors["entropy_low"].numpy().astype(np.int64),
+                                             tensors["entropy_probs"].numpy().astype(np.float64))
+
+
 @register_estimator("compressor")
-class Compressor(TransformerMixin, AutoencoderEstimator):
+class Compressor(TablesInFolder, TransformerMixin, AutoencoderEstimator):
     """Learn a codec for images or tables: ``compress(X)`` gives one byte stream per sample.
 
     Parameters
@@ -327,17 +342,6 @@ class Compressor(TransformerMixin, AutoencoderEstimator):
         super()._set_state(state)
         known = state.get("data_range_")   # absent in folders saved before it was recorded
         self.data_range_ = None if known is None else (float(known[0]), float(known[1]))
-
-    def _get_tensors(self) -> dict[str, torch.Tensor]:
-        t = self.entropy_tables_
-        return {"entropy_low": torch.from_numpy(t.low.astype(np.int64)),
-                "entropy_probs": torch.from_numpy(t.probs.astype(np.float64))}
-
-    def _set_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        if "entropy_low" not in tensors or "entropy_probs" not in tensors:
-            raise ValueError("the folder has no entropy tables (entropy_low, entropy_probs)")
-        self.entropy_tables_ = EntropyTables(tensors["entropy_low"].numpy().astype(np.int64),
-                                             tensors["entropy_probs"].numpy().astype(np.float64))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -48,11 +48,18 @@ def list_restoration_tasks() -> list[str]:
     return _REGISTRY.names()
 
 
-def make_restoration_task(name: str, *, scale: int = 2) -> "RestorationTask":
-    """The task registered as ``name``, built for a Restorer's ``scale`` (used by super-resolve only)."""
+def make_restoration_task(name: str, *, scale: int = 2, noise_levels=None) -> "RestorationTask":
+    """The task registered as ``name``, built for a Restorer's ``scale`` (used by super-resolve only) and
+    ``noise_levels`` ((low, high) noise sigma on the [0, 1] scale; denoise only)."""
     if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"task={name!r}, expected one of {tuple(list_restoration_tasks())}")
-    return _REGISTRY.get(name).build(scale=scale)
+    cls = _REGISTRY.get(name)
+    if noise_levels is not None:
+        if not cls.takes_noise_levels:
+            raise ValueError(f"noise_levels is for a task that conditions on the noise level (denoise), not "
+                             f"task={name!r}")
+        return cls.build(scale=scale, noise_levels=noise_levels)
+    return cls.build(scale=scale)
 
 
 def apply_one_each(corruptions: Sequence[Corruption], x: torch.Tensor, generator: torch.Generator, *,
@@ -95,18 +102,30 @@ class RestorationTask:
     The defaults describe a task that keeps the image's size and channels and trains on the user's
     ``corruption`` (there are no default corruptions): override ``degrade`` and, where the network sees
     something else than the degraded image, ``model_input``. Images are [0, 1] tensors (B, C, H, W).
+
+    ``degrade`` returns the degraded images and their side information, which ``model_input`` receives
+    with them: the missing pixels (B, H, W) for inpainting, the noise sigma (B,) for a denoiser that
+    conditions on it, else None. At prediction time the user gives it (``masks=``, ``sigma=``); a task
+    whose ``model_input`` can do without it (the denoiser estimates sigma) accepts None.
     """
 
     name: ClassVar[str] = ""
     accepts_corruption: ClassVar[bool] = True   # False: the task's own degradation; corruption= is refused
     degradation: ClassVar[str] = ""             # the fixed degradation, named in the refusal's message
     needs_mask: ClassVar[bool] = False          # predict needs masks= (True = missing); the input gains a mask channel
+    takes_noise_levels: ClassVar[bool] = False  # build() takes noise_levels: the network sees a noise-level map
     scale: int = 1                              # output side / degraded input side (super-resolve's factor)
 
     @classmethod
     def build(cls, *, scale: int = 2) -> "RestorationTask":
-        """The task for a Restorer's parameters; only tasks that use ``scale`` override this."""
+        """The task for a Restorer's parameters; only tasks that use ``scale`` or ``noise_levels`` override
+        this."""
         return cls()
+
+    @property
+    def conditions_on_sigma(self) -> bool:
+        """Whether the side information of ``degrade`` / ``model_input`` is the noise sigma (B,)."""
+        return False
 
     # ------------------------------------------------------------------------ channels
     def check_channels(self, n_channels: int) -> None:
@@ -160,10 +179,84 @@ class RestorationTask:
 @register_restoration_task("denoise")
 @dataclass(frozen=True)
 class Denoise(RestorationTask):
-    """Noise removed: Gaussian (sigma 0.1) or salt-and-pepper (10 % of the pixels) by default."""
+    """Noise removed: Gaussian (sigma 0.1) or salt-and-pepper (10 % of the pixels) by default.
+
+    With ``noise_levels=(low, high)`` (sigma on the [0, 1] scale) one network covers a range of Gaussian
+    noise levels and is told the level: training draws sigma uniformly from the range per image, and the
+    network sees a constant noise-level map as one more channel (FFDNet: Zhang, Zuo & Zhang, "FFDNet:
+    Toward a fast and flexible solution for CNN-based image denoising", IEEE TIP 2018). At prediction the
+    level is the user's ``sigma=`` or, blind, estimated from the image by
+    ``skimage.restoration.estimate_sigma`` (Donoho & Johnstone's median absolute deviation of the finest
+    wavelet coefficients, "Ideal spatial adaptation by wavelet shrinkage", Biometrika 1994).
+    """
+
+    noise_levels: tuple[float, float] | None = None
+    takes_noise_levels: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        levels = self.noise_levels
+        if levels is None:
+            return
+        if (not isinstance(levels, (tuple, list)) or len(levels) != 2
+                or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in levels)
+                or not 0 <= levels[0] <= levels[1]):
+            raise ValueError(f"noise_levels={levels!r}: expected (low, high) noise sigmas with 0 <= low <= high")
+        object.__setattr__(self, "noise_levels", (float(levels[0]), float(levels[1])))
+
+    @classmethod
+    def build(cls, *, scale: int = 2, noise_levels=None) -> "Denoise":
+        return cls(noise_levels=noise_levels)
+
+    @property
+    def conditions_on_sigma(self) -> bool:
+        return self.noise_levels is not None
+
+    @property
+    def accepts_corruption(self) -> bool:  # type: ignore[override]
+        return self.noise_levels is None
+
+    @property
+    def degradation(self) -> str:  # type: ignore[override]
+        return f"Gaussian noise of sigma {self.noise_levels[0]:g}-{self.noise_levels[1]:g}"
+
+    def in_channels(self, n_channels: int) -> int:
+        return n_channels + self.conditions_on_sigma
 
     def default_corruptions(self, patch: int) -> list[Corruption]:
+        if self.conditions_on_sigma:
+            return [GaussianNoise(self.noise_levels[1])]   # the record: the top of the range
         return [GaussianNoise(0.1), SaltPepperNoise(0.1)]
+
+    def degrade(self, x, corruptions, generator):
+        if not self.conditions_on_sigma:
+            return super().degrade(x, corruptions, generator)
+        lo, hi = self.noise_levels
+        u = torch.rand(len(x), generator=generator, device=generator.device).to(x.device)
+        sigma = (lo + (hi - lo) * u).to(x.dtype)                                # (B,)
+        noise = torch.randn(x.shape, generator=generator, device=generator.device).to(x.device)
+        return (x + sigma[:, None, None, None] * noise).clamp(0, 1), sigma     # stored images are clipped
+
+    def model_input(self, x, sigma=None):
+        if not self.conditions_on_sigma:
+            return x
+        if sigma is None:
+            sigma = estimate_noise(x)
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1)
+        if sigma.numel() == 1:
+            sigma = sigma.expand(len(x))
+        if (sigma < 0).any() or not torch.isfinite(sigma).all():
+            raise ValueError(f"sigma must be a finite noise level >= 0, got {sigma.tolist()}")
+        level = sigma[:, None, None, None].expand(len(x), 1, *x.shape[2:])    # (B, 1, H, W)
+        return torch.cat([x, level], 1)                                        # (B, C + 1, H, W)
+
+
+def estimate_noise(x: torch.Tensor) -> torch.Tensor:
+    """Gaussian noise sigma (B,) of images (B, C, H, W), each estimated by scikit-image's
+    ``estimate_sigma`` and averaged over channels."""
+    from skimage.restoration import estimate_sigma
+
+    arr = x.detach().cpu().numpy()
+    return torch.tensor([float(estimate_sigma(a, channel_axis=0, average_sigmas=True)) for a in arr])
 
 
 @register_restoration_task("inpaint")
@@ -273,6 +366,6 @@ class TaskCorruption:
         return self.task.model_input(degraded, missing)
 
 
-__all__ = ["RestorationTask", "Denoise", "Inpaint", "RemoveWatermark", "Colorize", "SuperResolve",
+__all__ = ["RestorationTask", "Denoise", "estimate_noise", "Inpaint", "RemoveWatermark", "Colorize", "SuperResolve",
            "TaskCorruption", "apply_one_each", "register_restoration_task", "list_restoration_tasks",
            "make_restoration_task"]

@@ -58,6 +58,10 @@ class Restorer(AutoencoderEstimator):
         ``["mask:0.5", "block:12"]``; not for colorize / super-resolve, whose degradation is the task.
     scale : int, default 2
         Enlargement factor of ``super-resolve``.
+    noise_levels : (float, float), optional
+        ``denoise`` only: one network for Gaussian noise of any sigma in ``(low, high)`` (in the images'
+        units, e.g. ``(5, 50)`` for 0..255 images), told the level through a noise-level map (FFDNet).
+        ``predict(X, sigma=...)`` gives the level; without it the level is estimated from each image.
     patch_size : int, optional
         Train on random ``patch_size`` x ``patch_size`` patches (default: the whole images when they share
         one size of at most 64 pixels a side, else 48-pixel patches).
@@ -96,6 +100,8 @@ class Restorer(AutoencoderEstimator):
 
     Notes
     -----
+    A model fitted on grey images restores colour images channel by channel.
+
     Inputs may be batches ``(n, H, W)``, ``(n, C, H, W)``, ``(n, H, W, C)``, lists of images of different
     sizes, or tables ``(n, d)`` whose rows are flat 1 x d grey images. A 1-D ``y`` (class labels) is
     ignored, as by scikit-learn's unsupervised estimators. Inpainting needs the mask of the missing pixels
@@ -118,9 +124,11 @@ class Restorer(AutoencoderEstimator):
         "corruption": NoneOr(Instance(str, Corruption, list, tuple,
                                       what="a corruption spec such as 'gaussian:0.3', a Corruption, or a list of them")),
         "scale": Integer(1), "patch_size": NoneOr(Integer(1)), "n_patches": Integer(1),
+        "noise_levels": NoneOr(Instance(tuple, list, what="(low, high) noise sigmas")),
     }
 
-    def __init__(self, task: str = "denoise", *, corruption=None, scale: int = 2, patch_size: int | None = None,
+    def __init__(self, task: str = "denoise", *, corruption=None, scale: int = 2, noise_levels=None,
+                 patch_size: int | None = None,
                  n_patches: int = 2000, model: str = "unet", latent_dim: int = 64, model_params: dict | None = None,
                  epochs: int = 20, batch_size: int = 32, lr: float = 2e-3, max_time: float | None = None,
                  validation_fraction: float = 0.1, tile_size: int = 128, tile_overlap: int = 16,
@@ -128,6 +136,7 @@ class Restorer(AutoencoderEstimator):
         self.task = task
         self.corruption = corruption
         self.scale = scale
+        self.noise_levels = noise_levels
         self.patch_size = patch_size
         self.n_patches = n_patches
         self.model = model
@@ -150,7 +159,7 @@ class Restorer(AutoencoderEstimator):
         super()._check_params()
         owner = type(self).__name__
         try:
-            task = make_restoration_task(self.task, scale=self.scale)
+            task = make_restoration_task(self.task, scale=self.scale, noise_levels=self.noise_levels)
         except ValueError as exc:
             raise ValueError(f"{owner}: {exc}") from None
         if self.model not in MODELS:
@@ -195,19 +204,28 @@ class Restorer(AutoencoderEstimator):
         lo, hi = self.value_range_
         return (a * (hi - lo) + lo).astype(np.float32)
 
+    def _build_task(self) -> RestorationTask:
+        """The task with its noise levels on the [0, 1] scale (they are given in the images' units)."""
+        lo, hi = self.value_range_
+        levels = None if self.noise_levels is None else tuple(float(v) / (hi - lo) for v in self.noise_levels)
+        return make_restoration_task(self.task, scale=self.scale, noise_levels=levels)
+
     def _check_channels(self, images: Images, what: str = "X") -> None:
-        allowed = self.task_.predict_channels(self.n_channels_)
+        allowed = self.task_.predict_channels(self.n_channels_) | ({3} if self.n_channels_ == 1 else set())
         bad = sorted({a.shape[0] for a in images.items} - allowed)
         if bad:
             raise ValueError(f"{what} has images with {bad[0]} channels, but this Restorer was fitted on images with "
                              f"{self.n_channels_}")
 
     # ------------------------------------------------------------------------------------ model inputs
-    def _model_input(self, img: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
-        """A [0, 1] image (C, H, W) as the network sees it (the task's ``model_input``)."""
+    def _model_input(self, img: np.ndarray, side=None) -> np.ndarray:
+        """A [0, 1] image (C, H, W) as the network sees it (the task's ``model_input``), given its side
+        information: the missing pixels (H, W) or the noise sigma (on the [0, 1] scale)."""
         x = torch.from_numpy(img)[None]                                   # (1, C, H, W)
-        m = None if missing is None else torch.from_numpy(np.asarray(missing, bool))[None]   # (1, H, W)
-        return self.task_.model_input(x, m)[0].numpy()                    # (C_in, H', W')
+        if side is not None:
+            side = (torch.tensor([float(side)]) if self.task_.conditions_on_sigma
+                    else torch.from_numpy(np.asarray(side, bool))[None])  # (1,) or (1, H, W)
+        return self.task_.model_input(x, side)[0].numpy()                 # (C_in, H', W')
 
     def _forward(self, xb: torch.Tensor) -> torch.Tensor:
         return self.autoencoder_.model(xb).recon
@@ -234,8 +252,8 @@ class Restorer(AutoencoderEstimator):
             task.check_channels(self.n_channels_)
         except ValueError as exc:
             raise ValueError(f"{owner}: {exc}") from None
-        self.task_ = task
         self.value_range_ = value_range(clean.items + (images.items if pairs else []))
+        self.task_ = task = self._build_task()
         seeds = resolve_seeds(self.random_state)
         factor = 2 ** len((self.model_params or {}).get("channels", [16, 32]))
         s = int(task.scale)
@@ -292,43 +310,74 @@ class Restorer(AutoencoderEstimator):
         return self
 
     # ------------------------------------------------------------------------------------ apply
-    def _restore_units(self, images: Images, masks) -> list[np.ndarray]:
-        holes = None if masks is None else [m.astype(bool) for m in read_class_maps(masks, images, name="masks")]
+    def _sides(self, images: Images, masks, sigma) -> list:
+        """Per image the side information its restoration needs: the missing pixels (``masks``), the
+        noise sigma on the [0, 1] scale (``sigma``, in the images' units; None: estimated), or None."""
+        n = len(images.items)
+        if sigma is not None:
+            if not self.task_.conditions_on_sigma:
+                raise ValueError(f"sigma= is for a denoiser trained with noise_levels; this Restorer (task="
+                                 f"{self.task!r}, noise_levels={self.noise_levels!r}) does not take a noise level")
+            sig = np.asarray(sigma, dtype=np.float64).reshape(-1)
+            if sig.size == 1:
+                sig = np.repeat(sig, n)
+            if sig.size != n or not np.isfinite(sig).all() or (sig < 0).any():
+                raise ValueError(f"sigma={sigma!r}: expected one noise level >= 0 (in the images' units) or one "
+                                 f"per image ({n})")
+            lo, hi = self.value_range_
+            return list(sig / (hi - lo))
+        if masks is not None:
+            return [m.astype(bool) for m in read_class_maps(masks, images, name="masks")]
+        return [None] * n
+
+    def _restore_units(self, images: Images, masks, sigma=None) -> list[np.ndarray]:
+        sides = self._sides(images, masks, sigma)
         model = self.autoencoder_.model.eval()
         tile, overlap = check_tiling(self.tile_size, self.tile_overlap, model_factor(model), type(self).__name__)
         out = []
-        for i, img in enumerate(images.items):
-            inp = self._model_input(self._unit(img), None if holes is None else holes[i])
-            out.append(tiled_apply(self._forward, inp, tile=tile, overlap=overlap, factor=model_factor(model)))
+        for img, side in zip(images.items, sides):
+            unit = self._unit(img)
+            # a grey model restores a colour image channel by channel (one input plane at a time)
+            planes = ([unit] if unit.shape[0] == self.n_channels_ or self.n_channels_ != 1
+                      else [unit[c:c + 1] for c in range(unit.shape[0])])
+            restored = [tiled_apply(self._forward, self._model_input(p, side), tile=tile, overlap=overlap,
+                                    factor=model_factor(model)) for p in planes]
+            out.append(np.concatenate(restored))
         return out
 
-    def predict(self, X, *, masks=None):
+    def predict(self, X, *, masks=None, sigma=None):
         """Restored images in ``X``'s layout and units (``super-resolve``: ``scale`` times larger;
         ``colorize``: 3 channels). ``masks`` (inpainting): the missing pixels, True = missing, one (H, W)
-        map per image."""
+        map per image. ``sigma`` (a denoiser trained with ``noise_levels``): the noise level in the
+        images' units, one for all or one per image; default: estimated from each image."""
         self._check_fitted()
         images = read_images(X)
         self._check_channels(images)
-        return images.back([self._raw(o) for o in self._restore_units(images, masks)])
+        return images.back([self._raw(o) for o in self._restore_units(images, masks, sigma)])
 
-    def restore(self, image, *, mask=None) -> np.ndarray:
+    def restore(self, image, *, mask=None, sigma=None) -> np.ndarray:
         """Restore one image of any size: (H, W), (H, W, C) or (C, H, W); returned in the same layout."""
         arr = np.asarray(image)
         if arr.ndim not in (2, 3):
             raise ValueError(f"restore takes one image shaped (H, W), (H, W, C) or (C, H, W), got shape {arr.shape}; "
                              f"use predict for batches")
-        return self.predict([arr], masks=None if mask is None else [np.asarray(mask)])[0]
+        return self.predict([arr], masks=None if mask is None else [np.asarray(mask)], sigma=sigma)[0]
 
-    def corrupt(self, X, *, random_state=0, return_masks: bool = False):
+    def corrupt(self, X, *, random_state=0, return_masks: bool = False, sigma: float | None = None):
         """Apply the task's degradation to clean images, as in training (one corruption drawn per image):
         what ``predict`` expects. ``super-resolve`` returns images ``scale`` times smaller (sides cropped
         to a multiple of ``scale`` first); ``colorize`` grey replicated over the channels. With
-        ``return_masks`` (inpainting) also the missing pixels, one (H, W) boolean map per image."""
+        ``return_masks`` (inpainting) also the missing pixels, one (H, W) boolean map per image.
+        ``sigma`` (a denoiser trained with ``noise_levels``): add noise of this level, in the images'
+        units, instead of one drawn from the range."""
         self._check_fitted()
         images = read_images(X)
         self._check_channels(images)
         seed = resolve_seed(random_state)
         task = self.task_
+        if sigma is not None:
+            level = float(self._sides(images, None, sigma)[0])
+            task = make_restoration_task(self.task, scale=self.scale, noise_levels=(level, level))
         outs, holes = [], []
         for i, img in enumerate(images.items):
             x = torch.from_numpy(self._unit(img))[None]                   # (1, C, H, W)
@@ -336,7 +385,7 @@ class Restorer(AutoencoderEstimator):
                 raise ValueError(f"image {i} ({x.shape[2]}x{x.shape[3]}) is smaller than scale={task.scale}")
             with torch.no_grad():
                 out, missing = task.degrade(x, self.corruptions_, torch.Generator().manual_seed(seed * 1_000_003 + i))
-            if missing is not None:
+            if task.needs_mask:
                 holes.append(missing[0].numpy())                          # (H, W) True = missing
             outs.append(self._raw(out[0].numpy()))
         result = images.back(outs)
@@ -379,7 +428,7 @@ class Restorer(AutoencoderEstimator):
 
         self.n_channels_ = int(state["n_channels_"])
         self.value_range_ = tuple(state["value_range_"])
-        self.task_ = make_restoration_task(self.task, scale=self.scale)
+        self.task_ = self._build_task()
         self.corruptions_ = [make_corruption(s) for s in state["corruption_specs_"]]   # parsed once, here
         self.corruption_specs_ = list(state["corruption_specs_"])
         self.history_, self.n_iter_ = state["history_"], state["n_iter_"]

@@ -1,0 +1,65 @@
+"""Pretrained models shipped inside the package: ``aekit.pretrained("denoise-photo")``.
+
+Each one is an ordinary estimator folder (``model.safetensors`` + ``config.json``, written by
+``estimator.save``) under ``aekit/weights/<name>/``, trained by ``benchmarks/train_pretrained.py`` on
+photographs that ship inside installable packages (the README's "Pretrained photo models" names them and
+their licences). Loading needs no network. On the command line a model folder may be given as
+``pretrained:NAME``::
+
+    aekit restore --task denoise --model pretrained:denoise-photo photo.jpg --out restored
+    aekit compress photo.png --out streams          # --model defaults to pretrained:codec-photo
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+PREFIX = "pretrained:"
+
+# name -> what it does (the folder aekit/weights/<name>/ holds the model)
+PRETRAINED = {
+    "denoise-photo": "Gaussian noise removed, sigma 5-50 on 0..255, blind or with sigma= given (Restorer)",
+    "inpaint-photo": "missing pixels filled in, random pixels or holes, masks= True = missing (Restorer)",
+    "super-resolve-x2-photo": "photographs enlarged 2x (Restorer)",
+    "super-resolve-x4-photo": "photographs enlarged 4x (Restorer)",
+    "colorize-photo": "colour restored to grey photographs (Restorer)",
+    "codec-photo": "learned photo codec, any size, several quality levels (ImageCodec)",
+}
+
+
+def list_pretrained() -> dict[str, str]:
+    """Every pretrained model's name and what it does, for those present in this installation."""
+    return {name: what for name, what in PRETRAINED.items() if (WEIGHTS / name).is_dir()}
+
+
+def pretrained_path(name: str) -> Path:
+    """The folder of the pretrained model ``name``; ValueError naming the choices when there is none."""
+    if not isinstance(name, str) or name not in PRETRAINED:
+        raise ValueError(f"no pretrained model {name!r}; choose from {sorted(PRETRAINED)}")
+    folder = WEIGHTS / name
+    if not folder.is_dir():
+        raise FileNotFoundError(f"pretrained model {name!r} is not in this installation ({folder} is missing); "
+                                f"train it with `python benchmarks/train_pretrained.py --only {name}`")
+    return folder
+
+
+def resolve_model(spec: str | Path) -> str | Path:
+    """``"pretrained:NAME"`` -> that model's folder; any other model folder unchanged."""
+    if isinstance(spec, str) and spec.startswith(PREFIX):
+        return pretrained_path(spec[len(PREFIX):])
+    return spec
+
+
+def pretrained(name: str):
+    """The fitted estimator shipped as ``name`` (see :data:`PRETRAINED`), loaded offline from the package.
+
+    >>> import aekit
+    >>> den = aekit.pretrained("denoise-photo")            # doctest: +SKIP
+    >>> clean = den.predict([noisy], sigma=25 / 255)[0]     # doctest: +SKIP
+    """
+    from aekit.estimators import load_estimator
+
+    return load_estimator(pretrained_path(name))
+
+
+__all__ = ["PRETRAINED", "WEIGHTS", "list_pretrained", "pretrained", "pretrained_path", "resolve_model"]
