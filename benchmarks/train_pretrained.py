@@ -1,6 +1,6 @@
 """Train the pretrained photo models shipped inside the package (aekit/weights/<name>/, aekit/zoo.py).
 
-    python benchmarks/train_pretrained.py                          # every model, in turn (~70 min on 2 cores)
+    python benchmarks/train_pretrained.py                          # every model, in turn (~90 min on 2 cores)
     python benchmarks/train_pretrained.py --only denoise-photo     # one (or a comma-separated list)
     python benchmarks/train_pretrained.py --only denoise-photo --out /tmp/w --scale-budget 0.05   # a smoke run
 
@@ -15,8 +15,8 @@ the colour models (colourisation, the codec) learn from the colour photographs o
 
 Every model trains for a fixed number of epochs on a fixed, seeded set of patches (the corruptions are
 drawn anew at every step from the same seed), so a run is reproducible on the same machine and threads;
-``max_time`` is only a guard. The budget (patches x epochs) was sized for about 10 minutes a model on
-2 CPU cores. Writes each model folder under a temporary name, then renames it (an interrupted run leaves
+``max_time`` is only a guard. The budget (patches x epochs) was sized for 8-25 minutes a model on
+2 CPU cores (the denoiser, the headline job, gets the most). Writes each model folder under a temporary name, then renames it (an interrupted run leaves
 the shipped model intact), and a summary to benchmarks/results/pretrained.md (+ .json).
 """
 from __future__ import annotations
@@ -133,8 +133,8 @@ def _codec(**params):
 SPECS = {
     "denoise-photo": (_restorer, dict(task="denoise", noise_levels=(5 / 255, 50 / 255), latent_dim=128,
                                       model_params={"channels": [32, 64, 128], "residual": True},
-                                      epochs=6, batch_size=32, lr=1e-3, max_time=1200),
-                      (6000, 64, False)),
+                                      epochs=6, batch_size=32, lr=1e-3, max_time=2400),
+                      (12000, 64, False)),
     "inpaint-photo": (_restorer, dict(task="inpaint", corruption=["mask:0.5", "mask:0.3", "mask:0.7", "block:32",
                                                                   "block:16"],
                                       latent_dim=128, model_params={"channels": [32, 64], "residual": True},
@@ -152,7 +152,7 @@ SPECS = {
                                        model_params={"channels": [32, 64], "residual": True},
                                        epochs=6, batch_size=32, lr=1e-3, max_time=600),
                        (3000, 64, True)),
-    "codec-photo": (_codec, dict(patch_size=128, epochs=8, batch_size=16, lr=1e-3, max_time=1800),
+    "codec-photo": (_codec, dict(patch_size=128, epochs=8, batch_size=16, lr=3e-4, max_time=1800),
                     (4000, 128, True)),
 }
 

@@ -402,3 +402,17 @@ def test_noise_level_denoiser_uses_the_given_or_estimated_sigma(digit_images, tm
         Restorer(task="denoise", noise_levels=(3, 2)).fit(train[:50])
     with pytest.raises(ValueError, match="does not take a noise level"):
         Restorer(task="denoise", **FAST).fit(train[:100]).predict(noisy, sigma=1.0)
+
+
+def test_push_pull_fill_keeps_known_pixels_and_interpolates_smooth_images():
+    from aekit.estimators.restoration_tasks import push_pull_fill
+
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 37), torch.linspace(0, 1, 53), indexing="ij")
+    img = torch.stack([0.2 + 0.5 * xx + 0.3 * yy, 0.5 + 0.4 * torch.sin(3 * xx) * yy])[None]   # (1, 2, 37, 53)
+    known = (torch.rand(1, 1, 37, 53, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    known[..., 10:22, 20:40] = 0                                           # and a hole
+    filled = push_pull_fill(img * known, known)
+    assert torch.equal(filled * known, img * known)                        # known pixels untouched
+    missing = known.expand_as(img) == 0
+    assert (filled - img)[missing].abs().max() < 0.08                      # a smooth image is filled closely
+    assert torch.equal(push_pull_fill(img, torch.ones_like(known)), img)
