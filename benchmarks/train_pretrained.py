@@ -1,6 +1,6 @@
 """Train the pretrained photo models shipped inside the package (aekit/weights/<name>/, aekit/zoo.py).
 
-    python benchmarks/train_pretrained.py                          # every model, in turn (~90 min on 2 cores)
+    python benchmarks/train_pretrained.py                          # every model, in turn (about an hour on 2 cores)
     python benchmarks/train_pretrained.py --only denoise-photo     # one (or a comma-separated list)
     python benchmarks/train_pretrained.py --only denoise-photo --out /tmp/w --scale-budget 0.05   # a smoke run
 
