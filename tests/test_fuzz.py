@@ -46,7 +46,7 @@ from aekit.models import create_model
 from aekit.persistence import ModelFileError, save_model
 from tests.helpers import digits
 
-EXAMPLES = int(os.environ.get("AEKIT_FUZZ_EXAMPLES", "1000"))
+EXAMPLES = int(os.environ.get("AEKIT_FUZZ_EXAMPLES", "500"))
 settings.register_profile(   # no health check is suppressed: none fires
 
     "aekit-fuzz",

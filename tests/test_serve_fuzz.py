@@ -26,7 +26,7 @@ from aekit.serve.app import create_app, load_models  # noqa: E402
 from aekit.serve.limits import ServeSettings  # noqa: E402
 from tests.serve_helpers import digits, model_folders, npy  # noqa: E402
 
-EXAMPLES = int(os.environ.get("AEKIT_FUZZ_EXAMPLES", "1000"))
+EXAMPLES = int(os.environ.get("AEKIT_FUZZ_EXAMPLES", "500"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))
 MODELS = ["table", "image", "codec", "generator", "restorer", "trained"]
