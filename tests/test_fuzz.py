@@ -7,7 +7,7 @@ gets past it), and allows exactly two outcomes: a valid result, or the reader's 
 message. Anything else (an IndexError, a MemoryError from a forged size...) fails the test with the input that
 caused it; each crash found so far is kept below as a plain regression test.
 
-Every target runs ``AEKIT_FUZZ_EXAMPLES`` inputs (default 1000, checked by counting); the default run is
+Every target runs ``AEKIT_FUZZ_EXAMPLES`` inputs (default 500, checked by counting); the default run is
 derandomized so that CI is reproducible. ``AEKIT_FUZZ_EXAMPLES=20000 pytest tests/test_fuzz.py`` fuzzes
 longer with fresh random inputs.
 """

@@ -2,7 +2,7 @@
 shapes and datatypes, random and broken ``.npy`` / PNG / JPEG / CSV / ``.aek`` bodies, odd content types and
 Accept headers. The only outcomes allowed: an answer, or a 4xx JSON error with its message and field.
 
-``AEKIT_FUZZ_EXAMPLES`` sets the examples per test (default 1000); the runs are derandomised, so CI sees the same
+``AEKIT_FUZZ_EXAMPLES`` sets the examples per test (default 500); the runs are derandomised, so CI sees the same
 examples every time. Every crash found is kept as an ``@example`` here or as a test in tests/test_serve.py.
 """
 from __future__ import annotations
