@@ -153,6 +153,18 @@ def value_range(items: list[np.ndarray]) -> tuple[float, float]:
     return lo, hi if hi > lo else lo + 1.0
 
 
+class UnitRange:
+    """Images in raw units <-> [0, 1] through the fitted ``value_range_`` (mixed into the image estimators)."""
+
+    def _unit(self, a: np.ndarray) -> np.ndarray:
+        lo, hi = self.value_range_
+        return np.clip((a - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+    def _raw(self, a: np.ndarray) -> np.ndarray:
+        lo, hi = self.value_range_
+        return (a * (hi - lo) + lo).astype(np.float32)
+
+
 # ------------------------------------------------------------------------------------------ patches
 def pad_to(a: np.ndarray, h: int, w: int) -> np.ndarray:
     """Mirror-pad the last two axes of ``a`` up to at least h x w (bottom / right)."""

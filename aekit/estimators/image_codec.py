@@ -20,7 +20,7 @@ from aekit.codec import IMAGE_VERSION, CodecError, EntropyTables, decode_channel
     pack_stream, unpack_stream
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.estimators.compressor import TablesInFolder
-from aekit.estimators._image import read_images, training_samples, value_range
+from aekit.estimators._image import UnitRange, read_images, training_samples, value_range
 from aekit.seeding import resolve_seeds
 from aekit.validation import Integer, ListOf, NoneOr, Options, Real
 
@@ -62,7 +62,7 @@ def density_tables(density, *, tail: float = TAIL_MASS, reach: int = MAX_REACH) 
 
 
 @register_estimator("image-codec")
-class ImageCodec(TablesInFolder, AutoencoderEstimator):
+class ImageCodec(UnitRange, TablesInFolder, AutoencoderEstimator):
     """A learned lossy codec for photographs of any size, with several quality levels in one model.
 
     ``fit(X)`` trains on random patches of ``X``; ``compress(X, quality=q)`` gives one byte stream per image
@@ -206,14 +206,6 @@ class ImageCodec(TablesInFolder, AutoencoderEstimator):
         return self
 
     # ------------------------------------------------------------------------------------ units and channels
-    def _unit(self, a: np.ndarray) -> np.ndarray:
-        lo, hi = self.value_range_
-        return np.clip((a - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
-
-    def _raw(self, a: np.ndarray) -> np.ndarray:
-        lo, hi = self.value_range_
-        return (a * (hi - lo) + lo).astype(np.float32)
-
     def _to_model_channels(self, img: np.ndarray) -> np.ndarray:
         """(c, H, W) -> (n_channels_, H, W): a grey image repeated for a colour model."""
         c = img.shape[0]

@@ -18,8 +18,8 @@ import torch
 
 from aekit.corruption import Corruption
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
-from aekit.estimators._image import (TILING_CONSTRAINTS, Images, check_tiling, model_factor, read_class_maps, read_images, tiled_apply,
-                                     training_samples, value_range)
+from aekit.estimators._image import (TILING_CONSTRAINTS, Images, UnitRange, check_tiling, model_factor, read_class_maps,
+                                     read_images, tiled_apply, training_samples, value_range)
 from aekit.seeding import resolve_seed, resolve_seeds
 from aekit.training.fitting import split_validation
 from aekit.validation import Instance, Integer, NoneOr
@@ -36,7 +36,7 @@ def _is_labels(y) -> bool:
 
 
 @register_estimator("restorer")
-class Restorer(AutoencoderEstimator):
+class Restorer(UnitRange, AutoencoderEstimator):
     """Restore images: remove noise or watermarks, fill in missing pixels, colourise grey images or
     enlarge them (super-resolution), with a residual U-Net applied in overlapping tiles to any size.
 
@@ -195,14 +195,6 @@ class Restorer(AutoencoderEstimator):
 
         self.corruptions_ = list(corruptions)
         self.corruption_specs_ = [to_spec(c) for c in self.corruptions_]
-
-    def _unit(self, a: np.ndarray) -> np.ndarray:
-        lo, hi = self.value_range_
-        return np.clip((a - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
-
-    def _raw(self, a: np.ndarray) -> np.ndarray:
-        lo, hi = self.value_range_
-        return (a * (hi - lo) + lo).astype(np.float32)
 
     def _build_task(self) -> RestorationTask:
         """The task with its noise levels on the [0, 1] scale (they are given in the images' units)."""

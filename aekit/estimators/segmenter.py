@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
-from aekit.estimators._image import (TILING_CONSTRAINTS, check_tiling, model_factor, read_class_maps, read_images,
+from aekit.estimators._image import (TILING_CONSTRAINTS, UnitRange, check_tiling, model_factor, read_class_maps, read_images,
                                      tiled_apply, training_samples, value_range)
 from aekit.seeding import resolve_seeds
 from aekit.validation import Integer, NoneOr, Options
@@ -21,7 +21,7 @@ LOSSES = ("ce", "dice", "ce+dice")
 
 
 @register_estimator("segmenter")
-class Segmenter(AutoencoderEstimator):
+class Segmenter(UnitRange, AutoencoderEstimator):
     """Label every pixel of images of any size with a U-Net (``fit(images, class_maps)``).
 
     Parameters
@@ -124,10 +124,6 @@ class Segmenter(AutoencoderEstimator):
         spec = self._model_spec(x.shape[1:], {"channels": [16, 32], "num_classes": max(2, len(self.classes_))})
         self._keep(self._train(x, t, seeds=seeds, model=spec, scaler=None, objective=self.loss))
         return self
-
-    def _unit(self, a: np.ndarray) -> np.ndarray:
-        lo, hi = self.value_range_
-        return np.clip((a - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
     def _probabilities(self, images) -> list[np.ndarray]:
         model = self.autoencoder_.model.eval()
