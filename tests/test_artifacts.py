@@ -57,7 +57,8 @@ def test_folders_of_aekit_0_1_0_still_load_with_identical_outputs():
     x = np.load(FIXTURES / "reducer_input.npy")
     reducer = aekit.load(FIXTURES / "reducer")
     assert isinstance(reducer, aekit.Reducer)
-    np.testing.assert_array_equal(reducer.transform(x), np.load(FIXTURES / "reducer_codes.npy"))
+    # to float32 rounding: the thread count (aekit/threads.py adapts it to the load) changes the order of sums
+    np.testing.assert_allclose(reducer.transform(x), np.load(FIXTURES / "reducer_codes.npy"), rtol=1e-5, atol=1e-6)
     trained = aekit.load(FIXTURES / "train")
     assert isinstance(trained, TrainedAutoencoder)
     # to float32 rounding: the thread count changes the order of BLAS sums
