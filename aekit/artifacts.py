@@ -11,9 +11,9 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from aekit.estimators import AutoencoderEstimator, load_estimator
+from aekit.estimators import Estimator, rebuild_estimator
 from aekit.models.transfer import copy_layers
-from aekit.persistence import TrainedAutoencoder, load_autoencoder, read_kind
+from aekit.persistence import TrainedAutoencoder, read_kind, read_model
 
 
 def load(directory: str | os.PathLike, *, device: str | torch.device = "cpu"):
@@ -22,17 +22,17 @@ def load(directory: str | os.PathLike, *, device: str | torch.device = "cpu"):
     train``, ``save_model``). Folders of aekit 0.1.0 open too. No pickle is read; a damaged, tampered or
     mismatched folder raises :class:`aekit.persistence.ModelFileError`."""
     if read_kind(directory) == "estimator":
-        est = load_estimator(directory)
+        est = rebuild_estimator(read_model(directory), directory)
         est.autoencoder_.model.to(device)
         return est
-    return load_autoencoder(directory, device=device)
+    return read_model(directory, device=device)
 
 
 def as_module(source) -> nn.Module:
     """The trained network of a model, a :class:`TrainedAutoencoder`, a fitted estimator or a model folder."""
     if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
         source = load(source)
-    if isinstance(source, AutoencoderEstimator):
+    if isinstance(source, Estimator):
         check_is_fitted(source, "autoencoder_")
         source = source.autoencoder_
     if isinstance(source, TrainedAutoencoder):

@@ -3,8 +3,9 @@
 Everything the library saves is such a folder: ``aekit train`` writes one, and so does every estimator's
 ``save``. ``config.json`` says which it holds in ``kind``: ``"autoencoder"`` (a trained model and its
 scaler) or ``"estimator"`` (the same, plus the estimator's class, parameters and learned state under
-``metadata.estimator``, and its extra tensors in the same safetensors file). :func:`aekit.load` opens
-either and returns the right object; :func:`load_autoencoder` returns the autoencoder of any folder.
+``metadata.estimator``, and its extra tensors in the same safetensors file). :func:`aekit.load`, the one
+public loader, opens either and returns the right object; :func:`read_model` (what it reads a folder with)
+returns the autoencoder of any folder.
 Folders written before ``kind`` existed (aekit 0.1.0) are read by the same rule (an ``estimator`` entry
 makes it an estimator folder).
 
@@ -198,7 +199,7 @@ def folder_kind(config: dict) -> str:
 
 
 def read_kind(directory: str | os.PathLike) -> str:
-    """The kind of the model folder ``directory`` (checked as :func:`load_autoencoder` checks it)."""
+    """The kind of the model folder ``directory`` (checked as :func:`read_model` checks it)."""
     directory = Path(directory)
     config, weights = _read_config(directory), directory / WEIGHTS_NAME
     if (directory / PENDING_NAME).exists() and weights.is_file():   # perhaps an interrupted save
@@ -209,8 +210,18 @@ def read_kind(directory: str | os.PathLike) -> str:
 
 
 def load_autoencoder(directory: str | os.PathLike, *, device: str | torch.device = "cpu") -> TrainedAutoencoder:
-    """The trained autoencoder (and scaler) of any model folder, on CPU by default; :func:`aekit.load`
-    returns the fitted estimator instead when the folder holds one.
+    """Deprecated: use :func:`aekit.load` (for an estimator folder, its ``autoencoder_``)."""
+    import warnings
+
+    warnings.warn("aekit.persistence.load_autoencoder is deprecated and will be removed in the next release; use "
+                  "aekit.load(directory) (for an estimator folder, its .autoencoder_)", FutureWarning, stacklevel=2)
+    return read_model(directory, device=device)
+
+
+def read_model(directory: str | os.PathLike, *, device: str | torch.device = "cpu") -> TrainedAutoencoder:
+    """The trained autoencoder (and scaler) of any model folder, on CPU by default: what :func:`aekit.load`
+    reads a folder with (it returns the fitted estimator instead when the folder holds one); for the library's
+    own use, where the autoencoder of any folder is wanted.
 
     No pickle is involved; a damaged, tampered or mismatched folder raises :class:`ModelFileError`.
     """

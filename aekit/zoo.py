@@ -57,9 +57,10 @@ def pretrained(name: str):
     >>> den = aekit.pretrained("denoise-photo")            # doctest: +SKIP
     >>> clean = den.predict([noisy], sigma=25 / 255)[0]     # doctest: +SKIP
     """
-    from aekit.estimators import load_estimator
+    from aekit.estimators import rebuild_estimator  # not aekit.load: it reads pretrained:NAME through here
+    from aekit.persistence import read_model
 
-    return load_estimator(pretrained_path(name))
+    return rebuild_estimator(read_model(pretrained_path(name)), pretrained_path(name))
 
 
 __all__ = ["PRETRAINED", "WEIGHTS", "list_pretrained", "pretrained", "pretrained_path", "resolve_model"]

@@ -103,7 +103,7 @@ def parse_models(text: str) -> list[dict]:
 def train_or_load(spec: dict, xtr, args, log):
     """The Compressor of one model spec: loaded from ``--model-dir`` when trained before with the same
     settings, else trained (fixed epochs) and saved there. Returns (codec, training seconds or nan)."""
-    from aekit import Compressor
+    from aekit import Compressor, load
 
     codec = Compressor(latent_dim=spec["latent_dim"], rate_weight=spec["rate_weight"], epochs=spec["epochs"],
                        batch_size=args.batch_size, lr=args.lr, random_state=0,
@@ -113,7 +113,7 @@ def train_or_load(spec: dict, xtr, args, log):
         return _TRAINED[key]
     folder = None if args.model_dir is None else Path(args.model_dir) / key
     if folder is not None and (folder / "config.json").is_file():
-        cached = Compressor.load(folder)
+        cached = load(folder)
         if cached.get_params() != {**codec.get_params(), "step": cached.step, "refine": cached.refine}:
             raise SystemExit(f"{folder} holds a model trained with other settings; remove it or pick "
                              "another --model-dir")

@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pretraining import labelled_subset  # noqa: E402
 
-from aekit import EncoderClassifier, Reducer, load_estimator  # noqa: E402
+from aekit import EncoderClassifier, Reducer, load  # noqa: E402
 from aekit.data import load_dataset  # noqa: E402
 
 ARCH = {"channels": [32, 64]}
@@ -34,7 +34,7 @@ def pretrain(corruption: str, epochs: int, name: str, xtr: np.ndarray, xte: np.n
 
 
 def finetune(name: str, variants: dict, seeds: list[int], xtr, ytr, xte, yte) -> None:
-    enc = load_estimator(f"runs/pt-{name}")
+    enc = load(f"runs/pt-{name}")
     for label, kw in variants.items():
         accs = []
         for seed in seeds:

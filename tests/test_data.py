@@ -701,6 +701,14 @@ def test_scaler_default_for():
     assert Scaler.default_for(table).method == "minmax"
 
 
+def test_scaler_default_for_asks_the_dataset_and_refuses_anything_else():
+    """Scalers sit below datasets and kinds (no import cycle): the dataset picks its kind's default scaler."""
+    digits = load_dataset("digits", limit=20)
+    assert Scaler.default_for(digits).to_dict() == digits.default_scaler().to_dict()
+    with pytest.raises(TypeError, match=r"dataset must be an aekit.data.Dataset, got ndarray"):
+        Scaler.default_for(digits.train.X)
+
+
 def test_scaler_errors():
     with pytest.raises(NotFittedError, match=r"not fitted yet; call fit"):
         Scaler().transform(np.zeros((2, 3)))

@@ -220,7 +220,7 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
     if args.command == "evaluate" and args.out and Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} is a folder; expected a JSON file name such as metrics.json")
-    from aekit.persistence import export_onnx, load_autoencoder as load  # the autoencoder of any folder
+    from aekit.persistence import export_onnx, read_model as load  # the autoencoder of any folder
 
     trained = load(args.model)
     if args.command == "export-onnx":

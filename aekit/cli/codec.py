@@ -51,7 +51,8 @@ def add_parser(sub) -> None:
 def _load_codec(spec: str | None, inputs: list[str] | None = None):
     """The codec named by ``--model`` (a folder or pretrained:NAME): a Compressor or an ImageCodec. Without
     ``--model``, the pretrained photo codec, when every input is an image (``inputs``) or a stream (None)."""
-    from aekit.estimators import Compressor, ImageCodec, load_estimator
+    from aekit.artifacts import load
+    from aekit.estimators import Compressor, ImageCodec
     from aekit.persistence import ModelFileError
     from aekit.zoo import resolve_model
 
@@ -62,7 +63,7 @@ def _load_codec(spec: str | None, inputs: list[str] | None = None):
                            f"images; pass the folder of a codec trained on such arrays")
         spec = DEFAULT_MODEL
     directory = resolve_model(spec)
-    est = load_estimator(directory)
+    est = load(directory)
     if not isinstance(est, (Compressor, ImageCodec)):
         raise ModelFileError(f"{directory} holds a {type(est).__name__}, not a Compressor or an ImageCodec; train one "
                              "with `aekit fit compressor --data ... --out DIR`")

@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) -> int:
-    from aekit.estimators import AnomalyDetector, load_estimator
+    from aekit.artifacts import load
+    from aekit.estimators import AnomalyDetector
     from aekit.fileio import atomic_write_bytes
     from aekit.report import anomaly as figs
     from aekit.report.html import write_report
@@ -100,7 +101,7 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
         det.save(out / "model")
         source = f"trained on {tds.name} ({len(Xt)} samples)"
     else:
-        det = load_estimator(args.model)
+        det = load(args.model)
         if not isinstance(det, AnomalyDetector):
             raise ValueError(f"{args.model} holds a {type(det).__name__}, not an anomaly detector")
         source = str(args.model)

@@ -91,10 +91,10 @@ def _fit(args, cls, y=None, **fixed):
 
 
 def _load(path: str, cls):
-    from aekit.estimators import load_estimator
+    from aekit.artifacts import load
     from aekit.zoo import resolve_model
 
-    est = load_estimator(resolve_model(path))
+    est = load(resolve_model(path))
     if not isinstance(est, cls):
         raise ValueError(f"{path} holds a {type(est).__name__}, not a {cls.__name__}")
     return est

@@ -26,13 +26,14 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from aekit.estimators import Generator, load_estimator
+    from aekit.artifacts import load
+    from aekit.estimators import Generator
     from aekit.fileio import atomic_write_bytes
     from aekit.report import tile_images
 
     if not args.out.lower().endswith(".png"):
         raise CLIError(f"--out {args.out}: expected a .png file name")
-    gen = load_estimator(args.model)
+    gen = load(args.model)
     if not isinstance(gen, Generator):
         raise CLIError(f"{args.model} holds a {type(gen).__name__}; `aekit sample` needs a Generator "
                        "(aekit fit generator ...)")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aekit.data.kinds import get_kind, list_kinds
+from aekit.data.scalers import Scaler
 
 __all__ = ["Split", "Dataset"]
 
@@ -74,6 +75,11 @@ class Dataset:
         for part, split in (("train", self.train), ("test", self.test)):
             if split is not None:
                 get_kind(self.kind).check_shape(np.shape(split.X)[1:], f"Dataset {self.name!r}: {part} sample shape")
+
+    def default_scaler(self) -> Scaler:
+        """An unfitted scaler suited to this dataset: its kind's default (:mod:`aekit.data.kinds`), given the
+        dataset's ``value_range`` (images whose raw range is known: "range"). ``Scaler.default_for`` asks this."""
+        return get_kind(self.kind).default_scaler(value_range=self.value_range)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:

@@ -34,15 +34,13 @@ A new kind is a :class:`DataKind` subclass filed with :func:`register_kind` (the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from aekit.data.errors import DataError
+from aekit.data.scalers import Scaler
 from aekit.registry import Registry
-
-if TYPE_CHECKING:
-    from aekit.data.scalers import Scaler
 
 __all__ = ["DataKind", "Layout", "get_kind", "infer_layout", "kind_of", "list_kinds", "register_kind"]
 
@@ -111,8 +109,6 @@ class DataKind:
     @classmethod
     def default_scaler(cls, value_range: tuple[float, float] | None = None) -> "Scaler":
         """An unfitted :class:`~aekit.data.Scaler` for this kind (``value_range``: the known raw range)."""
-        from aekit.data.scalers import Scaler
-
         return Scaler("minmax")
 
     @classmethod
@@ -148,8 +144,6 @@ class ImageKind(DataKind):
     @classmethod
     def default_scaler(cls, value_range: tuple[float, float] | None = None) -> "Scaler":
         """``"range"`` when the raw range is known (e.g. (0, 255)), else per-feature ``"minmax"``."""
-        from aekit.data.scalers import Scaler
-
         return Scaler("range", value_range=value_range) if value_range is not None else Scaler("minmax")
 
     @classmethod
@@ -171,8 +165,6 @@ class SequenceKind(DataKind):
     def default_scaler(cls, value_range: tuple[float, float] | None = None) -> "Scaler":
         """Per-channel ``"minmax"`` over all samples and time steps (``value_range`` is not used: channels
         may have different units)."""
-        from aekit.data.scalers import Scaler
-
         return Scaler("minmax", per="channel")
 
 

@@ -7,7 +7,6 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from aekit.data.base import Dataset
 from aekit.data.errors import DataError, NotFittedError
 
 __all__ = ["Scaler", "SCALER_METHODS", "SCALER_PER"]
@@ -95,15 +94,14 @@ class Scaler:
         return self.offset_ is not None
 
     @classmethod
-    def default_for(cls, dataset: Dataset) -> "Scaler":
-        """An unfitted scaler suited to ``dataset``, the default of its kind (:mod:`aekit.data.kinds`):
-        "range" (with the dataset's ``value_range``) for images whose raw range is known, per-channel
-        "minmax" for sequences, else "minmax"."""
-        from aekit.data.kinds import get_kind
-
-        if not isinstance(dataset, Dataset):
+    def default_for(cls, dataset) -> "Scaler":
+        """An unfitted scaler suited to ``dataset`` (an :class:`aekit.data.Dataset`), the default of its kind
+        (:mod:`aekit.data.kinds`): "range" (with the dataset's ``value_range``) for images whose raw range is
+        known, per-channel "minmax" for sequences, else "minmax". The dataset picks it
+        (:meth:`aekit.data.Dataset.default_scaler`): scalers sit below datasets and kinds."""
+        if not callable(getattr(dataset, "default_scaler", None)):
             raise TypeError(f"dataset must be an aekit.data.Dataset, got {type(dataset).__name__}")
-        return get_kind(dataset.kind).default_scaler(value_range=dataset.value_range)
+        return dataset.default_scaler()
 
     def fit(self, X: Any, value_range: tuple[float, float] | None = None) -> "Scaler":
         """Learn the offset and scale from training samples ``X`` of shape ``(N, *feature_shape)``.

@@ -1,6 +1,9 @@
 """scikit-learn estimators, one per task, built on the models and the training loop."""
-from aekit.estimators._base import (AutoencoderEstimator, estimator_class, list_estimators, load_estimator,
+from aekit.estimators._base import AutoencoderEstimator
+from aekit.estimators._core import (Estimator, estimator_class, list_estimators, load_estimator, rebuild_estimator,
                                     register_estimator)
+from aekit.estimators._image import ImageEstimator
+from aekit.estimators._series import SeriesEstimator
 from aekit.estimators.anomaly import AnomalyDetector
 from aekit.estimators.classifier import EncoderClassifier
 from aekit.estimators.clusterer import Clusterer
@@ -15,7 +18,8 @@ from aekit.estimators.scoring import (list_score_types, list_threshold_rules, re
 from aekit.estimators.segmenter import Segmenter
 from aekit.estimators.series import TimeSeriesAnomalyDetector, anomaly_ranges
 
-__all__ = ["AnomalyDetector", "AutoencoderEstimator", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "ImageCodec", "Reducer", "Restorer",
+__all__ = ["AnomalyDetector", "AutoencoderEstimator", "Estimator", "ImageEstimator", "SeriesEstimator",
+           "rebuild_estimator", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "ImageCodec", "Reducer", "Restorer",
            "Segmenter", "TimeSeriesAnomalyDetector", "anomaly_ranges", "RestorationTask", "estimator_class", "list_estimators", "list_restoration_tasks", "load_estimator",
            "register_estimator", "register_restoration_task", "list_score_types", "list_threshold_rules",
            "register_score_type", "register_threshold_rule"]

@@ -1,9 +1,12 @@
-"""What the image-to-image estimators (:class:`~aekit.Restorer`, :class:`~aekit.Segmenter`) share.
+"""The family of estimators of images of any size (:class:`~aekit.Restorer`, :class:`~aekit.Segmenter`,
+:class:`~aekit.ImageCodec`): their base :class:`ImageEstimator`, and what they share.
 
 - Images of any size in any common layout: a batch ``(n, H, W)``, ``(n, C, H, W)``, ``(n, H, W, C)``, a
   list of single images ``(H, W)``, ``(C, H, W)`` or ``(H, W, C)`` of different sizes, or a table
   ``(n, d)`` whose rows are read as flat 1 x d grey images (so scikit-learn's checks apply). Outputs come
   back in the caller's layout.
+- One value range for all images (:func:`range_rule`, also the fixed-shape family's rule for images):
+  the fitted ``value_range_`` maps raw values to [0, 1], the units the networks work in.
 - Random training patches cut from images of any size.
 - Whole images of any size processed by a fully convolutional network in overlapping tiles whose outputs
   are blended with a linear-ramp (trapezoid) window and normalised by the summed weights, so tile borders
@@ -19,6 +22,8 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_array
 
+from aekit.estimators._core import Estimator
+from aekit.estimators._state import INT, RANGE, optional
 from aekit.validation import Integer, check_params
 
 ARRAY_LAYOUTS = ("table", "nhw", "nchw", "nhwc")
@@ -139,22 +144,43 @@ def read_class_maps(y, images: Images, *, name: str = "y") -> list[np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------------ value range
-def value_range(items: list[np.ndarray]) -> tuple[float, float]:
-    """(0, 1) for data in [0, 1]; (0, 255) for whole numbers up to 255 above 128 (8-bit images); (0, max)
-    for other non-negative data (scikit-learn's digits: 0..16); else the data's own (min, max)."""
-    lo = min(float(a.min()) for a in items)
-    hi = max(float(a.max()) for a in items)
+def range_rule(lo: float, hi: float, whole_numbers: bool) -> tuple[float, float]:
+    """The raw range mapped to [0, 1] for images whose values span ``lo``..``hi`` (the one rule for images,
+    whatever their family): (0, 1) for data in [0, 1]; (0, 255) for whole numbers up to 255 above 128
+    (8-bit images); (0, max) for other non-negative data (scikit-learn's digits: 0..16); else the data's own
+    (min, max). ``whole_numbers``: whether every value is a whole number (only asked for 128 < max <= 255)."""
     if lo >= 0 and hi <= 1:
         return 0.0, 1.0
-    if lo >= 0 and 128 < hi <= 255 and all(np.array_equal(a, np.round(a)) for a in items):
+    if lo >= 0 and 128 < hi <= 255 and whole_numbers:
         return 0.0, 255.0
     if lo >= 0:
         return 0.0, hi
     return lo, hi if hi > lo else lo + 1.0
 
 
-class UnitRange:
-    """Images in raw units <-> [0, 1] through the fitted ``value_range_`` (mixed into the image estimators)."""
+def is_8bit_candidate(lo: float, hi: float) -> bool:
+    """Whether :func:`range_rule` needs to know if the values are whole numbers."""
+    return lo >= 0 and 128 < hi <= 255
+
+
+def value_range(items: list[np.ndarray]) -> tuple[float, float]:
+    """:func:`range_rule` for the values of ``items`` (arrays of any shapes)."""
+    lo = min(float(a.min()) for a in items)
+    hi = max(float(a.max()) for a in items)
+    return range_rule(lo, hi, is_8bit_candidate(lo, hi) and all(np.array_equal(a, np.round(a)) for a in items))
+
+
+class ImageEstimator(Estimator):
+    """Base of the estimators of images of any size, in any common layout (see the module docstring).
+
+    Fitted state shared by the family: ``n_channels_`` (channels of the training images), ``value_range_``
+    (the raw range mapped to [0, 1], :func:`range_rule`), ``history_``, ``n_iter_`` and, for array inputs,
+    ``n_features_in_``; a subclass declares the rest on top of :attr:`ImageEstimator._fitted`. Raw units
+    <-> [0, 1] go through :meth:`_unit` and :meth:`_raw`.
+    """
+
+    _family_base = True
+    _fitted = {"n_channels_": INT, "value_range_": RANGE, **Estimator._fitted, "n_features_in_": optional(INT)}
 
     def _unit(self, a: np.ndarray) -> np.ndarray:
         lo, hi = self.value_range_

@@ -23,7 +23,7 @@ from torch import nn
 
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import Seeds, resolve_seeds, torch_seeded
-from aekit.persistence import TrainedAutoencoder, load_autoencoder
+from aekit.persistence import TrainedAutoencoder, read_model
 from aekit.models.base import Autoencoder, ModelOutput
 from aekit.corruption import Corruption
 from aekit.validation import Boolean, Either, Instance, Integer, NoneOr, Options, Real
@@ -310,7 +310,7 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
     def _adopt_encoder(self, x: np.ndarray) -> None:
         src = self.encoder
         if isinstance(src, (str, bytes)) or hasattr(src, "__fspath__"):
-            src = load_autoencoder(src)
+            src = read_model(src)
         if isinstance(src, AutoencoderEstimator):
             src = src.autoencoder_
         if isinstance(src, nn.Module):

@@ -16,53 +16,22 @@ import math
 import numpy as np
 import torch
 
-from aekit.codec import IMAGE_VERSION, CodecError, EntropyTables, decode_channels, encode_channels, model_id, \
-    pack_stream, unpack_stream
-from aekit.estimators._base import AutoencoderEstimator, register_estimator
+from aekit.codec import IMAGE_VERSION, CodecError, decode_channels, encode_channels, model_id, pack_stream, \
+    unpack_stream
+from aekit.estimators._core import register_estimator
+from aekit.estimators._entropy import density_tables
+from aekit.estimators._image import ImageEstimator, read_images, training_samples, value_range
+from aekit.estimators._state import INT
 from aekit.estimators.compressor import TablesInFolder
-from aekit.estimators._image import UnitRange, read_images, training_samples, value_range
 from aekit.seeding import resolve_seeds
 from aekit.validation import Integer, ListOf, NoneOr, Options, Real
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)   # ITU-R BT.601: a grey image out of a colour model
-TAIL_MASS = 1e-6      # each side's probability mass beyond a channel's coded symbol range (clipped to its ends)
-MAX_REACH = 4096      # symbols searched on each side of zero for a channel's range
 MAX_PIXELS = 1 << 28  # a stream claiming a larger image is refused before anything is allocated
 
 
-def density_tables(density, *, tail: float = TAIL_MASS, reach: int = MAX_REACH) -> EntropyTables:
-    """Coding tables from a learned per-channel density (``LogisticMixtureDensity`` of M channels).
-
-    Channel ``c`` codes the integers ``v`` with ``cdf(v + 1/2) > tail`` and ``cdf(v - 1/2) < 1 - tail``, each
-    with its bin's mass; the mass beyond the ends is added to the end symbols, which is where the
-    quantiser clips values beyond them (the escape of the factorized prior)."""
-    v = torch.arange(-reach, reach + 1, dtype=torch.float64)[:, None]                # (V, 1)
-    m = density.logits.shape[0]
-    with torch.no_grad():
-        upper = density.cdf((v + 0.5).expand(-1, m)).double().numpy()                # (V, M) cdf(v + 1/2)
-        lower = density.cdf((v - 0.5).expand(-1, m)).double().numpy()                # (V, M) cdf(v - 1/2)
-    values = v[:, 0].numpy().astype(np.int64)
-    lows, rows = [], []
-    for c in range(m):
-        keep = np.flatnonzero((upper[:, c] > tail) & (lower[:, c] < 1.0 - tail))
-        if len(keep) == 0:   # all mass within one bin: code that bin alone
-            keep = np.array([int(np.argmax(upper[:, c] - lower[:, c]))])
-        a, b = keep[0], keep[-1]
-        mass = upper[a:b + 1, c] - lower[a:b + 1, c]
-        mass[0] += lower[a, c]                  # values below the range are clipped to its first symbol
-        mass[-1] += 1.0 - upper[b, c]           # and values above it to its last
-        mass = np.maximum(mass, 1e-12)
-        lows.append(values[a])
-        rows.append(mass / mass.sum())
-    width = max(len(r) for r in rows)
-    probs = np.zeros((m, width))
-    for c, r in enumerate(rows):
-        probs[c, :len(r)] = r
-    return EntropyTables(np.array(lows, dtype=np.int64), probs)
-
-
 @register_estimator("image-codec")
-class ImageCodec(UnitRange, TablesInFolder, AutoencoderEstimator):
+class ImageCodec(TablesInFolder, ImageEstimator):
     """A learned lossy codec for photographs of any size, with several quality levels in one model.
 
     ``fit(X)`` trains on random patches of ``X``; ``compress(X, quality=q)`` gives one byte stream per image
@@ -135,7 +104,7 @@ class ImageCodec(UnitRange, TablesInFolder, AutoencoderEstimator):
     """
 
     _constraints = {
-        **AutoencoderEstimator._constraints,
+        **ImageEstimator._constraints,
         "filters": Integer(1),
         "lambdas": ListOf(Real(0, closed="neither"), min_len=1),
         "quality": NoneOr(Integer(0)),
@@ -144,6 +113,7 @@ class ImageCodec(UnitRange, TablesInFolder, AutoencoderEstimator):
         "model": Options("transform-coding"),
     }
     _constraints.pop("scaler")
+    _fitted = {**ImageEstimator._fitted, "n_qualities_": INT}   # entropy_tables_: TablesInFolder
 
     def __init__(self, latent_dim: int = 96, *, filters: int = 64,
                  lambdas: tuple[float, ...] | list[float] = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483),
@@ -350,18 +320,6 @@ class ImageCodec(UnitRange, TablesInFolder, AutoencoderEstimator):
             rec = self._decode_symbols(symbols, level, (h, w))
             images.append(self._layout_out(self._raw(self._from_model_channels(rec, c))))
         return images
-
-    # ------------------------------------------------------------------------------------ persistence
-    def _get_state(self) -> dict:
-        return {"n_channels_": int(self.n_channels_), "value_range_": [float(v) for v in self.value_range_],
-                "n_qualities_": int(self.n_qualities_),
-                "history_": self.history_, "n_iter_": self.n_iter_}
-
-    def _set_state(self, state: dict) -> None:
-        self.n_channels_ = int(state["n_channels_"])
-        self.value_range_ = tuple(float(v) for v in state["value_range_"])
-        self.n_qualities_ = int(state["n_qualities_"])
-        self.history_, self.n_iter_ = state["history_"], state["n_iter_"]
 
 
 def _model_channels(channels: set[int]) -> int:

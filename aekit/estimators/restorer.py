@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from aekit.corruption import Corruption
-from aekit.estimators._base import AutoencoderEstimator, register_estimator
-from aekit.estimators._image import (TILING_CONSTRAINTS, Images, UnitRange, check_tiling, model_factor, read_class_maps,
-                                     read_images, tiled_apply, training_samples, value_range)
+from aekit.estimators._core import register_estimator
+from aekit.estimators._image import (TILING_CONSTRAINTS, ImageEstimator, Images, check_tiling, model_factor,
+                                     read_class_maps, read_images, tiled_apply, training_samples, value_range)
+from aekit.estimators._state import LIST
 from aekit.seeding import resolve_seed, resolve_seeds
 from aekit.training.fitting import split_validation
 from aekit.validation import Instance, Integer, NoneOr
@@ -36,7 +37,7 @@ def _is_labels(y) -> bool:
 
 
 @register_estimator("restorer")
-class Restorer(UnitRange, AutoencoderEstimator):
+class Restorer(ImageEstimator):
     """Restore images: remove noise or watermarks, fill in missing pixels, colourise grey images or
     enlarge them (super-resolution), with a residual U-Net applied in overlapping tiles to any size.
 
@@ -119,13 +120,14 @@ class Restorer(UnitRange, AutoencoderEstimator):
     """
 
     _constraints = {
-        **AutoencoderEstimator._constraints, **TILING_CONSTRAINTS,
+        **ImageEstimator._constraints, **TILING_CONSTRAINTS,
         "task": Instance(str, what="a registered restoration task (list_restoration_tasks())"),
         "corruption": NoneOr(Instance(str, Corruption, list, tuple,
                                       what="a corruption spec such as 'gaussian:0.3', a Corruption, or a list of them")),
         "scale": Integer(1), "patch_size": NoneOr(Integer(1)), "n_patches": Integer(1),
         "noise_levels": NoneOr(Instance(tuple, list, what="(low, high) noise sigmas")),
     }
+    _fitted = {**ImageEstimator._fitted, "corruption_specs_": LIST}   # task_ and corruptions_ follow from them
 
     def __init__(self, task: str = "denoise", *, corruption=None, scale: int = 2, noise_levels=None,
                  patch_size: int | None = None,
@@ -408,21 +410,9 @@ class Restorer(UnitRange, AutoencoderEstimator):
         return float(np.mean(psnrs))
 
     # ------------------------------------------------------------------------------------ persistence
-    def _get_state(self) -> dict:
-        state = {"n_channels_": int(self.n_channels_), "value_range_": list(self.value_range_),
-                 "corruption_specs_": list(self.corruption_specs_), "history_": self.history_, "n_iter_": self.n_iter_}
-        if hasattr(self, "n_features_in_"):
-            state["n_features_in_"] = int(self.n_features_in_)
-        return state
-
-    def _set_state(self, state: dict) -> None:
+    def _restore_derived(self) -> None:
+        """After loading: the task from the parameters and ``value_range_``, the corruptions from their specs."""
         from aekit.corruption import make_corruption
 
-        self.n_channels_ = int(state["n_channels_"])
-        self.value_range_ = tuple(state["value_range_"])
         self.task_ = self._build_task()
-        self.corruptions_ = [make_corruption(s) for s in state["corruption_specs_"]]   # parsed once, here
-        self.corruption_specs_ = list(state["corruption_specs_"])
-        self.history_, self.n_iter_ = state["history_"], state["n_iter_"]
-        if "n_features_in_" in state:
-            self.n_features_in_ = int(state["n_features_in_"])
+        self.corruptions_ = [make_corruption(s) for s in self.corruption_specs_]   # parsed once, here

@@ -11,9 +11,10 @@ import math
 import numpy as np
 import torch
 
-from aekit.estimators._base import AutoencoderEstimator, register_estimator
-from aekit.estimators._image import (TILING_CONSTRAINTS, UnitRange, check_tiling, model_factor, read_class_maps, read_images,
-                                     tiled_apply, training_samples, value_range)
+from aekit.estimators._core import register_estimator
+from aekit.estimators._image import (TILING_CONSTRAINTS, ImageEstimator, check_tiling, model_factor, read_class_maps,
+                                     read_images, tiled_apply, training_samples, value_range)
+from aekit.estimators._state import ARRAY
 from aekit.seeding import resolve_seeds
 from aekit.validation import Integer, NoneOr, Options
 
@@ -21,7 +22,7 @@ LOSSES = ("ce", "dice", "ce+dice")
 
 
 @register_estimator("segmenter")
-class Segmenter(UnitRange, AutoencoderEstimator):
+class Segmenter(ImageEstimator):
     """Label every pixel of images of any size with a U-Net (``fit(images, class_maps)``).
 
     Parameters
@@ -70,9 +71,10 @@ class Segmenter(UnitRange, AutoencoderEstimator):
     (3, 8, 8)
     """
 
-    _constraints = {**AutoencoderEstimator._constraints, **TILING_CONSTRAINTS,
-                              "loss": Options(*LOSSES), "patch_size": NoneOr(Integer(1)), "n_patches": Integer(1),
-                              "model": Options("unet")}
+    _constraints = {**ImageEstimator._constraints, **TILING_CONSTRAINTS,
+                    "loss": Options(*LOSSES), "patch_size": NoneOr(Integer(1)), "n_patches": Integer(1),
+                    "model": Options("unet")}
+    _fitted = {**ImageEstimator._fitted, "classes_": ARRAY}
 
     def __init__(self, *, loss: str = "ce+dice", patch_size: int | None = None, n_patches: int = 2000,
                  model: str = "unet", latent_dim: int = 64, model_params: dict | None = None, epochs: int = 20,
@@ -166,21 +168,6 @@ class Segmenter(UnitRange, AutoencoderEstimator):
         # labels never seen in training count as their own class, never predicted
         truth = [np.where(np.isin(m, self.classes_), np.searchsorted(self.classes_, m).clip(0, k - 1), k) for m in maps]
         return mean_iou(np.concatenate([p.ravel() for p in pred]), np.concatenate([t.ravel() for t in truth]), k + 1)
-
-    def _get_state(self) -> dict:
-        state = {"n_channels_": int(self.n_channels_), "value_range_": list(self.value_range_),
-                 "classes_": self.classes_.tolist(), "history_": self.history_, "n_iter_": self.n_iter_}
-        if hasattr(self, "n_features_in_"):
-            state["n_features_in_"] = int(self.n_features_in_)
-        return state
-
-    def _set_state(self, state: dict) -> None:
-        self.n_channels_ = int(state["n_channels_"])
-        self.value_range_ = tuple(state["value_range_"])
-        self.classes_ = np.asarray(state["classes_"])
-        self.history_, self.n_iter_ = state["history_"], state["n_iter_"]
-        if "n_features_in_" in state:
-            self.n_features_in_ = int(state["n_features_in_"])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -91,12 +91,12 @@ def _op(name: str, outputs: list[str], fn, doc: str, **kw) -> Operation:
 def load_served(folder: str | os.PathLike, name: str | None = None) -> ServedModel:
     """Open ``folder`` with :func:`aekit.load` and list what it can do."""
     import aekit
-    from aekit.estimators import AutoencoderEstimator
+    from aekit.estimators import Estimator
 
     folder = Path(folder)
     obj = aekit.load(folder)
     name = name or folder.resolve().name
-    if isinstance(obj, AutoencoderEstimator):
+    if isinstance(obj, Estimator):
         obj.autoencoder_.model.eval()
         served = _estimator(obj, name, folder)
     else:                                      # a TrainedAutoencoder from aekit train / save_model
