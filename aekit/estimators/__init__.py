@@ -3,6 +3,7 @@ from aekit.estimators._base import (AutoencoderEstimator, estimator_class, list_
                                     register_estimator)
 from aekit.estimators.anomaly import AnomalyDetector
 from aekit.estimators.classifier import EncoderClassifier
+from aekit.estimators.detect import list_scorers, register_scorer
 from aekit.estimators.clusterer import Clusterer
 from aekit.estimators.compressor import Compressor
 from aekit.estimators.generator import Generator
@@ -18,4 +19,4 @@ from aekit.estimators.series import TimeSeriesAnomalyDetector, anomaly_ranges
 __all__ = ["AnomalyDetector", "AutoencoderEstimator", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "ImageCodec", "Reducer", "Restorer",
            "Segmenter", "TimeSeriesAnomalyDetector", "anomaly_ranges", "RestorationTask", "estimator_class", "list_estimators", "list_restoration_tasks", "load_estimator",
            "register_estimator", "register_restoration_task", "list_score_types", "list_threshold_rules",
-           "register_score_type", "register_threshold_rule"]
+           "register_score_type", "register_threshold_rule", "list_scorers", "register_scorer"]

@@ -30,7 +30,7 @@ from sklearn.base import OutlierMixin
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.estimators.detect.defaults import KindDefaults
 from aekit.estimators.detect.ensemble import MemberEnsemble, class_error_monitor
-from aekit.estimators.detect.scorers import FittedScorer, ScorerContext
+from aekit.estimators.detect.scorers import FittedScorer
 from aekit.estimators.detect.thresholds import THRESHOLD_CONSTRAINTS, Thresholded
 from aekit.estimators.scoring import list_score_types
 from aekit.persistence import TrainedAutoencoder
@@ -118,6 +118,8 @@ class AnomalyDetector(Thresholded, KindDefaults, OutlierMixin, AutoencoderEstima
         Anomaly scores of the training data.
     autoencoder_ : aekit.TrainedAutoencoder
         The first autoencoder and the scaler; ``members_`` lists all the autoencoders.
+    scorer_ : aekit.estimators.detect.FittedScorer
+        The fitted scorer parts the score type combines; ``score_stats_`` holds their statistics per member.
     history_ : list of dict
         Per-epoch losses of the first autoencoder.
     class_error_history_ : list of dict
@@ -282,9 +284,6 @@ class AnomalyDetector(Thresholded, KindDefaults, OutlierMixin, AutoencoderEstima
     # ------------------------------------------------------------------------------------ scoring
     def _units(self, xs: np.ndarray):
         return MemberEnsemble(self.members_).units(xs, self._error_sigma())
-
-    def _scorer_context(self, seed: int = 0) -> ScorerContext:
-        return ScorerContext(per_feature=self._is_table, seed=int(seed), params=self.get_params(deep=False))
 
     def _scaled(self, X) -> np.ndarray:
         return self.autoencoder_.scaler.transform(self._validate(X, reset=False)).astype(np.float32)

@@ -47,7 +47,7 @@ from aekit.models.base import list_models
 from aekit.seeding import resolve_seeds
 from aekit.validation import Either, Integer, NoneOr, Options, Real
 
-__all__ = ["StreamState", "TimeSeriesAnomalyDetector", "anomaly_ranges"]  # the parts' names, as before
+__all__ = ["StreamState", "TimeSeriesAnomalyDetector", "anomaly_ranges"]  # the first two from the parts
 
 @register_estimator("series-anomaly-detector")
 class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator):
@@ -239,8 +239,8 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator)
         return self
 
     def _new_state(self) -> StreamState:
-        return StreamState(context=np.zeros((0, self.n_channels_)),
-                           buffer=self.refit_policy.of(self).new_buffer(self.n_channels_))
+        return self.stream_scorer.state_class(context=np.zeros((0, self.n_channels_)),
+                                              buffer=self.refit_policy.of(self).new_buffer(self.n_channels_))
 
     def fit_stream(self, X, *, train_fraction: float = 0.15, train_rows: int | None = None) -> np.ndarray:
         """NAB's protocol over one series: fit on its first ``train_rows`` rows (default: ``train_fraction`` of
@@ -341,7 +341,7 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator)
         super()._set_state(state)
         self._set_threshold_state(state)
         self.n_channels_ = int(state["n_channels_"])
-        self.state_ = StreamState.from_dict(state["stream"])
+        self.state_ = self.stream_scorer.state_class.from_dict(state["stream"])
 
     def _get_tensors(self):
         return {"train_scores": torch.as_tensor(np.asarray(self.train_scores_, dtype=np.float64))}

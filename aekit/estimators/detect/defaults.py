@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from aekit.estimators.detect.scorers import ScorerContext
+
 
 class KindDefaults:
     """Mixin: the estimator hooks (``_latent_dim``, ``_batch_size``, ``_epochs``, ``_model_name``,
@@ -34,6 +36,10 @@ class KindDefaults:
         if self.trim_fraction is not None:
             return float(self.trim_fraction)
         return float(self.contamination) if self.contamination != "auto" else 0.1
+
+    def _scorer_context(self, seed: int = 0) -> ScorerContext:
+        """What the scorer parts read: errors per feature on tables, the seed, the detector's parameters."""
+        return ScorerContext(per_feature=self._is_table, seed=int(seed), params=self.get_params(deep=False))
 
     def _batch_size(self) -> int:
         return int(self.batch_size) if self.batch_size != "auto" else (128 if self._is_table else 64)

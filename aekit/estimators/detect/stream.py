@@ -8,7 +8,8 @@
   rows before it, so that one event raises one alarm.
 
 A scorer part reads the detector parameters it names in ``params`` and scores rows that follow a
-:class:`StreamState`, moving the state past them; it never sees the model (the detector gives it each row's
+:class:`StreamState` (its ``state_class``: a part that keeps more history adds fields in a subclass, saved
+with the detector), moving the state past them; it never sees the model (the detector gives it each row's
 error), so another part (rolling-window normalisation, say) is one class and one class attribute.
 """
 from __future__ import annotations
@@ -50,6 +51,7 @@ class SurpriseNovelty:
     (``suppress`` rows), returned as ``combined / (1 + combined)`` in [0, 1)."""
 
     params: ClassVar[tuple[str, ...]] = ("novelty_weight", "error_weight", "error_offset", "suppress")
+    state_class: ClassVar[type[StreamState]] = StreamState  # a part with more history subclasses StreamState
 
     def __init__(self, *, novelty_weight: float, error_weight: float, error_offset: float, suppress: int):
         self.novelty_weight, self.error_weight = float(novelty_weight), float(error_weight)
