@@ -39,7 +39,7 @@ from sklearn.base import OutlierMixin
 from aekit.data import infer_layout
 from aekit.data.errors import DataError
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
-from aekit.estimators.detect.ensemble import forward
+from aekit.estimators.detect.ensemble import window_errors
 from aekit.estimators.detect.refit import PeriodicRefit
 from aekit.estimators.detect.stream import StreamState, SurpriseNovelty
 from aekit.estimators.detect.thresholds import THRESHOLD_CONSTRAINTS, Thresholded, anomaly_ranges
@@ -258,15 +258,6 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator)
         return np.r_[np.zeros(n_train), self.update(x[n_train:])]
 
     # ------------------------------------------------------------------------------------ scoring
-    def _window_errors(self, windows: np.ndarray) -> np.ndarray:
-        """Squared error per channel of each scaled window, averaged over its rows: ``(n, C)`` float64."""
-        out = []
-        for i in range(0, len(windows), 4096):
-            xs = np.ascontiguousarray(windows[i:i + 4096])
-            recon, _ = forward(self.autoencoder_.model, xs)
-            out.append(((recon - xs) ** 2).mean(axis=2))
-        return np.concatenate(out) if out else np.zeros((0, self.n_channels_))
-
     def _row_errors(self, state: StreamState, x: np.ndarray) -> np.ndarray:
         """``(n, C)`` errors of the windows ending at each row of ``x`` after ``state.context``; NaN for rows
         with fewer than ``window`` rows up to them."""
@@ -276,7 +267,7 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator)
         first = max(0, L - 1 - m)  # the first row of x with a full window
         err = np.full((n, self.n_channels_), np.nan)
         if first < n:
-            err[first:] = self._window_errors(self._windows(full[m + first - (L - 1):]))
+            err[first:] = window_errors(self.autoencoder_.model, self._windows(full[m + first - (L - 1):]))
         return err
 
     def _advance(self, state: StreamState, x: np.ndarray) -> np.ndarray:

@@ -157,6 +157,16 @@ def errors(model, xs: np.ndarray, error_sigma: float = 0.0, device=None) -> np.n
     return squared(recon - xs, error_sigma).reshape(len(xs), -1).mean(axis=1)
 
 
+def window_errors(model, windows: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """Squared error per channel of each scaled window ``(n, C, L)``, averaged over its rows: ``(n, C)``."""
+    out = []
+    for i in range(0, len(windows), chunk):
+        xs = np.ascontiguousarray(windows[i:i + chunk])
+        recon, _ = forward(model, xs)
+        out.append(((recon - xs) ** 2).mean(axis=2))
+    return np.concatenate(out) if out else np.zeros((0, windows.shape[1]))
+
+
 def squared(r: np.ndarray, sigma: float) -> np.ndarray:
     """A residual (recon - x) squared per feature; for images ``(n, C, H, W)`` with ``sigma`` > 0 it is smoothed
     by a Gaussian of that many pixels first, so that coherent errors (a missing stroke) outweigh scattered ones."""
