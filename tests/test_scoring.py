@@ -1,10 +1,12 @@
-"""Anomaly score types and threshold rules are registered objects: the built-in rules match their
-definitions, and a rule or score type registered here is used by AnomalyDetector with no other change."""
+"""Anomaly score types, scorer parts and threshold rules are registered objects: the built-in rules match their
+definitions, and a rule, score type or scorer part registered here is used by AnomalyDetector with no other
+change (a scorer part's statistics are saved and reloaded with the detector)."""
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
 from aekit import AnomalyDetector
+from aekit.estimators.detect import ScorerPart, list_scorers, register_scorer
 from aekit.estimators.scoring import (ScoreType, ThresholdRule, list_score_types, list_threshold_rules,
                                       register_score_type, register_threshold_rule, threshold_rule)
 from aekit.validation import Real
@@ -64,3 +66,60 @@ def test_a_registered_rule_and_score_type_are_used_by_the_detector():
 def test_unknown_rule_is_named():
     with pytest.raises(ValueError, match=r"threshold='nope'; expected one of \('auto', "):
         AnomalyDetector(threshold="nope").fit(load_digits().data[:50])
+
+
+@register_scorer("code-norm")
+class CodeNorm(ScorerPart):
+    """The norm of each code, standardised by the training codes' (a fitted statistic, defined in this test)."""
+
+    keys = ("norm_mean", "norm_std")
+
+    def fit(self, units):
+        self.stats = [{"norm_mean": float(np.linalg.norm(u.codes, axis=1).mean()),
+                       "norm_std": float(np.linalg.norm(u.codes, axis=1).std() + 1e-12)} for u in units]
+        return self
+
+    def values(self, units):
+        return [(np.linalg.norm(u.codes, axis=1) - st["norm_mean"]) / st["norm_std"]
+                for u, st in zip(units, self.stats)]
+
+
+@register_score_type("error+norm")
+class ErrorNorm(ScoreType):
+    """The standardised error plus the standardised code norm: a score type that needs a new scorer part."""
+
+    needs = ("error", "code-norm")
+
+    def combine(self, values, stats):
+        return (values["error"] - stats["err_raw_mean"]) / stats["err_raw_std"] + values["code-norm"]
+
+
+def test_a_registered_scorer_part_is_fitted_saved_and_reloaded(tmp_path):
+    from aekit import load
+
+    assert "code-norm" in list_scorers() and {"error", "density", "neighbours"} <= set(list_scorers())
+    X = load_digits().data
+    det = AnomalyDetector(latent_dim=4, epochs=2, min_steps=0, score_type="error+norm").fit(X[:300])
+    assert set(det.scorer_.parts) == {"error", "code-norm"}
+    assert {"norm_mean", "norm_std", "err_raw_mean"} <= set(det.score_stats_[0])
+    back = load(det.save(tmp_path / "det"))
+    np.testing.assert_array_equal(back.anomaly_score(X[300:400]), det.anomaly_score(X[300:400]))
+    assert back.score_stats_ == det.score_stats_
+
+
+@pytest.mark.parametrize("score_type, parts", [("reconstruction", {"error"}), ("latent", {"error", "density"}),
+                                               ("error+knn", {"error", "neighbours"})])
+def test_fitted_scorer_parts_save_their_own_statistics(score_type, parts):
+    """Each part's to_state() holds only its own statistics, and from_state() rebuilds a part that scores alike."""
+    from aekit.estimators.detect import FittedScorer
+
+    X = load_digits().data
+    det = AnomalyDetector(latent_dim=3, epochs=2, min_steps=0, n_estimators=2, score_type=score_type).fit(X[:200])
+    assert set(det.scorer_.parts) == parts
+    for part in det.scorer_.parts.values():
+        stats, _ = part.to_state()
+        assert all(set(s) <= set(type(part).keys) for s in stats)
+    stats, tensors = det.scorer_.to_state()
+    again = FittedScorer.from_state(score_type, stats, tensors, det._scorer_context())
+    units = det._units(det._scaled(X[200:260]))
+    np.testing.assert_array_equal(again.score(units), det.scorer_.score(units))

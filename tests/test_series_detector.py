@@ -60,6 +60,63 @@ def test_update_in_chunks_equals_one_update(refit_every):
     np.testing.assert_allclose(parts, whole, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("batch_size", ["auto", 32])
+def test_refits_train_through_the_estimators_training_function(batch_size, capfd, monkeypatch):
+    """Refits go through AutoencoderEstimator._train: no progress bar with verbose=False (they showed one), and
+    batch_size="auto", which the constraints accept, works (it failed in int())."""
+    x = _sine(700)
+    det = TimeSeriesAnomalyDetector(**FAST, batch_size=batch_size, refit_every=100, refit_steps=3).fit(x[:300])
+    calls = []
+    train = det._train
+    monkeypatch.setattr(det, "_train", lambda *a, **k: calls.append(k) or train(*a, **k))
+    capfd.readouterr()
+    scores = det.update(x[300:])
+    err = capfd.readouterr().err
+    assert "training" not in err and "step/s" not in err
+    assert len(calls) == 4 and all(k["lr"] == pytest.approx(det.lr / 3) for k in calls)  # every 100 of 400 rows
+    assert scores.shape == (400,) and np.isfinite(scores).all()
+
+
+def test_scorer_and_refit_parts_can_be_swapped():
+    """The series scorer part and the refit policy part are class attributes: a detector with other parts uses
+    them with no other change (here: the raw mean window error as the score, and a refit after every chunk)."""
+    from aekit.estimators.detect.stream import StreamState
+
+    class RawError:
+        params, state_class = (), StreamState
+
+        @classmethod
+        def of(cls, detector):
+            return cls()
+
+        def score(self, state, x, err):
+            return np.nan_to_num(err)
+
+    class EveryChunk:
+        seen = []
+
+        @classmethod
+        def of(cls, detector):
+            return cls()
+
+        def new_buffer(self, n_channels):
+            return None
+
+        def run(self, detector, state, x):
+            EveryChunk.seen.append(len(x))
+            return detector._advance(state, x)
+
+    class RawDetector(TimeSeriesAnomalyDetector):
+        stream_scorer, refit_policy = RawError, EveryChunk
+
+    x = _sine(600)
+    det = RawDetector(**FAST).fit(x[:300])
+    expected = det.error_map(x[300:]).mean(axis=1)                 # the rows' window errors, stream unchanged
+    np.testing.assert_array_equal(det.update(x[300:]), expected)
+    assert EveryChunk.seen == [300]
+    np.testing.assert_array_equal(det.train_scores_[:FAST["window"] - 1], 0.0)   # no full window yet: 0
+
+
 def test_anomaly_score_does_not_advance_the_stream(fitted):
     x = _sine(300, seed=1)
     a = fitted.anomaly_score(x)

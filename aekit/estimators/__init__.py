@@ -6,6 +6,7 @@ from aekit.estimators._image import ImageEstimator
 from aekit.estimators._series import SeriesEstimator
 from aekit.estimators.anomaly import AnomalyDetector
 from aekit.estimators.classifier import EncoderClassifier
+from aekit.estimators.detect import list_scorers, register_scorer
 from aekit.estimators.clusterer import Clusterer
 from aekit.estimators.compressor import Compressor
 from aekit.estimators.generator import Generator
@@ -22,4 +23,4 @@ __all__ = ["AnomalyDetector", "AutoencoderEstimator", "Estimator", "ImageEstimat
            "rebuild_estimator", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "ImageCodec", "Reducer", "Restorer",
            "Segmenter", "TimeSeriesAnomalyDetector", "anomaly_ranges", "RestorationTask", "estimator_class", "list_estimators", "list_restoration_tasks", "load_estimator",
            "register_estimator", "register_restoration_task", "list_score_types", "list_threshold_rules",
-           "register_score_type", "register_threshold_rule"]
+           "register_score_type", "register_threshold_rule", "list_scorers", "register_scorer"]

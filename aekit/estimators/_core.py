@@ -120,16 +120,17 @@ class Estimator(BaseEstimator):
 
     def _train(self, X: np.ndarray, target: np.ndarray | None = None, *, seeds: Seeds, model=None, scaler="auto",
                objective=None, val=None, corruption=None, callbacks=(), epochs: int | None = None,
-               validation_fraction: float | None = None) -> Fitted:
+               validation_fraction: float | None = None, lr: float | None = None) -> Fitted:
         """Train through :func:`aekit.training.train_autoencoder` with this estimator's budget and split.
 
         ``model``: a ModelSpec or a model (default: :meth:`_model_spec` for ``X``); ``scaler``: "auto" (the
         ``scaler`` parameter's choice, fitted on ``X``), a scaler, or None; ``validation_fraction``: None for
-        the estimator's own."""
+        the estimator's own; ``lr``: None for the ``lr`` parameter (a fine-tuning may take less)."""
         from aekit.training import TrainConfig, train_autoencoder
 
-        config = TrainConfig(epochs=int(epochs or self._epochs()), batch_size=self._batch_size(), lr=float(self.lr),
-                             max_time=self.max_time, progress=bool(self.verbose), device=self.device)
+        config = TrainConfig(epochs=int(epochs or self._epochs()), batch_size=self._batch_size(),
+                             lr=float(lr or self.lr), max_time=self.max_time, progress=bool(self.verbose),
+                             device=self.device)
         return train_autoencoder(
             X, target, model=model if model is not None else self._model_spec(tuple(X.shape[1:])), config=config,
             seeds=seeds, objective=objective if objective is not None else self._loss,

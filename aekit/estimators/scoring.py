@@ -1,6 +1,7 @@
 """How an anomaly detector turns a member's errors into a score, and its scores into a threshold: small
-registered objects (no string branches in :class:`~aekit.AnomalyDetector`), so a new score or a new
-threshold rule is one class with a decorator (``@register_score_type``, ``@register_threshold_rule``).
+registered objects (no string branches in the detectors), so a new score or a new threshold rule is one
+class with a decorator (``@register_score_type``, ``@register_threshold_rule``; a new fitted statistic is a
+scorer part, ``aekit.estimators.detect.scorers.register_scorer``).
 
 Score types get, per sample, the reconstruction error ``err`` and the negative log-likelihood ``nll`` of the
 code under the member's Gaussian mixture, and that member's training statistics ``stats``
@@ -52,11 +53,25 @@ class ThresholdWarning(UserWarning):
 # ------------------------------------------------------------------------------------------ score types
 class ScoreType:
     """``__call__(err, nll, stats)``; a type with ``uses_neighbours`` also gets ``knn=`` (the distance of each
-    code to its ``n_neighbors``-th nearest training code) and ``stats`` then holds ``knn_mean``/``knn_std``."""
+    code to its ``n_neighbors``-th nearest training code) and ``stats`` then holds ``knn_mean``/``knn_std``.
+
+    ``needs`` names the fitted scorer parts (:mod:`aekit.estimators.detect.scorers`) the detector fits for this
+    type, by default from the two flags; a type that needs a newly registered part names it there and
+    overrides :meth:`combine`, which gets each part's values (per sample) and the unit's statistics."""
 
     name: ClassVar[str] = ""
     uses_density: ClassVar[bool] = True     # needs the mixture of the codes (nll)
     uses_neighbours: ClassVar[bool] = False  # needs the training codes (knn)
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return ("error", *(("density",) if self.uses_density else ()),
+                *(("neighbours",) if self.uses_neighbours else ()))
+
+    def combine(self, values: dict[str, np.ndarray], stats: dict) -> np.ndarray:
+        """The score of one unit from its parts' ``values`` (``{"error": ..., "density": ..., ...}``)."""
+        knn = {"knn": values["neighbours"]} if "neighbours" in values else {}
+        return self(values["error"], values.get("density"), stats, **knn)
 
     def __call__(self, err: np.ndarray, nll: np.ndarray | None, stats: dict) -> np.ndarray:
         raise NotImplementedError

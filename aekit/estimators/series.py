@@ -21,49 +21,36 @@ score at ``t`` uses rows up to ``t`` only. Three parts make the score, each a kn
 Streams: :meth:`TimeSeriesAnomalyDetector.fit` trains on a first part, :meth:`update` scores new rows and
 keeps them as history (optionally fine-tuning the autoencoder on the recent past every ``refit_every`` rows),
 and :meth:`fit_stream` does both over a whole series, NAB's protocol.
+
+The detector is composed of parts (:mod:`aekit.estimators.detect`): a series scorer part (``stream_scorer``,
+the three devices above, :mod:`~aekit.estimators.detect.stream`), a refit policy part (``refit_policy``,
+:mod:`~aekit.estimators.detect.refit`) and the threshold part it shares with :class:`~aekit.AnomalyDetector`.
 """
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.base import OutlierMixin
 
+from aekit.data import infer_layout
 from aekit.data.errors import DataError
-from aekit.estimators._base import register_estimator
-from aekit.estimators.anomaly import AnomalyDetector
+from aekit.estimators._base import AutoencoderEstimator, register_estimator
+from aekit.estimators.detect.ensemble import window_errors
+from aekit.estimators.detect.refit import PeriodicRefit
+from aekit.estimators.detect.stream import StreamState, SurpriseNovelty
+from aekit.estimators.detect.thresholds import THRESHOLD_CONSTRAINTS, Thresholded, anomaly_ranges
+from aekit.models.base import list_models
 from aekit.seeding import resolve_seeds
-from aekit.validation import Either, Instance, Integer, NoneOr, Options, Real
+from aekit.validation import Either, Integer, NoneOr, Options, Real
 
-MIN_ERRORS = 10  # earlier errors needed before a surprise is computed
-
-
-@dataclass
-class StreamState:
-    """What scoring the next row needs from the rows before it (all JSON-able through :meth:`to_dict`)."""
-
-    context: np.ndarray                  # (<= window - 1, C) the last raw rows
-    err_n: int = 0                       # errors seen, their sum and sum of squares (the surprise's reference)
-    err_sum: float = 0.0
-    err_sumsq: float = 0.0
-    lo: np.ndarray | None = None         # (C,) the smallest and largest raw value seen per channel
-    hi: np.ndarray | None = None
-    recent: np.ndarray = field(default_factory=lambda: np.zeros(0))  # combined scores of the last rows
-    since_refit: int = 0
-    buffer: np.ndarray | None = None     # (<= refit_history, C) raw rows kept for refits
-
-    def to_dict(self) -> dict:
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "StreamState":
-        arrays = {"context", "lo", "hi", "recent", "buffer"}
-        return cls(**{k: (np.asarray(v, dtype=np.float64) if k in arrays and v is not None else v)
-                      for k, v in d.items()})
-
+__all__ = ["StreamState", "TimeSeriesAnomalyDetector", "anomaly_ranges"]  # the first two from the parts
 
 @register_estimator("series-anomaly-detector")
-class TimeSeriesAnomalyDetector(AnomalyDetector):
+class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator):
     """Per-timestamp anomaly scores in [0, 1] for a time series, from an autoencoder over sliding windows.
 
     ``X`` is one series: an array ``(T,)`` or ``(T, C)`` (rows are timestamps, columns channels) or an
@@ -125,7 +112,10 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
     """
 
     _data_kind = "sequence"
-    _default_rule = "nab"
+    _default_rule = "nab"  # threshold="auto" without a float contamination (detect/thresholds.py)
+    corruption = None
+    stream_scorer = SurpriseNovelty  # the series scorer part (detect/stream.py)
+    refit_policy = PeriodicRefit     # the refit policy part (detect/refit.py)
 
     def __init__(self, window: int = 128, latent_dim: int = 4, *, model: str = "conv1d-seq",
                  model_params: dict | None = None, novelty_weight: float = 1.0, error_weight: float = 0.03,
@@ -162,13 +152,12 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
         self.device = device
         self.verbose = verbose
 
-    # AnomalyDetector parameters this estimator fixes
-    score_type, n_estimators, mode, trim_fraction, gmm_components, error_sigma = \
-        "reconstruction", 1, "clean", None, 1, 0.0
-
     _constraints = {
-        **{k: v for k, v in AnomalyDetector._constraints.items()
-           if k not in ("score_type", "n_estimators", "mode", "trim_fraction", "gmm_components", "error_sigma")},
+        **AutoencoderEstimator._constraints,
+        **THRESHOLD_CONSTRAINTS,
+        "epochs": Either(Integer(1), Options("auto")),
+        "batch_size": Either(Integer(1), Options("auto")),
+        "min_steps": Integer(0),
         "window": Integer(2),
         "latent_dim": Integer(1),
         "novelty_weight": Real(0),
@@ -179,8 +168,6 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
         "refit_history": Integer(2),
         "refit_steps": Integer(1),
         "stride": Integer(1),
-        "threshold": Instance(str, what="'auto' or a registered threshold rule (list_threshold_rules())"),
-        "contamination": Either(Options("auto"), Real(0, 0.5, closed="right")),
     }
 
     # ------------------------------------------------------------------------------------ inputs
@@ -212,16 +199,13 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
 
     def _windows(self, x: np.ndarray, stride: int = 1) -> np.ndarray:
         """Scaled float32 windows ``(n, C, window)`` of raw rows ``x`` ``(T, C)``."""
-        from numpy.lib.stride_tricks import sliding_window_view
-
         w = sliding_window_view(x, int(self.window), axis=0)[::stride]
         return self.autoencoder_.scaler.transform(w).astype(np.float32)
 
     # ------------------------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
         super()._check_params()
-        from aekit.models.base import list_models
-
+        self._check_threshold_params()
         if self.model not in list_models("sequence"):
             raise ValueError(f"TimeSeriesAnomalyDetector: model={self.model!r} is not a sequence model; expected one "
                              f"of {list_models('sequence')}")
@@ -229,13 +213,14 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
     def _model_name(self, input_shape):
         return self.model
 
+    def _batch_size(self) -> int:
+        return int(self.batch_size) if self.batch_size != "auto" else 64
+
+    def _epochs(self) -> int:
+        return int(self.epochs) if self.epochs != "auto" else 20
+
     def fit(self, X, y=None):
         """Train on the windows of the series ``X`` and start the stream after its last row; returns ``self``."""
-        from numpy.lib.stride_tricks import sliding_window_view
-
-        from aekit.data.kinds import infer_layout
-        from aekit.persistence import TrainedAutoencoder
-
         self._check_params()
         x = self._series(X, reset=True)
         raw_windows = np.ascontiguousarray(sliding_window_view(x, int(self.window), axis=0)[::int(self.stride)],
@@ -246,9 +231,7 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
         fitted = self._train(raw_windows, seeds=resolve_seeds(self.random_state).member(0),
                              model=self._model_spec(tuple(raw_windows.shape[1:])), objective="mse",
                              epochs=self._epochs_for(len(raw_windows)))
-        self.autoencoder_ = TrainedAutoencoder(fitted.model, fitted.scaler, metadata={"model": fitted.model.name})
-        self.extra_members_ = []
-        self.history_, self.n_iter_ = fitted.result.history, len(fitted.result.history)
+        self._keep(fitted)
         self.state_ = self._new_state()
         self.train_scores_ = self._advance(self.state_, x)
         self.state_.recent = np.zeros(0)  # the stream after training starts with nothing to suppress
@@ -256,8 +239,8 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
         return self
 
     def _new_state(self) -> StreamState:
-        c = self.n_channels_
-        return StreamState(context=np.zeros((0, c)), buffer=np.zeros((0, c)) if self.refit_every else None)
+        return self.stream_scorer.state_class(context=np.zeros((0, self.n_channels_)),
+                                              buffer=self.refit_policy.of(self).new_buffer(self.n_channels_))
 
     def fit_stream(self, X, *, train_fraction: float = 0.15, train_rows: int | None = None) -> np.ndarray:
         """NAB's protocol over one series: fit on its first ``train_rows`` rows (default: ``train_fraction`` of
@@ -275,15 +258,6 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
         return np.r_[np.zeros(n_train), self.update(x[n_train:])]
 
     # ------------------------------------------------------------------------------------ scoring
-    def _window_errors(self, windows: np.ndarray) -> np.ndarray:
-        """Squared error per channel of each scaled window, averaged over its rows: ``(n, C)`` float64."""
-        out = []
-        for i in range(0, len(windows), 4096):
-            xs = np.ascontiguousarray(windows[i:i + 4096])
-            recon, _ = self._forward(self.autoencoder_.model, xs)
-            out.append(((recon - xs) ** 2).mean(axis=2))
-        return np.concatenate(out) if out else np.zeros((0, self.n_channels_))
-
     def _row_errors(self, state: StreamState, x: np.ndarray) -> np.ndarray:
         """``(n, C)`` errors of the windows ending at each row of ``x`` after ``state.context``; NaN for rows
         with fewer than ``window`` rows up to them."""
@@ -293,56 +267,16 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
         first = max(0, L - 1 - m)  # the first row of x with a full window
         err = np.full((n, self.n_channels_), np.nan)
         if first < n:
-            err[first:] = self._window_errors(self._windows(full[m + first - (L - 1):]))
+            err[first:] = window_errors(self.autoencoder_.model, self._windows(full[m + first - (L - 1):]))
         return err
 
     def _advance(self, state: StreamState, x: np.ndarray) -> np.ndarray:
         """Score the rows ``x`` ``(n, C)`` that follow ``state`` and move ``state`` past them."""
-        from scipy.ndimage import maximum_filter1d
-
-        n = len(x)
-        if n == 0:
+        if len(x) == 0:
             return np.zeros(0)
-        e = self._row_errors(state, x).mean(axis=1)
-        valid = np.isfinite(e)
-        ev = np.where(valid, e, 0.0)
-        # the surprise: error against the mean / std of all earlier errors
-        count = state.err_n + np.cumsum(valid) - valid
-        s1 = state.err_sum + np.cumsum(ev) - ev
-        s2 = state.err_sumsq + np.cumsum(ev * ev) - ev * ev
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = s1 / np.maximum(count, 1)
-            sd = np.sqrt(np.maximum(s2 / np.maximum(count, 1) - mean * mean, 0.0))
-            sd = np.maximum(sd, 1e-12 + 1e-6 * np.abs(mean))
-            surprise = np.where(valid & (count >= MIN_ERRORS), (ev - mean) / sd, 0.0)
-        # the novelty: distance outside the range of all earlier values, in units of that range
-        lo0 = state.lo if state.lo is not None else np.full(x.shape[1], np.inf)
-        hi0 = state.hi if state.hi is not None else np.full(x.shape[1], -np.inf)
-        hi = np.maximum.accumulate(np.vstack([hi0, x]), axis=0)
-        lo = np.minimum.accumulate(np.vstack([lo0, x]), axis=0)
-        hi_prev, lo_prev = hi[:-1], lo[:-1]
-        with np.errstate(invalid="ignore"):
-            span = np.maximum(hi_prev - lo_prev, 1e-9 * np.maximum(1.0, np.abs(hi_prev)))
-            out = np.maximum(np.maximum(x - hi_prev, lo_prev - x), 0.0) / span
-        novelty = np.where(np.isfinite(out), out, 0.0).max(axis=1)
-        combined = (float(self.novelty_weight) * novelty
-                    + float(self.error_weight) * np.maximum(surprise - float(self.error_offset), 0.0))
-        K = int(self.suppress)
-        if K > 0:
-            past = np.r_[state.recent[-K:], combined]
-            p = len(past) - n
-            running = maximum_filter1d(past, K, origin=(K - 1) // 2, mode="constant", cval=-np.inf)  # max of [i-K+1, i]
-            before = np.r_[-np.inf, running][p:p + n]  # the max over the K rows before each new row
-            kept = np.where(combined > before, combined, 0.0)
-            state.recent = past[-K:]
-        else:
-            kept = combined
-        state.err_n += int(valid.sum())
-        state.err_sum += float(ev.sum())
-        state.err_sumsq += float((ev * ev).sum())
-        state.lo, state.hi = lo[-1], hi[-1]
+        scores = self.stream_scorer.of(self).score(state, x, self._row_errors(state, x).mean(axis=1))
         state.context = np.concatenate([state.context, x])[-(int(self.window) - 1):]
-        return kept / (1.0 + kept)
+        return scores
 
     def update(self, X) -> np.ndarray:
         """Score new rows that follow everything seen so far, keep them as history; returns ``(n,)`` scores.
@@ -350,43 +284,12 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
         With ``refit_every``, the autoencoder is fine-tuned on the last ``refit_history`` rows each time that
         many rows have passed (before scoring the rows after that point)."""
         self._check_fitted()
-        x = self._series(X, reset=False)
-        if not self.refit_every:
-            return self._advance(self.state_, x)
-        out, st, every = [], self.state_, int(self.refit_every)
-        i = 0
-        while i < len(x):
-            j = min(len(x), i + every - st.since_refit)
-            chunk = x[i:j]
-            out.append(self._advance(st, chunk))
-            st.buffer = np.concatenate([st.buffer, chunk])[-int(self.refit_history):]
-            st.since_refit += len(chunk)
-            if st.since_refit >= every:
-                self._refit(st.buffer)
-                st.since_refit = 0
-            i = j
-        return np.concatenate(out) if out else np.zeros(0)
-
-    def _refit(self, rows: np.ndarray) -> None:
-        """Fine-tune the autoencoder on the windows of ``rows`` for ``refit_steps`` steps."""
-        if len(rows) < int(self.window) + 1:
-            return
-        from aekit.training import TrainConfig, train_autoencoder
-
-        windows = self._windows(rows)
-        steps_per_epoch = math.ceil(len(windows) / min(int(self.batch_size), len(windows)))
-        config = TrainConfig(epochs=max(1, round(int(self.refit_steps) / steps_per_epoch)),
-                             batch_size=int(self.batch_size), lr=float(self.lr) / 3, device=self.device)
-        train_autoencoder(windows, model=self.autoencoder_.model, config=config,
-                          seeds=resolve_seeds(self.random_state).member(0), objective="mse")
-        self.autoencoder_.model.eval()
+        return self.refit_policy.of(self).run(self, self.state_, self._series(X, reset=False))
 
     def anomaly_score(self, X) -> np.ndarray:
         """Scores ``(T,)`` of the rows of ``X`` taken as the continuation of the stream, without keeping them
         (``update`` keeps them). Higher is more abnormal."""
         self._check_fitted()
-        import copy
-
         return self._advance(copy.deepcopy(self.state_), self._series(X, reset=False))
 
     def error_map(self, X) -> np.ndarray:
@@ -422,47 +325,17 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
 
     # ------------------------------------------------------------------------------------ persistence
     def _get_state(self) -> dict:
-        from aekit.estimators._base import AutoencoderEstimator
-
-        return {**AutoencoderEstimator._get_state(self), "threshold_": self.threshold_, "offset_": self.offset_,
-                "threshold_rule_": self.threshold_rule_, "n_channels_": self.n_channels_,
+        return {**super()._get_state(), **self._threshold_state(), "n_channels_": self.n_channels_,
                 "stream": self.state_.to_dict()}
 
     def _set_state(self, state: dict) -> None:
-        from aekit.estimators._base import AutoencoderEstimator
-
-        AutoencoderEstimator._set_state(self, state)
-        self.threshold_, self.offset_ = float(state["threshold_"]), float(state["offset_"])
-        self.threshold_rule_ = state["threshold_rule_"]
+        super()._set_state(state)
+        self._set_threshold_state(state)
         self.n_channels_ = int(state["n_channels_"])
-        self.state_ = StreamState.from_dict(state["stream"])
-        self.extra_members_ = []
+        self.state_ = self.stream_scorer.state_class.from_dict(state["stream"])
 
     def _get_tensors(self):
-        import torch
-
         return {"train_scores": torch.as_tensor(np.asarray(self.train_scores_, dtype=np.float64))}
 
     def _set_tensors(self, tensors) -> None:
         self.train_scores_ = tensors["train_scores"].numpy()
-
-
-def anomaly_ranges(flags, window: int = 1, timestamps=None) -> list[list]:
-    """``[[start, end], ...]`` of the rows covered by the windows of ``window`` rows ending at each flagged row
-    (merged when they overlap or touch), as row numbers or, with ``timestamps``, ISO timestamp strings."""
-    flags = np.asarray(flags, dtype=bool).ravel()
-    rows = np.flatnonzero(flags)
-    out: list[list] = []
-    for r in rows:
-        start = max(0, int(r) - int(window) + 1)
-        if out and start <= out[-1][1] + 1:
-            out[-1][1] = int(r)
-        else:
-            out.append([start, int(r)])
-    if timestamps is not None:
-        t = np.asarray(timestamps)
-        if len(t) != len(flags):
-            raise ValueError(f"timestamps has {len(t)} entries for {len(flags)} scores")
-        out = [[str(np.datetime64(t[a], "s")).replace("T", " "), str(np.datetime64(t[b], "s")).replace("T", " ")]
-               for a, b in out]
-    return out

@@ -1,0 +1,15 @@
+"""The parts both anomaly detectors are composed of.
+
+* :mod:`~aekit.estimators.detect.ensemble`: the members, trained as one batched network or as separate ones,
+  and how they are run to score (per-unit residuals and codes, float64);
+* :mod:`~aekit.estimators.detect.scorers`: fitted scorer parts (reconstruction error, Gaussian mixture of the
+  codes, kNN distance of the codes) that save their own statistics; a score type combines them;
+* :mod:`~aekit.estimators.detect.thresholds`: the threshold part and the outlier API built on it;
+* :mod:`~aekit.estimators.detect.defaults`: AnomalyDetector's "auto" settings by data kind;
+* :mod:`~aekit.estimators.detect.stream`: the series scorer part (surprise, novelty, suppression) and its state;
+* :mod:`~aekit.estimators.detect.refit`: the series refit policy part (fine-tuning on the recent past).
+"""
+from aekit.estimators.detect.scorers import (FittedScorer, ScorerContext, ScorerPart, list_scorers,
+                                             register_scorer)
+
+__all__ = ["FittedScorer", "ScorerContext", "ScorerPart", "list_scorers", "register_scorer"]

@@ -1,0 +1,67 @@
+"""The series refit policy part: when and how the detector's autoencoder keeps learning on a stream.
+
+``PeriodicRefit`` fine-tunes it every ``refit_every`` rows on the windows of the last ``refit_history`` rows
+(the past only, so scores stay causal), for about ``refit_steps`` optimisation steps at a third of the fit's
+learning rate, through the estimator's one training function (``AutoencoderEstimator._train``: its progress
+setting, batch size, ``max_time`` and device, with the fit's first member seeds). ``refit_every=None``: never.
+
+A policy reads the detector parameters it names in ``params`` and scores rows with the detector's
+``_advance(state, rows)``, choosing when to train in between; another policy is one class and one class
+attribute of the detector.
+"""
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from aekit.seeding import resolve_seeds
+
+
+class PeriodicRefit:
+    params: ClassVar[tuple[str, ...]] = ("refit_every", "refit_history", "refit_steps")
+
+    def __init__(self, *, refit_every: int | None, refit_history: int, refit_steps: int):
+        self.every = int(refit_every) if refit_every else None
+        self.history, self.steps = int(refit_history), int(refit_steps)
+
+    @classmethod
+    def of(cls, detector) -> "PeriodicRefit":
+        return cls(**{p: getattr(detector, p) for p in cls.params})
+
+    def new_buffer(self, n_channels: int) -> np.ndarray | None:
+        """The rows kept for refits at the start of a stream (None: the policy keeps none)."""
+        return np.zeros((0, n_channels)) if self.every else None
+
+    def run(self, detector, state, x: np.ndarray) -> np.ndarray:
+        """Score the rows ``x`` that follow ``state`` (moving it past them), refitting each time ``every``
+        rows have passed, before scoring the rows after that point."""
+        if not self.every:
+            return detector._advance(state, x)
+        if state.buffer is None:  # refit_every was set after the fit
+            state.buffer = np.zeros((0, x.shape[1]))
+        out, i = [], 0
+        while i < len(x):
+            j = min(len(x), i + self.every - state.since_refit)
+            chunk = x[i:j]
+            out.append(detector._advance(state, chunk))
+            state.buffer = np.concatenate([state.buffer, chunk])[-self.history:]
+            state.since_refit += len(chunk)
+            if state.since_refit >= self.every:
+                self.refit(detector, state.buffer)
+                state.since_refit = 0
+            i = j
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def refit(self, detector, rows: np.ndarray) -> None:
+        """Fine-tune ``detector.autoencoder_`` on the windows of ``rows`` (nothing when there is no window)."""
+        if len(rows) < int(detector.window) + 1:
+            return
+        windows = detector._windows(rows)
+        steps_per_epoch = math.ceil(len(windows) / min(detector._batch_size(), len(windows)))
+        detector._train(windows, seeds=resolve_seeds(detector.random_state).member(0),
+                        model=detector.autoencoder_.model, scaler=None, objective="mse",
+                        epochs=max(1, round(self.steps / steps_per_epoch)), validation_fraction=0.0,
+                        lr=float(detector.lr) / 3)
+        detector.autoencoder_.model.eval()
