@@ -31,6 +31,7 @@ from aekit.training.fitting import split_validation
 from aekit.estimators.scoring import (ThresholdWarning, list_score_types, list_threshold_rules, score_type,
                                       threshold_rule)
 from aekit.validation import Either, Instance, Integer, NoneOr, Options, Real, check_params
+from aekit.operations import Operation, codes, verdict
 
 MODES = ("clean", "contaminated")
 
@@ -128,6 +129,19 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
     >>> float((labels[y == 0] == -1).mean()) <= 0.1
     True
     """
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations)
+    purpose = "anomaly detection"
+    operations = (
+        Operation("detect", "samples", ("anomaly_score", "is_anomaly"),
+                  "anomaly score and verdict (is_anomaly: score > threshold)", verdict),
+        Operation("score", "samples", ("anomaly_score", "is_anomaly", "error_map"), "anomaly score, verdict (score > "
+                  "threshold) and per-feature or per-pixel squared error; asking only for anomaly_score / is_anomaly "
+                  "skips the error map", lambda est, x: {**verdict(est, x), "error_map": est.error_map(x)}),
+        Operation("reconstruct", "samples", ("reconstruction",), "reconstructions by the first member, raw units",
+                  "reconstruct"),
+        Operation("encode", "samples", ("code",), "codes of the first member", codes),
+    )
 
     def __init__(self, latent_dim="auto", *, score_type: str = "auto", n_estimators="auto", n_neighbors: int = 5,
                  mode: str = "clean", trim_fraction: float | None = None, contamination="auto", threshold: str = "auto",
@@ -611,6 +625,12 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
             m.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
             self.extra_members_.append(m.eval())
         del self._members_config
+
+    @property
+    def score_type_(self) -> str:
+        """The score type in use: ``score_type``, with "auto" resolved by the data kind."""
+        self._check_fitted()
+        return self._score_type()
 
     @property
     def members_(self) -> list:

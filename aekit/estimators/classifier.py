@@ -27,6 +27,7 @@ from aekit.persistence import TrainedAutoencoder, load_autoencoder
 from aekit.models.base import Autoencoder, ModelOutput
 from aekit.corruption import Corruption
 from aekit.validation import Boolean, Either, Instance, Integer, NoneOr, Options, Real
+from aekit.operations import Operation
 
 
 class _EncoderWithHead(Autoencoder):
@@ -170,6 +171,11 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
         "epochs": Either(Integer(1), Options("auto")),
         "batch_size": Either(Integer(1), Options("auto")),
     }
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations)
+    purpose = "classification"
+    operations = (Operation("predict", "samples", ("label", "probabilities"), "class and probabilities",
+                            lambda est, x: {"label": est.predict(x), "probabilities": est.predict_proba(x)}),)
 
     def __init__(self, latent_dim: int = 32, *, mode: str = "joint", encoder=None, reconstruction_weight: float = 1.0,
                  consistency_weight: float = 1.0, threshold: float = 0.95, corruption="auto",

@@ -17,6 +17,7 @@ from aekit.codec import CodecError, EntropyTables, decode_symbols, encode_symbol
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import resolve_seeds
 from aekit.validation import Integer, Real, check_params
+from aekit.operations import Operation
 
 
 class TablesInFolder:
@@ -94,6 +95,12 @@ class Compressor(TablesInFolder, TransformerMixin, AutoencoderEstimator):
 
     _constraints = {**AutoencoderEstimator._constraints,
                               "rate_weight": Real(0), "step": Real(0, closed="neither"), "refine": Integer(0)}
+
+    purpose, operations = "compression", (   # what aekit apply, serve and the explorer offer (aekit.operations)
+        Operation("compress", "samples", ("stream",), "one .aek stream per sample", "compress"),
+        Operation("decompress", "streams", ("reconstruction",), "samples from .aek streams, raw units", "decompress"),
+        Operation("reconstruct", "samples", ("reconstruction",), "decoded reconstructions, raw units", "reconstruct"),
+        Operation("encode", "samples", ("code",), "the quantised codes", "transform"))
 
     def __init__(self, latent_dim: int = 32, *, rate_weight: float = 0.01, step: float = 1.0, refine: int = 0,
                  model: str = "auto",

@@ -23,6 +23,7 @@ from aekit.estimators.compressor import TablesInFolder
 from aekit.estimators._image import UnitRange, read_images, training_samples, value_range
 from aekit.seeding import resolve_seeds
 from aekit.validation import Integer, ListOf, NoneOr, Options, Real
+from aekit.operations import Operation
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)   # ITU-R BT.601: a grey image out of a colour model
 TAIL_MASS = 1e-6      # each side's probability mass beyond a channel's coded symbol range (clipped to its ends)
@@ -144,6 +145,17 @@ class ImageCodec(UnitRange, TablesInFolder, AutoencoderEstimator):
         "model": Options("transform-coding"),
     }
     _constraints.pop("scaler")
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations)
+    purpose = "image compression"
+    operations = (
+        Operation("compress", "images", ("stream",), "one .aek stream per image (any size), default quality",
+                  "compress"),
+        Operation("decompress", "streams", ("reconstruction",), "images decoded from .aek streams, raw units",
+                  "decompress"),
+        Operation("reconstruct", "images", ("reconstruction",), "what compress then decompress gives, raw units",
+                  "reconstruct"),
+    )
 
     def __init__(self, latent_dim: int = 96, *, filters: int = 64,
                  lambdas: tuple[float, ...] | list[float] = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483),

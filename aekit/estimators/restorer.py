@@ -24,6 +24,7 @@ from aekit.seeding import resolve_seed, resolve_seeds
 from aekit.training.fitting import split_validation
 from aekit.validation import Instance, Integer, NoneOr
 from aekit.estimators.restoration_tasks import RestorationTask, TaskCorruption, make_restoration_task
+from aekit.operations import Operation
 
 MODELS = ("unet",)  # fully convolutional: runs on tiles of any size
 
@@ -126,6 +127,11 @@ class Restorer(UnitRange, AutoencoderEstimator):
         "scale": Integer(1), "patch_size": NoneOr(Integer(1)), "n_patches": Integer(1),
         "noise_levels": NoneOr(Instance(tuple, list, what="(low, high) noise sigmas")),
     }
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations)
+    purpose = "restoration"
+    operations = (Operation("restore", "images", ("restored",), "the task's restoration of images of any size",
+                            lambda est, x: [est.restore(i) for i in x]),)
 
     def __init__(self, task: str = "denoise", *, corruption=None, scale: int = 2, noise_levels=None,
                  patch_size: int | None = None,

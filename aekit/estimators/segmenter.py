@@ -16,6 +16,7 @@ from aekit.estimators._image import (TILING_CONSTRAINTS, UnitRange, check_tiling
                                      tiled_apply, training_samples, value_range)
 from aekit.seeding import resolve_seeds
 from aekit.validation import Integer, NoneOr, Options
+from aekit.operations import Operation
 
 LOSSES = ("ce", "dice", "ce+dice")
 
@@ -73,6 +74,11 @@ class Segmenter(UnitRange, AutoencoderEstimator):
     _constraints = {**AutoencoderEstimator._constraints, **TILING_CONSTRAINTS,
                               "loss": Options(*LOSSES), "patch_size": NoneOr(Integer(1)), "n_patches": Integer(1),
                               "model": Options("unet")}
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations)
+    purpose = "segmentation"
+    operations = (Operation("segment", "images", ("classes",), "the class of every pixel (images of any size)",
+                            lambda est, x: est.predict(list(x))),)
 
     def __init__(self, *, loss: str = "ce+dice", patch_size: int | None = None, n_patches: int = 2000,
                  model: str = "unet", latent_dim: int = 64, model_params: dict | None = None, epochs: int = 20,

@@ -34,6 +34,7 @@ from aekit.estimators._base import register_estimator
 from aekit.estimators.anomaly import AnomalyDetector
 from aekit.seeding import resolve_seeds
 from aekit.validation import Either, Instance, Integer, NoneOr, Options, Real
+from aekit.operations import Operation, verdict
 
 MIN_ERRORS = 10  # earlier errors needed before a surprise is computed
 
@@ -126,6 +127,19 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
 
     _data_kind = "sequence"
     _default_rule = "nab"
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations): whole series, not windows
+    purpose = "time-series anomaly detection"
+    operations = (
+        Operation.dropped("detect"), Operation.dropped("encode"),
+        Operation("score", "series", ("anomaly_score", "is_anomaly"), "scores and verdicts of a series' rows taken "
+                  "as the stream's continuation (the stream's state is not kept)", verdict),
+        Operation("reconstruct", "series", ("reconstruction",), "the series rebuilt from its windows, raw units",
+                  "reconstruct"),
+        Operation("update", "series", ("anomaly_score", "is_anomaly"), "scores and verdicts of a stream's next "
+                  "rows, kept as its history (a served model's stream moves on)",
+                  lambda est, x: verdict(est, x, est.update(x)), stateful=True),
+    )
 
     def __init__(self, window: int = 128, latent_dim: int = 4, *, model: str = "conv1d-seq",
                  model_params: dict | None = None, novelty_weight: float = 1.0, error_weight: float = 0.03,
