@@ -177,6 +177,11 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
     operations = (Operation("predict", "samples", ("label", "probabilities"), "class and probabilities",
                             lambda est, x: {"label": est.predict(x), "probabilities": est.predict_proba(x)}),)
 
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    # (check_classifiers_train asks for > 83%% training accuracy on blobs: a higher lr and 15 epochs)
+    _conformance = {"data": "labelled-table", "params": {"latent_dim": 4, "pretrain_epochs": 1, "epochs": 2},
+                    "sklearn": [{"latent_dim": 4, "pretrain_epochs": 2, "epochs": 15, "batch_size": 32, "lr": 1e-2}]}
+
     def __init__(self, latent_dim: int = 32, *, mode: str = "joint", encoder=None, reconstruction_weight: float = 1.0,
                  consistency_weight: float = 1.0, threshold: float = 0.95, corruption="auto",
                  labelled_fraction: float = 0.2, freeze_encoder: bool = False, head_epochs: int = 0,

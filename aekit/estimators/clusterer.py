@@ -98,6 +98,10 @@ class Clusterer(ClusterMixin, AutoencoderEstimator):
                   lambda est, x: pca_map(est.codes_, est.transform(x))),
     )
 
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    _conformance = {"data": "table", "params": {"n_clusters": 3, "latent_dim": 4, "embedding": "none", "epochs": 1,
+                                                "min_steps": 0, "model_params": {"hidden": [16]}}}
+
     def __init__(self, n_clusters=10, *, latent_dim: int = 10, embedding: str = "umap", n_components="auto",
                  n_neighbors: int = 20, min_dist: float = 0.0, method: str = "gmm", max_clusters: int = 20,
                  model: str = "auto", model_params: dict | None = None, epochs: int = 30, min_steps: int = 2400,

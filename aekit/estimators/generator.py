@@ -82,6 +82,12 @@ class Generator(AutoencoderEstimator):
         Operation("encode", "samples", ("code",), "the codes", codes),
     )
 
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    _conformance = {"data": "table", "params": {"latent_dim": 2, "epochs": 2},
+                    "sklearn": [{"latent_dim": 2, "epochs": 3, "batch_size": 32},
+                                {"latent_dim": 2, "model": "mlp", "density": "gmm", "n_components": 2, "epochs": 3,
+                                 "batch_size": 32}]}
+
     def __init__(self, latent_dim: int = 16, *, model: str = "auto", density: str = "auto", n_components: int = 10,
                  noise: str = "auto", model_params: dict | None = None, epochs: int = 50, batch_size: int = 128, lr: float = 3e-3,
                  max_time: float | None = None, validation_fraction: float = 0.1, scaler: str = "auto",

@@ -157,6 +157,10 @@ class ImageCodec(UnitRange, TablesInFolder, AutoencoderEstimator):
                   "reconstruct"),
     )
 
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    _conformance = {"data": "photos", "params": {"latent_dim": 8, "filters": 8, "lambdas": [0.005, 0.02],
+                                                 "patch_size": 16, "n_patches": 16, "epochs": 1, "batch_size": 8}}
+
     def __init__(self, latent_dim: int = 96, *, filters: int = 64,
                  lambdas: tuple[float, ...] | list[float] = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483),
                  quality: int | None = None, patch_size: int = 64, n_patches: int = 4000,

@@ -68,6 +68,10 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
         Operation("reconstruct", "samples", ("reconstruction",), "reconstructions, raw units", "reconstruct"),
     )
 
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    _conformance = {"data": "table", "params": {"latent_dim": 2, "epochs": 2},
+                    "sklearn": [{"latent_dim": 2, "epochs": 3, "batch_size": 32}]}
+
     def __init__(self, latent_dim: int = 2, *, model: str = "auto", model_params: dict | None = None,
                  epochs: int = 50, batch_size: int = 128, lr: float = 3e-3, max_time: float | None = None,
                  validation_fraction: float = 0.1, corruption: str | None = None, scaler: str = "auto",

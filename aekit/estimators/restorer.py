@@ -133,6 +133,15 @@ class Restorer(UnitRange, AutoencoderEstimator):
     operations = (Operation("restore", "images", ("restored",), "the task's restoration of images of any size",
                             lambda est, x: [est.restore(i) for i in x]),)
 
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    # (the checks give tables: their rows are read as flat 1 x d grey images, see aekit/estimators/_image.py)
+    _conformance = {"data": "images", "params": {"corruption": "gaussian:0.2", "epochs": 1, "n_patches": 40,
+                                                 "model_params": {"channels": [4]}},
+                    "sklearn": [{"task": "denoise", "latent_dim": 8, "model_params": {"channels": [4]}, "epochs": 3,
+                                 "batch_size": 32}],
+                    "expected_failures": {"check_n_features_in_after_fitting": "restores images of any size by "
+                                          "design, so predict accepts another width"}}
+
     def __init__(self, task: str = "denoise", *, corruption=None, scale: int = 2, noise_levels=None,
                  patch_size: int | None = None,
                  n_patches: int = 2000, model: str = "unet", latent_dim: int = 64, model_params: dict | None = None,

@@ -80,6 +80,13 @@ class Segmenter(UnitRange, AutoencoderEstimator):
     operations = (Operation("segment", "images", ("classes",), "the class of every pixel (images of any size)",
                             lambda est, x: est.predict(list(x))),)
 
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    _conformance = {"data": "segmentation", "params": {"epochs": 1, "n_patches": 40,
+                                                       "model_params": {"channels": [4]}},
+                    "sklearn": [{"latent_dim": 8, "model_params": {"channels": [4]}, "epochs": 3, "batch_size": 32}],
+                    "expected_failures": {"check_n_features_in_after_fitting": "segments images of any size by "
+                                          "design, so predict accepts another width"}}
+
     def __init__(self, *, loss: str = "ce+dice", patch_size: int | None = None, n_patches: int = 2000,
                  model: str = "unet", latent_dim: int = 64, model_params: dict | None = None, epochs: int = 20,
                  batch_size: int = 32, lr: float = 2e-3, max_time: float | None = None,

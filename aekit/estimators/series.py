@@ -141,6 +141,9 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
                   lambda est, x: verdict(est, x, est.update(x)), stateful=True),
     )
 
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    _conformance = {"data": "series", "params": {"window": 16, "epochs": 1, "suppress": 10, "batch_size": 32}}
+
     def __init__(self, window: int = 128, latent_dim: int = 4, *, model: str = "conv1d-seq",
                  model_params: dict | None = None, novelty_weight: float = 1.0, error_weight: float = 0.03,
                  error_offset: float = 6.0, suppress: int = 100, refit_every: int | None = None,
