@@ -145,7 +145,8 @@ class AnomalyDetector(OutlierMixin, AutoencoderEstimator):
 
     # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
     _conformance = {"data": "table", "params": {"latent_dim": 2, "n_estimators": 2, "epochs": 2, "min_steps": 0},
-                    "sklearn": [{"latent_dim": 2, "gmm_components": 2, "min_steps": 0, "epochs": 3, "batch_size": 32}]}
+                    "sklearn": [{"latent_dim": 2, "n_estimators": 2, "gmm_components": 2, "min_steps": 0, "epochs": 3,
+                                 "batch_size": 32}]}
 
     def __init__(self, latent_dim="auto", *, score_type: str = "auto", n_estimators="auto", n_neighbors: int = 5,
                  mode: str = "clean", trim_fraction: float | None = None, contamination="auto", threshold: str = "auto",
