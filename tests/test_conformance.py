@@ -306,6 +306,8 @@ def _request(obj, op_name: str, x, options: dict) -> dict:
 def check_http(name: str, client) -> None:
     meta = client.get(f"/v2/models/{name}").json()
     assert list(meta["operations"]) == list(declared_operations(fresh(name))), name
+    page = next(m for m in client.get("/explorer/models").json() if m["name"] == name)   # the explorer's view
+    assert page["operation_details"] == meta["operation_details"], name
     for op_name in meta["operations"]:
         obj = fresh(name)
         x, options = inputs(obj, op_name)

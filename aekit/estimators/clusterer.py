@@ -98,7 +98,8 @@ class Clusterer(ClusterMixin, AutoencoderEstimator):
                   lambda est, x: pca_map(est.codes_, est.transform(x))),
     )
 
-    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    # tiny settings and a data family for tests/test_conformance.py (no scikit-learn checks: a transform without
+    # TransformerMixin's tags, which they require)
     _conformance = {"data": "table", "params": {"n_clusters": 3, "latent_dim": 4, "embedding": "none", "epochs": 1,
                                                 "min_steps": 0, "model_params": {"hidden": [16]}}}
 

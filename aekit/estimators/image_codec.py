@@ -157,7 +157,8 @@ class ImageCodec(UnitRange, TablesInFolder, AutoencoderEstimator):
                   "reconstruct"),
     )
 
-    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    # tiny settings and a data family for tests/test_conformance.py (no scikit-learn checks: it takes lists of
+    # images of any size, and its streams, not arrays, are its output)
     _conformance = {"data": "photos", "params": {"latent_dim": 8, "filters": 8, "lambdas": [0.005, 0.02],
                                                  "patch_size": 16, "n_patches": 16, "epochs": 1, "batch_size": 8}}
 

@@ -141,7 +141,8 @@ class TimeSeriesAnomalyDetector(AnomalyDetector):
                   lambda est, x: verdict(est, x, est.update(x)), stateful=True),
     )
 
-    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    # tiny settings and a data family for tests/test_conformance.py (no scikit-learn checks: rows are timestamps,
+    # each scored by the rows before it, so a row's score depends on its order)
     _conformance = {"data": "series", "params": {"window": 16, "epochs": 1, "suppress": 10, "batch_size": 32}}
 
     def __init__(self, window: int = 128, latent_dim: int = 4, *, model: str = "conv1d-seq",
