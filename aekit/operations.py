@@ -232,8 +232,10 @@ def check_input(op: Operation, spec: InputSpec, payload, *, owner: str = "the mo
 
 
 def _numbers(payload, where: str) -> np.ndarray:
+    """``payload`` as float32 numbers (float64 stays float64: a series' scores are computed in it)."""
     try:
-        x = np.asarray(payload, dtype=np.float32)
+        x = np.asarray(payload)
+        x = x.astype(np.float64 if x.dtype == np.float64 else np.float32, copy=False)
     except (TypeError, ValueError):
         raise ValueError(f"{where} takes an array of numbers; got {type(payload).__name__} that is not one "
                          "(ragged lists or values that are not numbers)") from None

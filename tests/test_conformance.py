@@ -70,7 +70,7 @@ def family(name: str) -> dict:
         return {"fit": (photos[:4].astype(np.float32),), "images": photos[4:].astype(np.float32)}
     if name == "series":
         t = np.arange(340)
-        series = (np.sin(2 * np.pi * t / 25) + 0.05 * rng.normal(size=t.size))[:, None]
+        series = (np.sin(2 * np.pi * t / 25) + 0.05 * rng.normal(size=t.size))[:, None].astype(np.float32)
         return {"fit": (series[:300],), "series": series[300:]}
     raise ValueError(f"unknown data family {name!r}; known: {FAMILIES}")
 
