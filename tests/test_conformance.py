@@ -35,11 +35,11 @@ from aekit.operations import Operation, declared_operations, declared_specs
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# A Reducer registered by this test file only, with one more operation: the suite serves, saves, loads and
+# applies it like any estimator of the package (see test_an_estimator_registered_in_a_test_file_...). No
+# docstring of its own: it shows Reducer's (tests over the registry in other files read it).
 @register_estimator("conformance-probe")
 class ProbeReducer(Reducer):
-    """A Reducer registered by this test file only, with one more operation: the suite serves, saves, loads and
-    applies it like any estimator of the package (see test_an_estimator_registered_in_a_test_file_...)."""
-
     operations = (Operation("norm", "samples", ("norm",), "the length of each code",
                             lambda est, x: np.linalg.norm(est.transform(x), axis=1)),)
 
