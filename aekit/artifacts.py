@@ -14,13 +14,16 @@ from torch import nn
 from aekit.estimators import Estimator, rebuild_estimator
 from aekit.models.transfer import copy_layers
 from aekit.persistence import TrainedAutoencoder, read_kind, read_model
+from aekit.zoo import resolve_model
 
 
 def load(directory: str | os.PathLike, *, device: str | torch.device = "cpu"):
     """Open any model folder the library writes: the fitted estimator for a folder from ``est.save`` or a
     task command (``aekit fit``, ``detect``, ``restore``, ...), else the :class:`TrainedAutoencoder` (``aekit
     train``, ``save_model``). Folders of aekit 0.1.0 open too. No pickle is read; a damaged, tampered or
-    mismatched folder raises :class:`aekit.persistence.ModelFileError`."""
+    mismatched folder raises :class:`aekit.persistence.ModelFileError`. ``"pretrained:NAME"`` opens the
+    pretrained model shipped as NAME (:mod:`aekit.zoo`)."""
+    directory = resolve_model(directory)
     if read_kind(directory) == "estimator":
         est = rebuild_estimator(read_model(directory), directory)
         est.autoencoder_.model.to(device)

@@ -31,6 +31,7 @@ import torch
 
 from aekit.models.base import Autoencoder, create_model, model_class
 from aekit.fileio import atomic_write_bytes
+from aekit.operations import Operation, sample_autoencoder
 
 FORMAT = "aekit-model"
 FORMAT_VERSION = 1
@@ -90,6 +91,16 @@ class TrainedAutoencoder:
         if scaled or self.scaler is None:
             return out
         return self.scaler.inverse_transform(out)
+
+    # what `aekit apply`, `aekit serve` and aekit.operations.declared_operations offer for this folder
+    operations = (
+        Operation("encode", "samples", ("code",), "the codes", lambda ae, x: {"code": ae.encode(x)}),
+        Operation("reconstruct", "samples", ("reconstruction",), "reconstructions, raw units",
+                  lambda ae, x: {"reconstruction": ae.reconstruct(x)}),
+        Operation("sample", "count", ("samples",), "samples from the prior",
+                  lambda ae, n, seed=None: {"samples": sample_autoencoder(ae, n, seed)},
+                  when=lambda ae: callable(getattr(ae.model, "sample", None))),
+    )
 
     def save(self, directory: str | os.PathLike) -> Path:
         return save_model(directory, self.model, scaler=self.scaler, metadata=self.metadata, extra=self.extra,

@@ -3,8 +3,8 @@
 Each one is an ordinary estimator folder (``model.safetensors`` + ``config.json``, written by
 ``estimator.save``) under ``aekit/weights/<name>/``, trained by ``benchmarks/train_pretrained.py`` on
 photographs that ship inside installable packages (the README's "Pretrained photo models" names them and
-their licences). Loading needs no network. On the command line a model folder may be given as
-``pretrained:NAME``::
+their licences). Loading needs no network. ``aekit.load("pretrained:NAME")`` opens one, and on the command
+line (``aekit apply``, ``aekit serve``, ...) a model folder may be given as ``pretrained:NAME``::
 
     aekit restore --task denoise --model pretrained:denoise-photo photo.jpg --out restored
     aekit compress photo.png --out streams          # --model defaults to pretrained:codec-photo

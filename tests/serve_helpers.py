@@ -23,7 +23,7 @@ def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=None)
 def model_folders() -> dict[str, Path]:
     """name -> folder: detectors on tables and on 8x8 images (trained on the digit 0), a compressor, a restorer,
-    a generator and an `aekit train` autoencoder. A few seconds on 2 cores."""
+    a generator, a time-series detector and an `aekit train` autoencoder. A few seconds on 2 cores."""
     import aekit
     from aekit.cli import main
 
@@ -37,6 +37,7 @@ def model_folders() -> dict[str, Path]:
         "restorer": (aekit.Restorer(task="denoise", corruption="gaussian:0.2", epochs=1, n_patches=100,
                                     random_state=0), images[:100]),
         "generator": (aekit.Generator(latent_dim=4, epochs=2, random_state=0), X[:300]),
+        "series": (aekit.TimeSeriesAnomalyDetector(window=16, epochs=1, suppress=10, random_state=0), sine()[:300]),
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -45,6 +46,12 @@ def model_folders() -> dict[str, Path]:
     assert main(["train", "--data", "digits", "--model", "mlp", "--latent-dim", "4", "--epochs", "1",
                  "--batch-size", "128", "--out", str(root / "trained"), "--quiet"]) == 0
     return {name: root / name for name in [*fits, "trained"]}
+
+
+def sine(n: int = 400) -> np.ndarray:
+    """A noisy sine (n, 1), 25 rows a period: a series for the time-series detector."""
+    t = np.arange(n)
+    return (np.sin(2 * np.pi * t / 25) + 0.05 * np.random.default_rng(0).normal(size=n))[:, None]
 
 
 def npy(a) -> bytes:

@@ -1,5 +1,5 @@
 """Reducer, Generator and EncoderClassifier on real data (scikit-learn's digits), transfer between models,
-and the `aekit fit` / `aekit sample` commands. scikit-learn's own checks are in test_estimator_checks.py."""
+and the `aekit fit` / `aekit sample` commands. scikit-learn's own checks are in test_conformance.py."""
 from __future__ import annotations
 
 import numpy as np

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "aekit"
 # a module may import modules of its own layer or of layers below it
 LAYERS = [
     {"registry", "validation", "fileio", "seeding", "threads", "layers", "losses", "corruption", "data", "metrics", "embedding", "codec",
-     "nab", "version"},
+     "nab", "version", "operations"},
     {"models", "diagnostics", "summary", "objectives"},
     {"persistence", "training"},
     {"estimators"},

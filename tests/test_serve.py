@@ -32,7 +32,7 @@ from aekit.serve.app import create_app, load_models  # noqa: E402
 from aekit.serve.batching import Batcher, QueueFull, Runner  # noqa: E402
 from aekit.serve.limits import ServeSettings  # noqa: E402
 from aekit.serve.models import Operation, load_served  # noqa: E402
-from tests.serve_helpers import digits, model_folders, npy, outputs, png, v2  # noqa: E402
+from tests.serve_helpers import digits, model_folders, npy, outputs, png, sine, v2  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NPY = {"content-type": "application/x-npy"}
@@ -73,7 +73,8 @@ def test_load_served_lists_what_each_folder_can_do(models):
     detector = {"detect", "score", "reconstruct", "encode"}
     want = {"table": detector, "image": detector,
             "codec": {"compress", "decompress", "reconstruct", "encode"}, "restorer": {"restore"},
-            "generator": {"sample", "encode"}, "trained": {"encode", "reconstruct"}}
+            "generator": {"sample", "encode"}, "trained": {"encode", "reconstruct"},
+            "series": {"score", "reconstruct", "update"}}
     for name, ops in want.items():
         assert set(models[name].operations) == ops, name
     assert models["table"].sample_shape == (64,) and models["table"].kind == "table"
@@ -82,6 +83,60 @@ def test_load_served_lists_what_each_folder_can_do(models):
     assert models["restorer"].sample_shape == (-1, -1)
     assert models["trained"].sample_shape == (1, 8, 8) and models["trained"].image_axes == "CHW"
     assert models["table"].threshold == pytest.approx(aekit.load(models["table"].folder).threshold_)
+    assert models["series"].kind == "series" and models["series"].sample_shape == (1,)    # rows of one channel
+    assert not models["series"].operations["update"].batched and models["series"].operations["update"].stateful
+    assert models["table"].operations["score"].lighter is models["table"].operations["detect"]
+
+
+def test_a_series_detector_scores_series_and_keeps_each_models_stream(folders):
+    """``update`` moves the served model's own stream on (requests in order, never batched); ``score`` reads
+    a series as the stream's continuation without keeping it; a (C, window) sample is no series."""
+    chunks = sine(400)[300:340], sine(400)[340:380]
+    python = aekit.load(folders["series"])
+    want_score = python.anomaly_score(chunks[1])
+    want = [python.update(c) for c in chunks]
+    with TestClient(create_app(load_models({"a": str(folders["series"]), "b": str(folders["series"])}))) as c:
+        got = [outputs(c.post("/v2/models/a/update", content=npy(ch), headers=NPY))["anomaly_score"]
+               for ch in chunks]
+        for w, g in zip(want, got):
+            np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-9)
+        fresh = outputs(c.post("/v2/models/b/score", content=npy(chunks[1][:, 0]), headers=NPY))   # (T,) is fine
+        np.testing.assert_allclose(fresh["anomaly_score"], want_score, rtol=1e-6, atol=1e-9)     # b's own stream
+        csv = "\n".join(f"{v:.9g}" for v in chunks[0][:, 0])
+        assert len(outputs(c.post("/v2/models/a/score", content=csv, headers={"content-type": "text/csv"}))[
+            "anomaly_score"]) == 40
+        body = error(c.post("/v2/models/a/score", content=npy(np.zeros((40, 2))), headers=NPY), 400)
+        assert body["expected"] == [-1, 1]
+
+
+def test_pretrained_models_load_and_serve_by_name(tmp_path):
+    from aekit.cli.serve import model_folders as serve_folders
+
+    codec = aekit.load("pretrained:codec-photo")
+    assert type(codec).__name__ == "ImageCodec"
+    folders = serve_folders(["pretrained:codec-photo", "den=pretrained:denoise-photo"])
+    assert list(folders) == ["codec-photo", "den"]
+    served = load_served("pretrained:codec-photo")
+    assert served.name == "codec-photo" and set(served.operations) == {"compress", "decompress", "reconstruct"}
+    img = np.random.default_rng(0).random((1, 24, 40, 3), dtype=np.float32)
+    with TestClient(create_app([served])) as c:
+        one = c.post("/v2/models/codec-photo/compress", content=npy(img),
+                     headers={**NPY, "accept": "application/octet-stream"}).content
+        assert one == codec.compress(img)[0]
+
+
+def test_a_fitted_folder_records_its_dataset_so_the_explorer_maps_it(tmp_path):
+    from aekit.serve.explorer import ModelView
+
+    out = tmp_path / "det"
+    assert main(["fit", "anomaly-detector", "--data", "digits", "--limit", "200", "--param", "epochs=1",
+                 "--param", "min_steps=0", "--param", "latent_dim=2", "--param", "n_estimators=1", "--quiet",
+                 "--out", str(out)]) == 0
+    assert aekit.load(out).autoencoder_.metadata["fitted_on"]["dataset"] == "digits"
+    view = ModelView(load_served(out))
+    assert view.info()["map_sources"] == ["digits"]
+    found = view.code_map()
+    assert found["available"] and found["source"] == "digits" and len(found["points"]) == 1000
 
 
 def test_health_metadata_and_model_list(client, models):

@@ -35,7 +35,7 @@ _RUN_KEYS = {"data", "out", "model", "latent_dim", "data_dir", "image_size", "gr
 
 
 # modules under aekit/cli/ that add task sub-commands: add_parser(sub) sets defaults(handler=fn(args) -> int)
-TASK_COMMANDS = ("fit", "sample", "codec", "restore", "detect", "series", "cluster", "serve")
+TASK_COMMANDS = ("fit", "sample", "codec", "restore", "detect", "series", "cluster", "serve", "apply")
 
 
 def _read_toml(path: str) -> dict:

@@ -98,6 +98,7 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
             pick = np.random.default_rng(0).permutation(len(X))[:2000]
             monitor = (X[pick], y[pick])
         det.fit(Xt, monitor=monitor)
+        det.autoencoder_.metadata["fitted_on"] = {"dataset": args.train, "data_dir": args.data_dir, "limit": args.limit}
         det.save(out / "model")
         source = f"trained on {tds.name} ({len(Xt)} samples)"
     else:
@@ -108,7 +109,8 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
 
     scores = det.anomaly_score(X)
     pred = np.where(scores > det.threshold_, -1, 1)
-    tops = top_features(det.error_map(X), ds.feature_names) if not det._is_image else None
+    is_image = det.layout_.kind == "image"
+    tops = top_features(det.error_map(X), ds.feature_names) if not is_image else None
     lines = ["index,anomaly_score,prediction" + (",is_anomaly" if truth is not None else "")
              + (",top_features" if tops is not None else "")]
     for i, (s, p) in enumerate(zip(scores, pred)):
@@ -129,10 +131,10 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
     if det.class_error_history_:
         extra["Reconstruction error per class over training epochs"] = figs.class_error_curves(
             det.class_error_history_)
-    if det._is_image and args.n_heatmaps > 0:
+    if is_image and args.n_heatmaps > 0:
         top = np.argsort(-scores, kind="stable")[:args.n_heatmaps]
         maps = det.error_map(X[top])                              # (k, H, W)
-        images = det._validate(X[top], reset=False)               # (k, C, H, W)
+        images = det.layout_.to_model(np.asarray(X[top], dtype=np.float32))   # (k, C, H, W)
         heat = out / "heatmaps"
         heat.mkdir(exist_ok=True)
         vmax = float(np.percentile(maps, 99.5))
@@ -145,8 +147,8 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
         for i in [int(i) for i in np.argsort(-scores, kind="stable")[:20] if pred[i] == -1]:
             flagged_rows.append({"row": i, "anomaly_score": float(scores[i]), "top_features": tops[i],
                                  **({"is_anomaly": int(truth[i])} if truth is not None else {})})
-    summary = {"detector": source, "data": ds.name, "score_type": det._score_type(),
-               "n_estimators": det._n_members(), "mode": det.mode, "epochs": det.n_iter_}
+    summary = {"detector": source, "data": ds.name, "score_type": det.score_type_,
+               "n_estimators": len(det.members_), "mode": det.mode, "epochs": det.n_iter_}
     write_report(out / "report.html", title="aekit anomaly detection", summary=summary, metrics=metrics,
                  baselines=flagged_rows, history=det.history_, extra_figures=extra,
                  baselines_title="Most abnormal flagged rows: the features behind each score (share of its "

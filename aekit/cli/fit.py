@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             est.fit(X, y)
         else:
             est.fit(X)
+        est.autoencoder_.metadata["fitted_on"] = {"dataset": args.data, "data_dir": args.data_dir, "limit": args.limit}
         est.save(out)
     summary = {"estimator": args.estimator, "data": ds.name, "n_samples": len(X), "epochs": est.n_iter_,
                "out": args.out}

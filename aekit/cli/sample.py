@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(gen, Generator):
         raise CLIError(f"{args.model} holds a {type(gen).__name__}; `aekit sample` needs a Generator "
                        "(aekit fit generator ...)")
-    if not gen._is_image:
+    if gen.layout_.kind != "image":
         raise CLIError(f"{args.model} generates table rows of shape {gen.sample_shape_}, not images, so there "
                        "is no image grid to write")
     samples = gen.sample(args.n, random_state=args.seed)                  # the training data's layout

@@ -29,8 +29,8 @@ _LIMITS = {"max_body_mb": "max_body_bytes", "max_values": "max_values", "max_ima
 def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="serve model folders over HTTP: KServe V2 inference, .npy / image / CSV "
                        "routes, Prometheus metrics, an explorer page")
-    p.add_argument("folders", nargs="+", metavar="DIR", help="model folder (any folder aekit writes), or NAME=DIR "
-                   "to serve it as NAME (default: the folder's name)")
+    p.add_argument("folders", nargs="+", metavar="DIR", help="model folder (any folder aekit writes, or "
+                   "pretrained:NAME), or NAME=DIR to serve it as NAME (default: the folder's name)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
                    "only; 0.0.0.0 exposes it to the network)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
@@ -64,13 +64,16 @@ def add_parser(sub) -> None:
 
 def model_folders(specs: list[str]) -> dict[str, str]:
     """name -> folder from ``DIR`` / ``NAME=DIR`` arguments; names must be unique and URL-safe."""
+    from aekit.zoo import PREFIX, resolve_model
+
     folders: dict[str, str] = {}
     for spec in specs:
         name, folder = spec.split("=", 1) if "=" in spec and not Path(spec).exists() else (None, spec)
-        path = Path(folder)
+        path = Path(resolve_model(folder))            # pretrained:NAME -> the shipped folder, served as NAME
         if not path.is_dir():
             raise CLIError(f"{folder}: no such model folder")
-        name = name if name is not None else path.resolve().name
+        default = folder[len(PREFIX):] if folder.startswith(PREFIX) else path.resolve().name
+        name = name if name is not None else default
         if not name or not all(c.isalnum() or c in "-_." for c in name):
             raise CLIError(f"{spec}: model name {name!r} must be letters, digits, '-', '_' or '.'; serve it as "
                            "NAME=DIR")

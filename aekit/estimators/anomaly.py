@@ -36,6 +36,7 @@ from aekit.estimators.scoring import list_score_types
 from aekit.persistence import TrainedAutoencoder
 from aekit.seeding import Seeds, resolve_seeds
 from aekit.validation import Either, Instance, Integer, NoneOr, Options, Real, check_params
+from aekit.operations import Operation, codes, verdict
 
 MODES = ("clean", "contaminated")
 
@@ -135,6 +136,24 @@ class AnomalyDetector(Thresholded, KindDefaults, OutlierMixin, AutoencoderEstima
     >>> float((labels[y == 0] == -1).mean()) <= 0.1
     True
     """
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations)
+    purpose = "anomaly detection"
+    operations = (
+        Operation("detect", "samples", ("anomaly_score", "is_anomaly"),
+                  "anomaly score and verdict (is_anomaly: score > threshold)", verdict),
+        Operation("score", "samples", ("anomaly_score", "is_anomaly", "error_map"), "anomaly score, verdict (score > "
+                  "threshold) and per-feature or per-pixel squared error; asking only for anomaly_score / is_anomaly "
+                  "skips the error map", lambda est, x: {**verdict(est, x), "error_map": est.error_map(x)}),
+        Operation("reconstruct", "samples", ("reconstruction",), "reconstructions by the first member, raw units",
+                  "reconstruct"),
+        Operation("encode", "samples", ("code",), "codes of the first member", codes),
+    )
+
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    _conformance = {"data": "table", "params": {"latent_dim": 2, "n_estimators": 2, "epochs": 2, "min_steps": 0},
+                    "sklearn": [{"latent_dim": 2, "n_estimators": 2, "gmm_components": 2, "min_steps": 0, "epochs": 3,
+                                 "batch_size": 32}]}
 
     def __init__(self, latent_dim="auto", *, score_type: str = "auto", n_estimators="auto", n_neighbors: int = 5,
                  mode: str = "clean", trim_fraction: float | None = None, contamination="auto", threshold: str = "auto",
@@ -306,6 +325,12 @@ class AnomalyDetector(Thresholded, KindDefaults, OutlierMixin, AutoencoderEstima
         """Reconstructions by the first autoencoder, shaped like ``X``, raw units."""
         self._check_fitted()
         return self._to_user_layout(self._reconstruct(self._validate(X, reset=False)))
+
+    @property
+    def score_type_(self) -> str:
+        """The score type in use: ``score_type``, with "auto" resolved by the data kind."""
+        self._check_fitted()
+        return self._score_type()
 
     @property
     def members_(self) -> list:

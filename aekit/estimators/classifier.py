@@ -27,6 +27,7 @@ from aekit.persistence import TrainedAutoencoder, read_model
 from aekit.models.base import Autoencoder, ModelOutput
 from aekit.corruption import Corruption
 from aekit.validation import Boolean, Either, Instance, Integer, NoneOr, Options, Real
+from aekit.operations import Operation
 
 
 class _EncoderWithHead(Autoencoder):
@@ -170,6 +171,16 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
         "epochs": Either(Integer(1), Options("auto")),
         "batch_size": Either(Integer(1), Options("auto")),
     }
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations)
+    purpose = "classification"
+    operations = (Operation("predict", "samples", ("label", "probabilities"), "class and probabilities",
+                            lambda est, x: {"label": est.predict(x), "probabilities": est.predict_proba(x)}),)
+
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    # (check_classifiers_train asks for > 83% training accuracy on blobs: a higher lr, 6 epochs)
+    _conformance = {"data": "labelled-table", "params": {"latent_dim": 4, "pretrain_epochs": 1, "epochs": 2},
+                    "sklearn": [{"latent_dim": 4, "pretrain_epochs": 1, "epochs": 6, "batch_size": 32, "lr": 2e-2}]}
 
     def __init__(self, latent_dim: int = 32, *, mode: str = "joint", encoder=None, reconstruction_weight: float = 1.0,
                  consistency_weight: float = 1.0, threshold: float = 0.95, corruption="auto",

@@ -16,6 +16,7 @@ from sklearn.base import ClusterMixin
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import resolve_seeds
 from aekit.validation import Either, Integer, Options, Real
+from aekit.operations import Operation, pca_map
 
 EMBEDDINGS = ("umap", "none")
 METHODS = ("gmm", "kmeans")
@@ -87,6 +88,20 @@ class Clusterer(ClusterMixin, AutoencoderEstimator):
         "max_clusters": Integer(2),
         "min_steps": Integer(0),
     }
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations)
+    purpose = "clustering"
+    operations = (
+        Operation("assign", "samples", ("cluster",), "the cluster of each sample", "predict"),
+        Operation("codes", "samples", ("code",), "the codes", "transform"),
+        Operation("map", "samples", ("map",), "2-D positions on the map of the training codes (their principal axes)",
+                  lambda est, x: pca_map(est.codes_, est.transform(x))),
+    )
+
+    # tiny settings and a data family for tests/test_conformance.py (no scikit-learn checks: a transform without
+    # TransformerMixin's tags, which they require)
+    _conformance = {"data": "table", "params": {"n_clusters": 3, "latent_dim": 4, "embedding": "none", "epochs": 1,
+                                                "min_steps": 0, "model_params": {"hidden": [16]}}}
 
     def __init__(self, n_clusters=10, *, latent_dim: int = 10, embedding: str = "umap", n_components="auto",
                  n_neighbors: int = 20, min_dist: float = 0.0, method: str = "gmm", max_clusters: int = 20,

@@ -15,23 +15,10 @@ from sklearn.base import TransformerMixin
 from aekit.codec import CodecError, EntropyTables, decode_symbols, encode_symbols, model_id, pack_stream, \
     unpack_stream
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
+from aekit.estimators._tables import TablesInFolder
 from aekit.seeding import resolve_seeds
 from aekit.validation import Integer, Real, check_params
-
-
-class TablesInFolder:
-    """A codec's ``entropy_tables_`` saved and loaded with the model's tensors (mixed into the codecs)."""
-
-    def _get_tensors(self) -> dict[str, torch.Tensor]:
-        t = self.entropy_tables_
-        return {"entropy_low": torch.from_numpy(t.low.astype(np.int64)),
-                "entropy_probs": torch.from_numpy(t.probs.astype(np.float64))}
-
-    def _set_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        if "entropy_low" not in tensors or "entropy_probs" not in tensors:
-            raise ValueError("the folder has no entropy tables (entropy_low, entropy_probs)")
-        self.entropy_tables_ = EntropyTables(tensors["entropy_low"].numpy().astype(np.int64),
-                                             tensors["entropy_probs"].numpy().astype(np.float64))
+from aekit.operations import Operation
 
 
 @register_estimator("compressor")
@@ -94,6 +81,16 @@ class Compressor(TablesInFolder, TransformerMixin, AutoencoderEstimator):
 
     _constraints = {**AutoencoderEstimator._constraints,
                               "rate_weight": Real(0), "step": Real(0, closed="neither"), "refine": Integer(0)}
+
+    purpose, operations = "compression", (   # what aekit apply, serve and the explorer offer (aekit.operations)
+        Operation("compress", "samples", ("stream",), "one .aek stream per sample", "compress"),
+        Operation("decompress", "streams", ("reconstruction",), "samples from .aek streams, raw units", "decompress"),
+        Operation("reconstruct", "samples", ("reconstruction",), "decoded reconstructions, raw units", "reconstruct"),
+        Operation("encode", "samples", ("code",), "the quantised codes", "transform"))
+
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    _conformance = {"data": "images", "params": {"latent_dim": 4, "epochs": 2},
+                    "sklearn": [{"latent_dim": 4, "model_params": {"hidden": [16]}, "epochs": 3, "batch_size": 32}]}
 
     def __init__(self, latent_dim: int = 32, *, rate_weight: float = 0.01, step: float = 1.0, refine: int = 0,
                  model: str = "auto",

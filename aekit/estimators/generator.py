@@ -13,6 +13,7 @@ import torch
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import resolve_seed, resolve_seeds
 from aekit.validation import Integer, Options, check_params
+from aekit.operations import Operation, codes
 
 _DENSITIES = ("auto", "prior", "gmm")
 _NOISES = ("auto", "none", "residual")
@@ -72,6 +73,20 @@ class Generator(AutoencoderEstimator):
     _constraints = {**AutoencoderEstimator._constraints,
                               "density": Options(*_DENSITIES), "n_components": Integer(1),
                               "noise": Options(*_NOISES)}
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations)
+    purpose = "generation"
+    operations = (
+        Operation("sample", "count", ("samples",), "new samples",
+                  lambda est, n, seed=None: est.sample(n, random_state=seed)),
+        Operation("encode", "samples", ("code",), "the codes", codes),
+    )
+
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    _conformance = {"data": "table", "params": {"latent_dim": 2, "epochs": 2},
+                    "sklearn": [{"latent_dim": 2, "epochs": 3, "batch_size": 32},
+                                {"latent_dim": 2, "model": "mlp", "density": "gmm", "n_components": 2, "epochs": 3,
+                                 "batch_size": 32}]}
 
     def __init__(self, latent_dim: int = 16, *, model: str = "auto", density: str = "auto", n_components: int = 10,
                  noise: str = "auto", model_params: dict | None = None, epochs: int = 50, batch_size: int = 128, lr: float = 3e-3,

@@ -25,6 +25,7 @@ from aekit.estimators._state import INT
 from aekit.estimators.compressor import TablesInFolder
 from aekit.seeding import resolve_seeds
 from aekit.validation import Integer, ListOf, NoneOr, Options, Real
+from aekit.operations import Operation
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)   # ITU-R BT.601: a grey image out of a colour model
 MAX_PIXELS = 1 << 28  # a stream claiming a larger image is refused before anything is allocated
@@ -114,6 +115,22 @@ class ImageCodec(TablesInFolder, ImageEstimator):
     }
     _constraints.pop("scaler")
     _fitted = {**ImageEstimator._fitted, "n_qualities_": INT}   # entropy_tables_: TablesInFolder
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations)
+    purpose = "image compression"
+    operations = (
+        Operation("compress", "images", ("stream",), "one .aek stream per image (any size), default quality",
+                  "compress"),
+        Operation("decompress", "streams", ("reconstruction",), "images decoded from .aek streams, raw units",
+                  "decompress"),
+        Operation("reconstruct", "images", ("reconstruction",), "what compress then decompress gives, raw units",
+                  "reconstruct"),
+    )
+
+    # tiny settings and a data family for tests/test_conformance.py (no scikit-learn checks: it takes lists of
+    # images of any size, and its streams, not arrays, are its output)
+    _conformance = {"data": "photos", "params": {"latent_dim": 8, "filters": 8, "lambdas": [0.005, 0.02],
+                                                 "patch_size": 16, "n_patches": 16, "epochs": 1, "batch_size": 8}}
 
     def __init__(self, latent_dim: int = 96, *, filters: int = 64,
                  lambdas: tuple[float, ...] | list[float] = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483),

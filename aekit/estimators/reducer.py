@@ -13,6 +13,7 @@ from aekit.corruption import Corruption
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import resolve_seeds
 from aekit.validation import Instance, NoneOr
+from aekit.operations import Operation
 
 
 @register_estimator("reducer")
@@ -59,6 +60,17 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
     _constraints = {**AutoencoderEstimator._constraints,
                               "corruption": NoneOr(Instance(str, Corruption, what="a corruption spec such as "
                                                                                    "'gaussian:0.2' or a Corruption"))}
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations)
+    purpose = "dimensionality reduction"
+    operations = (
+        Operation("encode", "samples", ("code",), "the codes", "transform"),
+        Operation("reconstruct", "samples", ("reconstruction",), "reconstructions, raw units", "reconstruct"),
+    )
+
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    _conformance = {"data": "table", "params": {"latent_dim": 2, "epochs": 2},
+                    "sklearn": [{"latent_dim": 2, "epochs": 3, "batch_size": 32}]}
 
     def __init__(self, latent_dim: int = 2, *, model: str = "auto", model_params: dict | None = None,
                  epochs: int = 50, batch_size: int = 128, lr: float = 3e-3, max_time: float | None = None,

@@ -25,6 +25,7 @@ from aekit.seeding import resolve_seed, resolve_seeds
 from aekit.training.fitting import split_validation
 from aekit.validation import Instance, Integer, NoneOr
 from aekit.estimators.restoration_tasks import RestorationTask, TaskCorruption, make_restoration_task
+from aekit.operations import Operation
 
 MODELS = ("unet",)  # fully convolutional: runs on tiles of any size
 
@@ -128,6 +129,20 @@ class Restorer(ImageEstimator):
         "noise_levels": NoneOr(Instance(tuple, list, what="(low, high) noise sigmas")),
     }
     _fitted = {**ImageEstimator._fitted, "corruption_specs_": LIST}   # task_ and corruptions_ follow from them
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations)
+    purpose = "restoration"
+    operations = (Operation("restore", "images", ("restored",), "the task's restoration of images of any size",
+                            lambda est, x: [est.restore(i) for i in x]),)
+
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    # (the checks give tables: their rows are read as flat 1 x d grey images, see aekit/estimators/_image.py)
+    _conformance = {"data": "images", "params": {"corruption": "gaussian:0.2", "epochs": 1, "n_patches": 40,
+                                                 "model_params": {"channels": [4]}},
+                    "sklearn": [{"task": "denoise", "latent_dim": 8, "model_params": {"channels": [4]}, "epochs": 3,
+                                 "batch_size": 32}],
+                    "expected_failures": {"check_n_features_in_after_fitting": "restores images of any size by "
+                                          "design, so predict accepts another width"}}
 
     def __init__(self, task: str = "denoise", *, corruption=None, scale: int = 2, noise_levels=None,
                  patch_size: int | None = None,

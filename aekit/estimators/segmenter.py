@@ -17,6 +17,7 @@ from aekit.estimators._image import (TILING_CONSTRAINTS, ImageEstimator, check_t
 from aekit.estimators._state import ARRAY
 from aekit.seeding import resolve_seeds
 from aekit.validation import Integer, NoneOr, Options
+from aekit.operations import Operation
 
 LOSSES = ("ce", "dice", "ce+dice")
 
@@ -75,6 +76,18 @@ class Segmenter(ImageEstimator):
                     "loss": Options(*LOSSES), "patch_size": NoneOr(Integer(1)), "n_patches": Integer(1),
                     "model": Options("unet")}
     _fitted = {**ImageEstimator._fitted, "classes_": ARRAY}
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations)
+    purpose = "segmentation"
+    operations = (Operation("segment", "images", ("classes",), "the class of every pixel (images of any size)",
+                            lambda est, x: est.predict(list(x))),)
+
+    # tiny settings and a data family for tests/test_conformance.py ("sklearn": settings of scikit-learn's checks)
+    _conformance = {"data": "segmentation", "params": {"epochs": 1, "n_patches": 40,
+                                                       "model_params": {"channels": [4]}},
+                    "sklearn": [{"latent_dim": 8, "model_params": {"channels": [4]}, "epochs": 3, "batch_size": 32}],
+                    "expected_failures": {"check_n_features_in_after_fitting": "segments images of any size by "
+                                          "design, so predict accepts another width"}}
 
     def __init__(self, *, loss: str = "ce+dice", patch_size: int | None = None, n_patches: int = 2000,
                  model: str = "unet", latent_dim: int = 64, model_params: dict | None = None, epochs: int = 20,

@@ -46,6 +46,7 @@ from aekit.estimators.detect.thresholds import THRESHOLD_CONSTRAINTS, Thresholde
 from aekit.models.base import list_models
 from aekit.seeding import resolve_seeds
 from aekit.validation import Either, Integer, NoneOr, Options, Real
+from aekit.operations import Operation, verdict
 
 __all__ = ["StreamState", "TimeSeriesAnomalyDetector", "anomaly_ranges"]  # the first two from the parts
 
@@ -116,6 +117,22 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator)
     corruption = None
     stream_scorer = SurpriseNovelty  # the series scorer part (detect/stream.py)
     refit_policy = PeriodicRefit     # the refit policy part (detect/refit.py)
+
+    # what aekit apply, aekit serve and the explorer offer (aekit.operations): whole series, not windows
+    purpose = "time-series anomaly detection"
+    operations = (
+        Operation("score", "series", ("anomaly_score", "is_anomaly"), "scores and verdicts of a series' rows taken "
+                  "as the stream's continuation (the stream's state is not kept)", verdict),
+        Operation("reconstruct", "series", ("reconstruction",), "the series rebuilt from its windows, raw units",
+                  "reconstruct"),
+        Operation("update", "series", ("anomaly_score", "is_anomaly"), "scores and verdicts of a stream's next "
+                  "rows, kept as its history (a served model's stream moves on)",
+                  lambda est, x: verdict(est, x, est.update(x)), stateful=True),
+    )
+
+    # tiny settings and a data family for tests/test_conformance.py (no scikit-learn checks: rows are timestamps,
+    # each scored by the rows before it, so a row's score depends on its order)
+    _conformance = {"data": "series", "params": {"window": 16, "epochs": 1, "suppress": 10, "batch_size": 32}}
 
     def __init__(self, window: int = 128, latent_dim: int = 4, *, model: str = "conv1d-seq",
                  model_params: dict | None = None, novelty_weight: float = 1.0, error_weight: float = 0.03,

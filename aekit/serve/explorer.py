@@ -101,9 +101,19 @@ class ModelView:
         self._codes: np.ndarray | None = None   # (n, *code_shape) of the map's examples
         self._lock = threading.Lock()
 
+    def _recorded(self) -> dict:
+        """What the folder records it was fitted on: ``run`` (``aekit train``: data, data_dir, image_size,
+        grayscale) or ``fitted_on`` (estimators fitted by a command: dataset, data_dir), as ``run``'s keys."""
+        meta = self.trained.metadata
+        run, fitted = meta.get("run"), meta.get("fitted_on")
+        if isinstance(run, dict) and run.get("data"):
+            return run
+        if isinstance(fitted, dict) and fitted.get("dataset"):
+            return {"data": fitted["dataset"], "data_dir": fitted.get("data_dir")}
+        return {}
+
     def _recorded_data(self) -> str | None:
-        run = self.trained.metadata.get("run")
-        return run.get("data") if isinstance(run, dict) else None
+        return self._recorded().get("data")
 
     # ------------------------------------------------------------------------------------ description
     def info(self) -> dict:
@@ -111,6 +121,7 @@ class ModelView:
         s = self.served
         info = {"name": s.name, "kind": s.kind, "task": s.task, "sample_shape": list(s.sample_shape),
                 "image_axes": s.image_axes, "operations": sorted(s.operations), "threshold": s.threshold,
+                "operation_details": {k: op.describe() for k, op in s.operations.items()},
                 "code_size": int(np.prod(self.model.code_shape)), "can_decode": bool(self.model.can_decode),
                 "map_sources": [str(x) for x in self.sources]}
         if not self.fixed:
@@ -156,7 +167,7 @@ class ModelView:
         """The first MAP_SIZE training samples of ``source`` in the model layout, their labels, class names."""
         from aekit.data import load_dataset
 
-        run = self.trained.metadata.get("run") or {}
+        run = self._recorded()
         same = source == run.get("data")   # the folder's own data: load it as training did
         ds = load_dataset(source, limit=MAP_SIZE, data_dir=run.get("data_dir") if same else None,
                           image_size=run.get("image_size") if same else None,
@@ -188,7 +199,8 @@ class ModelView:
         return self._images(self._decode((1 - t) * ends[:1] + t * ends[1:]))
 
     def sample(self, n: int, seed: int | None = None) -> dict:
-        op = self.served.operations.get("sample")
+        op = next((o for o in self.served.operations.values() if o.takes == "count" and "samples" in o.outputs),
+                  None)                           # the declared operation that draws samples
         if op is None:
             raise ExplorerError(f"{self.served.name} does not sample (operations: {sorted(self.served.operations)})")
         out = np.asarray(op.run(n, seed=seed)["samples"], dtype=np.float32)

@@ -208,7 +208,9 @@ def samples(x: np.ndarray, served: ServedModel, settings: ServeSettings, field: 
     """``x`` checked against the model's sample shape, as float32 ``(n, *sample_shape)``; without ``batch``
     one sample without the batch axis is taken too."""
     want = tuple(served.sample_shape)
-    if not batch and x.ndim == len(want):
+    if served.kind == "series" and x.ndim == 1 and want == (1,):
+        x = x[:, None]                          # a one-channel series (T,): T rows of one value
+    elif not batch and x.ndim == len(want):
         x = x[None]
     expected = [-1, *want]
     fits = x.ndim == len(want) + 1 and all(w in (-1, g) for w, g in zip(want, x.shape[1:]))

@@ -115,11 +115,19 @@ function throttle(fn) {
   if (!state.timer) state.timer = setTimeout(() => { state.timer = null; fn(); }, THROTTLE_MS);
 }
 
+// The model's operation that takes `takes` and gives every one of `outputs` (its declared operations,
+// /explorer/models operation_details), or null.
+function opGiving(m, takes, outputs) {
+  const found = Object.entries(m.operation_details || {}).find(
+    ([, d]) => d.takes === takes && !d.stateful && outputs.every((o) => d.outputs.includes(o)));
+  return found ? found[0] : null;
+}
+
 // Score and reconstruct one sample (model layout); newer answers win over older ones.
 async function assess(x) {
   const m = state.model, seq = ++state.sent;
-  const detector = m.operations.includes("score");
-  const [rec, sc] = await Promise.all([infer("reconstruct", [x]), detector ? infer("score", [x]) : null]);
+  const detector = Boolean(m.scoreOp);
+  const [rec, sc] = await Promise.all([infer(m.reconstructOp, [x]), detector ? infer(m.scoreOp, [x]) : null]);
   if (seq < state.shown || m !== state.model) return null;
   state.shown = seq;
   const recon = fromUser(rec.reconstruction);
@@ -453,16 +461,18 @@ function select(name) {
     (m.threshold !== null ? ` · threshold ${m.threshold.toPrecision(4)}` : "");
   // what the page can show: fixed-size samples only (restorers and segmenters take images of any size)
   const fixed = Boolean(m.model_shape), image = fixed && m.kind === "image";
-  const scores = m.operations.includes("score") || m.operations.includes("reconstruct");
+  m.reconstructOp = opGiving(m, "samples", ["reconstruction"]);
+  m.scoreOp = opGiving(m, "samples", ["anomaly_score", "error_map"]);
+  const scores = Boolean(m.reconstructOp);
   $("draw-section").hidden = !(image && scores);
   $("table-section").hidden = !(m.kind === "table" && scores);
   $("map-section").hidden = !fixed;
   $("interp-box").hidden = !(image && m.can_decode);
   $("preview-box").hidden = !image;
-  $("sample-section").hidden = !(image && m.operations.includes("sample"));
+  $("sample-section").hidden = !(image && opGiving(m, "count", ["samples"]));
   status(fixed ? "" : `${m.name} takes images of any size: use its /v2/models/${m.name} routes`);
   for (const id of ["draw", "table"]) {
-    $(`${id}-score-name`).textContent = m.operations.includes("score") ? "anomaly score" : "reconstruction error";
+    $(`${id}-score-name`).textContent = m.scoreOp ? "anomaly score" : "reconstruction error";
     $(`${id}-score`).textContent = "–";
   }
   $("slider").disabled = true;
