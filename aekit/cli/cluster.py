@@ -6,9 +6,10 @@
 
 Fits a :class:`aekit.Clusterer` (codes -> UMAP -> Gaussian mixture) on every sample of the data (train and
 test parts; ``--fit DATA``: on other data), or applies a saved one (``--model``), and writes ``clusters.csv``
-(index, cluster, and the known label when the data has labels), ``model/`` (when it fits) and ``report.html``: the 2-D map of the codes coloured by cluster and, with labels, by label; the
-cluster sizes; with labels, the contingency table and ACC (Hungarian matching) / NMI / ARI beside k-means on
-the raw data. Labels are never used to fit.
+(index, cluster, and the known label when the data has labels), ``model/`` (when it fits) and
+``report.html``: the 2-D map of the codes colored by cluster and, with labels, by label; the cluster sizes;
+with labels, the contingency table and ACC (Hungarian matching) / NMI / ARI beside k-means on the raw data.
+Labels are never used to fit.
 """
 from __future__ import annotations
 

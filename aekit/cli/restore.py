@@ -96,10 +96,10 @@ def _training_data(args, owner: str):
     return ds.train.X, None
 
 
-def _fit(args, cls, out: Path, y=None, **fixed):
-    """Train ``cls`` on ``--fit`` data and save it to ``OUT/model`` (``out``: the folder being written), or
+def _fit(args, est, out: Path, y=None):
+    """Train ``est`` on ``--fit`` data and save it to ``OUT/model`` (``out``: the folder being written), or
     to ``--model`` in the old form; ``args.model`` then names where it went."""
-    est = make_estimator(cls, args, **fixed)
+    cls = type(est)
     X, _ = _training_data(args, cls.__name__)
     est.fit(X) if y is None else est.fit(X, y)
     if args.model is not None:   # the old form: --model was the fitted model's folder
@@ -156,10 +156,10 @@ def run_restore(args: argparse.Namespace) -> int:
         raise ValueError(f"{len(args.mask)} --mask file(s) for {len(paths)} input image(s); give one, or one per input")
     if args.fit and args.task is None:
         raise CLIError("--fit needs --task: what the restorer learns (denoise, inpaint, ...)")
-    est = None if args.fit else _load(args.model, Restorer)
+    est = make_estimator(Restorer, args, task=args.task) if args.fit else _load(args.model, Restorer)
     with output_folder(args.out, overwrite=args.overwrite) as out:
-        if est is None:
-            est = _fit(args, Restorer, out, task=args.task)
+        if args.fit:
+            _fit(args, est, out)
         args.task = args.task or est.task
         if est.task != args.task:
             raise ValueError(f"--task {args.task}, but the model in {args.model} was trained for task {est.task!r}")
@@ -250,10 +250,10 @@ def run_segment(args: argparse.Namespace) -> int:
         raise ValueError(f"{len(args.truth)} --truth file(s) for {len(paths)} input image(s); give one per input")
     if args.fit and not args.targets:
         raise ValueError("--fit needs --targets: the class maps of the training images")
-    est = None if args.fit else _load(args.model, Segmenter)
+    est = make_estimator(Segmenter, args) if args.fit else _load(args.model, Segmenter)
     with output_folder(args.out, overwrite=args.overwrite) as out:
-        if est is None:
-            est = _fit(args, Segmenter, out, y=read_targets(args.targets, args.data_dir))
+        if args.fit:
+            _fit(args, est, out, y=read_targets(args.targets, args.data_dir))
         return _segment(args, est, paths, out)
 
 
