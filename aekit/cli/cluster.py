@@ -72,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _load(path: str):
     from aekit.estimators import Clusterer, load_estimator
+    from aekit.zoo import resolve_model
 
-    est = load_estimator(path)
+    est = load_estimator(resolve_model(path))
     if not isinstance(est, Clusterer):
         raise CLIError(f"{path} holds a {type(est).__name__}, not a Clusterer (aekit cluster ... writes one to "
                        "OUT/model)")
