@@ -31,7 +31,8 @@ class RunOptions:
     out: str                                # output folder
     model: str = "conv"                     # registered model name
     latent_dim: int = 32                    # code size
-    model_params: dict = field(default_factory=dict)   # extra model arguments (channels, hidden, ...)
+    model_params: dict = field(default_factory=dict)   # extra model arguments (channels, hidden, ...):
+                                                       # --model-param, the TOML file's [model_params]
     train: dict = field(default_factory=dict)          # TrainConfig fields (epochs, lr, batch_size, ...) and
                                                        # "loss": the objective ("mse", "bce", ...; default "mse")
     data_dir: str | None = None             # where named datasets are looked for (else $AEKIT_DATA_DIR)

@@ -71,7 +71,7 @@ def test_train_on_csv_and_resume_is_a_no_op_when_finished(tmp_path):
     lines = ["a,b,c,d,e,f"] + [",".join(f"{v:.5f}" for v in row) for row in X]
     (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
     args = ["train", "--data", str(tmp_path / "t.csv"), "--model", "mlp", "--latent-dim", "2",
-            "--param", "hidden=[16]", "--out", str(tmp_path / "out"), *FAST]
+            "--model-param", "hidden=[16]", "--out", str(tmp_path / "out"), *FAST]
     assert main(args) == 0
     before = (tmp_path / "out" / "model.safetensors").read_bytes()
     assert main(args + ["--resume"]) == 0
@@ -83,6 +83,7 @@ def test_train_on_csv_and_resume_is_a_no_op_when_finished(tmp_path):
     (["train", "--data", "digits"], r"train needs --out"),
     (["train", "--data", "digits", "--out", "x", "--model", "nope"], r"unknown model 'nope'"),
     (["train", "--data", "digits", "--out", "x", "--param", "channels"], r"expected KEY=VALUE"),
+    (["train", "--data", "digits", "--out", "x", "--model-param", "channels"], r"--model-param 'channels': expected"),
     (["train", "--config", "missing.toml"], r"config file missing.toml does not exist"),
     (["evaluate", "--model", "no-such-folder"], r"no such directory"),
 ])
@@ -110,7 +111,7 @@ def test_same_seed_same_model(tmp_path):
     for name in ("a", "b"):
         out = tmp_path / name
         assert main(["train", "--data", "digits", "--model", "conv", "--latent-dim", "4", "--seed", "5",
-                     "--out", str(out), "--epochs", "1", "--quiet", "--param", "channels=[4,8]"]) == 0
+                     "--out", str(out), "--epochs", "1", "--quiet", "--model-param", "channels=[4,8]"]) == 0
         blobs.append((out / "model.safetensors").read_bytes())
     assert blobs[0] == blobs[1]
 

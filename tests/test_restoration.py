@@ -315,19 +315,20 @@ def test_restore_command_trains_corrupts_restores_and_reports(tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["restore", "--task", "denoise", "--fit", "skimage:brick", "--param", "patch_size=32",
                "--param", "n_patches=200", "--param", "corruption=\"gaussian:0.1\"", "--epochs", "2", "--quiet",
-               "--model", str(tmp_path / "m"), "--corrupt", "--out", str(out), "skimage:coins"])
+               "--corrupt", "--out", str(out), "skimage:coins"])
     assert rc == 0
+    model = out / "model"   # what --fit fitted
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["mean_psnr_restored"] > metrics["mean_psnr_input"]
     assert (out / "coins.png").exists() and (out / "coins_input.png").exists() and (out / "report.html").exists()
     # the saved model restores again, and a model of another task is refused
-    assert main(["restore", "--task", "denoise", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o2"),
+    assert main(["restore", "--task", "denoise", "--model", str(model), "--out", str(tmp_path / "o2"),
                  str(out / "coins_input.png")]) == 0
-    assert main(["restore", "--task", "inpaint", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o3"),
+    assert main(["restore", "--task", "inpaint", "--model", str(model), "--out", str(tmp_path / "o3"),
                  str(out / "coins_input.png")]) == 2
     assert "trained for task 'denoise'" in capsys.readouterr().err
     # without --task, the model's own task is used
-    assert main(["restore", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o4"), "--quiet",
+    assert main(["restore", "--model", str(model), "--out", str(tmp_path / "o4"), "--quiet",
                  str(out / "coins_input.png")]) == 0
     assert json.loads((tmp_path / "o4" / "metrics.json").read_text())["task"] == "denoise"
 

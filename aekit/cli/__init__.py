@@ -6,6 +6,9 @@
     aekit reconstruct --model runs/digits --data digits --out recon.npy
     aekit export-onnx --model runs/digits --out model.onnx
     aekit list-models
+    aekit list-estimators
+
+Every command follows one grammar (flags, fit-then-apply, ground truth): see :mod:`aekit.cli.grammar`.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from aekit.cli.common import CLIError, add_output_folder, output_folder, parse_param, save_npy
+from aekit.cli.grammar import deprecated
 from aekit.fileio import atomic_write_bytes
 from aekit.version import __version__
 
@@ -67,6 +71,7 @@ def build_run_options(args: argparse.Namespace):
     if unknown:
         raise CLIError(f"config file {args.config}: unknown key(s) {unknown}; known: "
                        f"{sorted(_RUN_KEYS | set(_TRAIN_FLAGS) | {'train', 'model_params'})}")
+    _apply_params(args.param or [], cfg, train, model_params)
     for key in _RUN_KEYS:
         value = getattr(args, key, None)
         if value is not None:
@@ -77,13 +82,34 @@ def build_run_options(args: argparse.Namespace):
             train[fieldname] = value
     if args.quiet:
         train["progress"] = False
-    for text in args.param or []:
-        key, value = parse_param(text)
+    for text in args.model_param or []:
+        key, value = parse_param(text, "--model-param")
         model_params[key] = value
     for required in ("data", "out"):
         if required not in cfg:
             raise CLIError(f"train needs --{required} (or '{required}' in the config file)")
     return RunOptions(**cfg, model_params=model_params, train=train, verbose=not args.quiet)
+
+
+def _apply_params(texts: list[str], cfg: dict, train: dict, model_params: dict) -> None:
+    """``aekit train --param KEY=VALUE``: a run option, any key its TOML file takes (``epochs``, ``lr``,
+    ``limit``, ...); a key that is none of them is a model argument, the meaning --param had in train before
+    --model-param (kept for one release, with a warning)."""
+    from aekit.training.config import TrainConfig
+
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for text in texts:
+        key, value = parse_param(text)
+        if key in _TRAIN_FLAGS:
+            train[_TRAIN_FLAGS[key]] = value
+        elif key in train_fields:
+            train[key] = value
+        elif key in _RUN_KEYS:
+            cfg[key] = value
+        else:
+            deprecated(f"--param {key}=... for a model argument in aekit train",
+                       f"--model-param {key}=... (--param sets run options, as in the TOML file)")
+            model_params[key] = value
 
 
 def _add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -114,7 +140,7 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--latent-dim", type=int, help=help("code size", "latent_dim"))
     add_output_folder(p, "output folder: model, history, metrics and report.html", resume=True, required=False)
     p.add_argument("--epochs", type=int, help=help("passes over the training data", "epochs"))
-    p.add_argument("--batch-size", type=int, help=help("samples per optimisation step", "batch_size"))
+    p.add_argument("--batch-size", type=int, help=help("samples per optimization step", "batch_size"))
     p.add_argument("--lr", type=float, help=help("peak learning rate", "lr"))
     p.add_argument("--weight-decay", type=float, help=help("weight decay", "weight_decay"))
     p.add_argument("--optimizer", choices=["adam", "adamw"], help=help("optimizer", "optimizer"))
@@ -124,18 +150,20 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--early-stopping", type=int,
                    help=help("stop after this many epochs without validation improvement", "early_stopping"))
     p.add_argument("--precision", choices=["32", "bf16"], help=help("float precision of training", "precision"))
-    p.add_argument("--seed", type=int, help=help("random_state: initialisation, split, shuffling", "random_state"))
+    p.add_argument("--seed", type=int, help=help("random_state: initialization, split, shuffling", "random_state"))
     p.add_argument("--device", help=help("auto, cpu, cuda, cuda:1 ...", "device"))
     p.add_argument("--image-size", type=int, help=help("resize images to this size", "image_size"))
-    p.add_argument("--grayscale", action="store_true", default=None, help="convert images to grey (default: keep)")
+    p.add_argument("--grayscale", action="store_true", default=None, help="convert images to gray (default: keep)")
     p.add_argument("--scaler", choices=["none", "range", "minmax", "standard"],
                    help="input scaling (default: range for images, standard for tables)")
     p.add_argument("--val-fraction", type=float, help=help("validation share of the training data", "val_fraction"))
     p.add_argument("--test-fraction", type=float,
                    help=help("test share carved from data without a test split", "test_fraction"))
     p.add_argument("--limit", type=int, help=help("use only the first N samples", "limit"))
-    p.add_argument("--param", action="append", metavar="KEY=VALUE",
-                   help="model argument, JSON value: --param channels=[16,32] --param activation=relu")
+    p.add_argument("--model-param", action="append", metavar="KEY=VALUE", help="model argument, JSON value: "
+                   "--model-param channels=[16,32] --model-param activation=relu (default: the model's)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="run option, JSON value, any key of the "
+                   "--config file: --param lr=0.001 (flags win)")
     p.add_argument("--corruption", metavar="SPEC", help="corrupt training inputs, targets stay clean (denoising): "
                    "gaussian:0.5, salt_pepper:0.2, mask:0.5, block:8,n=3, watermark:text, watermark:marks,alpha=0.6"
                    " (default: none)")
@@ -167,7 +195,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .onnx file")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default: 18)")
 
-    sub.add_parser("list-models", help="names of the registered models")
+    sub.add_parser("list-models", help="names of the registered models (aekit train --model NAME)")
+    sub.add_parser("list-estimators", help="names of the registered estimators (aekit fit NAME)")
     for module in TASK_COMMANDS:  # each task command lives in its own module: aekit/cli/<module>.py
         importlib.import_module(f"aekit.cli.{module}").add_parser(sub)
     for p in sub.choices.values():  # every command can be made silent
@@ -217,6 +246,11 @@ def run_command(args: argparse.Namespace) -> int:
         from aekit.models import list_models
 
         print("\n".join(list_models()))
+        return 0
+    if args.command == "list-estimators":
+        from aekit.estimators import list_estimators
+
+        print("\n".join(list_estimators()))
         return 0
     if args.command == "evaluate" and args.out and Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} is a folder; expected a JSON file name such as metrics.json")
@@ -275,11 +309,15 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Expected failures print one line and exit 2 (``AEKIT_DEBUG=1`` shows the traceback);
     anything else is a bug: its traceback is printed with a request to report it, exit 1."""
-    args = make_parser().parse_args(argv)
     debug = bool(os.environ.get("AEKIT_DEBUG"))
     shown_by = warnings.showwarning
     if not debug:
-        warnings.showwarning = _show_warning
+        warnings.showwarning = _show_warning   # before parsing: an old flag's spelling warns as it is read
+    try:
+        args = make_parser().parse_args(argv)
+    except BaseException:
+        warnings.showwarning = shown_by
+        raise
     try:
         return run_command(args)
     except KeyboardInterrupt:

@@ -1,13 +1,15 @@
 """``aekit cluster``: cluster data through an autoencoder's codes; clusters.csv, the model and a report.
 
     aekit cluster --data digits --n-clusters 10 --out runs/digits-clusters
-    aekit cluster --data table.csv --n-clusters auto --param epochs=50 --out runs/groups
+    aekit cluster --data table.csv --n-clusters auto --epochs 50 --out runs/groups
+    aekit cluster --model runs/groups/model --data more.csv --out runs/more-groups     # apply a saved one
 
 Fits a :class:`aekit.Clusterer` (codes -> UMAP -> Gaussian mixture) on every sample of the data (train and
-test parts) and writes ``clusters.csv`` (index, cluster, and the known label when the data has labels),
-``model/`` and ``report.html``: the 2-D map of the codes coloured by cluster and, with labels, by label; the
-cluster sizes; with labels, the contingency table and ACC (Hungarian matching) / NMI / ARI beside k-means on
-the raw data. Labels are never used to fit.
+test parts; ``--fit DATA``: on other data), or applies a saved one (``--model``), and writes ``clusters.csv``
+(index, cluster, and the known label when the data has labels), ``model/`` (when it fits) and
+``report.html``: the 2-D map of the codes colored by cluster and, with labels, by label; the cluster sizes;
+with labels, the contingency table and ACC (Hungarian matching) / NMI / ARI beside k-means on the raw data.
+Labels are never used to fit.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.cli.common import add_output_folder, load_all, make_estimator, output_folder
+from aekit.cli.common import CLIError, add_output_folder, load_all, make_estimator, output_folder
+from aekit.cli.grammar import add_fit_flags, add_model_source, refuse_fit_flags
 
 
 def add_parser(sub) -> None:
@@ -27,12 +30,13 @@ def add_parser(sub) -> None:
     p.add_argument("--data", required=True, help="dataset name (digits, mnist, ...) or a path (.npy, .npz, .csv, "
                    "image folder); all its samples (train and test parts) are clustered")
     p.add_argument("--data-dir", help="folder with datasets (default: $AEKIT_DATA_DIR)")
-    p.add_argument("--n-clusters", default="10", help="number of clusters, or 'auto' (lowest BIC of the mixture "
+    p.add_argument("--n-clusters", help="when fitting: number of clusters, or 'auto' (lowest BIC of the mixture "
                    "on the embedding, 2 to --param max_clusters); default 10")
     p.add_argument("--limit", type=int, help="use only the first N samples of each part of the data")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="Clusterer argument, JSON value: --param epochs=50")
-    add_output_folder(p, "output folder: clusters.csv, model/, report.html")
+    add_model_source(p, "clusterer", registered="clusterer", fit_help="fit the clusterer on DATA instead of --data "
+                     "(dataset name or path), then cluster --data; written to OUT/model")
+    add_fit_flags(p, "clusterer", registered="clusterer", when="without --model")
+    add_output_folder(p, "output folder: clusters.csv, model/ (when it fits), report.html")
     p.set_defaults(handler=run)
 
 
@@ -51,9 +55,30 @@ def _n_clusters(text: str):
 def run(args: argparse.Namespace) -> int:
     from aekit.estimators import Clusterer
 
-    clusterer = make_estimator(Clusterer, args, n_clusters=_n_clusters(args.n_clusters))
+    if args.model is None:
+        clusterer = make_estimator(Clusterer, args, n_clusters=_n_clusters(args.n_clusters or "10"))
+    else:
+        if args.fit is not None:
+            raise CLIError(f"--model {args.model} applies a saved clusterer and --fit {args.fit} fits a new one; "
+                           "pass one")
+        if args.n_clusters is not None:
+            raise CLIError(f"--n-clusters {args.n_clusters} sets a fit, but --model {args.model} is applied; a saved "
+                           "clusterer keeps its clusters")
+        refuse_fit_flags(args, why=f"--model {args.model} is applied, not fitted")
+        clusterer = _load(args.model)
     with output_folder(args.out, overwrite=args.overwrite) as out:
         return _cluster(args, out, clusterer)
+
+
+def _load(path: str):
+    import aekit
+    from aekit.estimators import Clusterer
+
+    est = aekit.load(path)
+    if not isinstance(est, Clusterer):
+        raise CLIError(f"{path} holds a {type(est).__name__}, not a Clusterer (aekit cluster ... writes one to "
+                       "OUT/model)")
+    return est
 
 
 def _cluster(args: argparse.Namespace, out: Path, clusterer) -> int:
@@ -63,8 +88,15 @@ def _cluster(args: argparse.Namespace, out: Path, clusterer) -> int:
     from aekit.report.html import write_report
 
     ds, X, y = load_all(args.data, args.data_dir, args.limit)
-    labels = clusterer.fit_predict(X)
-    clusterer.save(out / "model")
+    if args.model is not None:
+        labels = clusterer.predict(X)
+    elif args.fit is not None:
+        clusterer.fit(load_all(args.fit, args.data_dir, args.limit)[1])
+        labels = clusterer.predict(X)
+    else:
+        labels = clusterer.fit_predict(X)
+    if args.model is None:
+        clusterer.save(out / "model")
     rows = ["index,cluster" + (",label" if y is not None else "")]
     rows += [f"{i},{c}" + (f",{y[i]}" if y is not None else "") for i, c in enumerate(labels)]
     atomic_write_bytes(out / "clusters.csv", lambda f: f.write(("\n".join(rows) + "\n").encode()))
@@ -72,7 +104,7 @@ def _cluster(args: argparse.Namespace, out: Path, clusterer) -> int:
     sizes = np.bincount(labels, minlength=clusterer.n_clusters_)
     metrics = {"n_samples": len(X), "n_clusters": clusterer.n_clusters_, "largest_cluster": int(sizes.max()),
                "smallest_cluster": int(sizes.min())}
-    picture = clusterer.map_2d()
+    picture = clusterer.map_2d() if args.model is None and args.fit is None else clusterer.map_2d(X)
     extra = {"2-D map of the codes, coloured by cluster": latent_map(picture, labels)}
     baselines = []
     if y is not None:

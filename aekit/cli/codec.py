@@ -3,6 +3,7 @@
     aekit fit compressor --data digits --param latent_dim=16 --out runs/digits-codec
     aekit compress --model runs/digits-codec digit.png more.npy --out runs/streams      # one .aek per input
     aekit decompress --model runs/digits-codec runs/streams/digit.aek --out runs/decoded  # PNG (images) / .npy
+    aekit compress --fit digits --epochs 10 digit.png --out runs/streams      # fit a Compressor first: OUT/model
 
 Inputs are PNG/JPEG images (converted to the model's channels; the image's full range, 0..255 or 0..65535
 for 16-bit files, is mapped onto the value range the model was trained on) or .npy arrays holding one
@@ -22,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.cli.common import CLIError, add_output_folder, check_output_folder, output_folder
+from aekit.cli.common import CLIError, add_output_folder, check_output_folder, make_estimator, output_folder
+from aekit.cli.grammar import add_fit_flags, add_model_source, refuse_fit_flags
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 DEFAULT_MODEL = "pretrained:codec-photo"   # the photo codec shipped with aekit (aekit/zoo.py)
@@ -30,12 +32,17 @@ DEFAULT_MODEL = "pretrained:codec-photo"   # the photo codec shipped with aekit 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("compress", help="compress images (PNG/JPEG) or .npy arrays to .aek streams")
-    p.add_argument("--model", default=None, help="folder written by `aekit fit compressor` or `aekit fit image-codec`, "
-                   f"or pretrained:NAME (default for image inputs: {DEFAULT_MODEL})")
+    add_model_source(p, "codec", registered="compressor", model_help="folder written by `aekit fit compressor` or "
+                     f"`aekit fit image-codec` (or OUT/model by --fit), or pretrained:NAME (default for image inputs "
+                     f"without --fit: {DEFAULT_MODEL})", fit_help="fit a new Compressor on DATA first (dataset name or "
+                     "path: folder, .npy, .npz, .csv) and write it to OUT/model; decompress with --model OUT/model")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="PNG/JPEG images or .npy arrays")
     p.add_argument("--quality", type=int, default=None,
                    help="quality level of a photo codec, 0 (smallest streams) .. its levels - 1 (default: the model's)")
-    add_output_folder(p, "output folder for the .aek streams")
+    p.add_argument("--data-dir", help="with --fit: folder with datasets (default: $AEKIT_DATA_DIR)")
+    p.add_argument("--limit", type=int, help="with --fit: use only the first N training samples")
+    add_fit_flags(p, "compressor", registered="compressor", when="with --fit")
+    add_output_folder(p, "output folder for the .aek streams, and model/ with --fit")
     p.set_defaults(handler=run_compress)
 
     p = sub.add_parser("decompress", help="decompress .aek streams to PNG images or .npy arrays")
@@ -68,6 +75,18 @@ def _load_codec(spec: str | None, inputs: list[str] | None = None):
         raise ModelFileError(f"{directory} holds a {type(est).__name__}, not a Compressor or an ImageCodec; train one "
                              "with `aekit fit compressor --data ... --out DIR`")
     return est
+
+
+def _fit_compressor(args: argparse.Namespace):
+    """``compress --fit DATA``: a Compressor fitted on DATA (saved to OUT/model with the streams)."""
+    from aekit.data import load_dataset
+    from aekit.estimators import Compressor
+
+    codec = make_estimator(Compressor, args)
+    codec.fit(load_dataset(args.fit, data_dir=args.data_dir, limit=args.limit).train.X)
+    print(f"trained a Compressor on {args.fit} ({codec.n_iter_} epochs); it goes to {args.out}/model",
+          file=sys.stderr)
+    return codec
 
 
 def _is_photo_codec(codec) -> bool:
@@ -154,7 +173,13 @@ def run_compress(args: argparse.Namespace) -> int:
     from aekit.fileio import atomic_write_bytes
 
     check_output_folder(args.out, overwrite=args.overwrite)
-    codec = _load_codec(args.model, args.inputs)
+    if args.fit is not None and args.model is not None:
+        raise CLIError(f"--model {args.model} applies a saved codec and --fit {args.fit} fits a new one; pass one")
+    if args.fit is None:
+        refuse_fit_flags(args, why="no codec is fitted without --fit DATA")
+        codec = _load_codec(args.model, args.inputs)
+    else:
+        codec = _fit_compressor(args)
     if _is_photo_codec(codec):
         return _compress_photos(args, codec)
     if args.quality is not None:
@@ -178,6 +203,8 @@ def run_compress(args: argparse.Namespace) -> int:
     streams = codec.compress(X)
     pixels = _pixels(codec)
     with output_folder(args.out, overwrite=args.overwrite) as out:
+        if args.fit is not None:
+            codec.save(out / "model")
         for (stem, _), stream in zip(jobs, streams):
             target = out / f"{stem}.aek"
             atomic_write_bytes(target, lambda f, s=stream: f.write(s))

@@ -1,6 +1,6 @@
-"""What several sub-commands share: the error type, ``--param KEY=VALUE`` parsing, the output folder rules
-(``--out`` / ``--overwrite`` / ``--resume``), and reading and writing the files they take (images,
-``skimage:NAME`` photographs, class maps, ``.npy``).
+"""What several sub-commands share: the error type, ``--param KEY=VALUE`` parsing and the estimator a
+command's flags ask for, the output folder rules (``--out`` / ``--overwrite`` / ``--resume``), and reading
+and writing the files they take (images, ``skimage:NAME`` photographs, class maps, ``.npy``).
 
 Heavy modules (torch, scikit-learn, the estimators) are imported inside the functions that need them, so
 that ``aekit --help`` stays fast.
@@ -27,32 +27,60 @@ class CLIError(ValueError):
     """A bad command-line option or config file."""
 
 
-def parse_param(text: str) -> tuple[str, object]:
+def parse_param(text: str, flag: str = "--param") -> tuple[str, object]:
     """``KEY=VALUE`` with a JSON value; a bare word (``gelu``) stays a string, broken JSON is an error."""
     if "=" not in text:
-        raise CLIError(f"--param {text!r}: expected KEY=VALUE, e.g. --param channels=[16,32]")
+        raise CLIError(f"{flag} {text!r}: expected KEY=VALUE, e.g. {flag} channels=[16,32]")
     key, value = text.split("=", 1)
     key = key.strip().replace("-", "_")
     if not key:
-        raise CLIError(f"--param {text!r}: the parameter name is empty; expected KEY=VALUE")
+        raise CLIError(f"{flag} {text!r}: the parameter name is empty; expected KEY=VALUE")
     try:
         return key, json.loads(value)
     except json.JSONDecodeError as exc:
         if value[:1] in '[{"' or value[:1].isdigit() or value[:1] in "-.":  # meant as JSON, but broken
-            raise CLIError(f"--param {key}={value}: not valid JSON ({exc.msg} at character {exc.pos}); "
-                           "e.g. --param channels=[16,32] --param lr=0.001") from None
+            raise CLIError(f"{flag} {key}={value}: not valid JSON ({exc.msg} at character {exc.pos}); "
+                           f"e.g. {flag} channels=[16,32] {flag} lr=0.001") from None
         return key, value  # a bare string such as gelu
 
 
-def estimator_params(texts: list[str]) -> dict:
+def estimator_params(texts: list[str], flag: str = "--param") -> dict:
     """Estimator arguments from ``--param KEY=VALUE`` texts."""
-    return dict(parse_param(t) for t in texts)
+    return dict(parse_param(t, flag) for t in texts)
+
+
+# flag (argparse dest) -> estimator parameter: what every command that fits something takes (aekit/cli/grammar.py)
+FIT_FLAGS = {"epochs": "epochs", "seed": "random_state", "batch_size": "batch_size", "max_time": "max_time",
+             "device": "device"}
+
+
+def estimator_arguments(args, **fixed) -> dict:
+    """The estimator parameters a command's flags ask for: ``fixed`` < ``--param`` < the fitting flags
+    (``--epochs``, ``--seed``, ...), with ``--model-param`` values merged into ``model_params``. A flag and a
+    ``--param`` that set the same parameter to different values are an error."""
+    params = {**fixed, **estimator_params(getattr(args, "param", None) or [])}
+    model_params = estimator_params(getattr(args, "model_param", None) or [], "--model-param")
+    if model_params:
+        base = params.get("model_params") or {}
+        if not isinstance(base, dict):
+            raise CLIError(f"--param model_params={json.dumps(base)}: expected a JSON object such as "
+                           '{"hidden": [64]}')
+        params["model_params"] = {**base, **model_params}
+    for flag, name in FIT_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is None:
+            continue
+        if name in params and params[name] != value:
+            raise CLIError(f"--{flag.replace('_', '-')} {value} and --param {name}={json.dumps(params[name])} "
+                           "set the same parameter; pass one")
+        params[name] = value
+    return params
 
 
 def make_estimator(cls, args, **fixed):
-    """``cls(**fixed, **--param values)``, with ``verbose`` (a progress bar) unless ``--quiet``; an unknown
-    or invalid parameter fails here, before any data are read."""
-    params = {**fixed, **estimator_params(args.param)}
+    """``cls(**fixed, **--param values, **fitting flags)`` (see :func:`estimator_arguments`), with ``verbose``
+    (a progress bar) unless ``--quiet``; an unknown or invalid parameter fails here, before any data are read."""
+    params = estimator_arguments(args, **fixed)
     params.setdefault("verbose", 0 if args.quiet else 1)
     known = cls().get_params(deep=False)
     unknown = sorted(set(params) - set(known))

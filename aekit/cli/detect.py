@@ -1,13 +1,13 @@
 """``aekit detect``: score data with an anomaly detector; write scores, labels, heat maps and a report.
 
-    aekit fit anomaly-detector --data digits --param epochs=30 --out runs/det
+    aekit fit anomaly-detector --data digits --epochs 30 --out runs/det
     aekit detect --model runs/det --data digits --normal-class 0 --out runs/det-scores
-    aekit detect --train digits --normal-class 0 --data digits --param epochs=30 --out runs/digits-detect
+    aekit detect --fit digits --normal-class 0 --data digits --epochs 30 --out runs/digits-detect
 
 Writes ``scores.csv`` (index, anomaly_score, prediction: 1 normal / -1 anomaly, the true
 ``is_anomaly`` when labels are known, and for tables ``top_features``: the three features with the largest
 shares of the row's reconstruction error, e.g. ``TSH 61%; T3 22%; age 5%``), ``heatmaps/`` (images: error-map overlays of the most abnormal
-samples), ``model/`` (with ``--train``) and ``report.html`` (score histogram with the threshold, ROC
+samples), ``model/`` (with ``--fit``) and ``report.html`` (score histogram with the threshold, ROC
 curve when labels are known, per-class reconstruction error over the training epochs).
 """
 from __future__ import annotations
@@ -20,25 +20,25 @@ from pathlib import Path
 import numpy as np
 
 from aekit.cli.common import add_output_folder, load_all, make_estimator, output_folder
+from aekit.cli.grammar import Renamed, add_fit_flags, add_model_source, refuse_fit_flags
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("detect", help="score data with an anomaly detector; writes scores.csv, heat maps, "
                        "report.html")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", help="folder of a detector saved by `aekit fit anomaly-detector`")
-    src.add_argument("--train", metavar="DATA", help="fit a detector on this data first (saved to OUT/model)")
+    add_model_source(p, "anomaly detector", registered="anomaly-detector", group=src)
+    src.add_argument("--train", action=Renamed, new="--fit", dest="fit", metavar="DATA")
     p.add_argument("--data", required=True, help="data to score: dataset name (digits, mnist, ...) or a path "
                    "(.npy, .npz, .csv, image folder); all its samples (train and test parts) are scored")
     p.add_argument("--data-dir", help="folder with datasets (default: $AEKIT_DATA_DIR)")
     p.add_argument("--normal-class", metavar="LABELS", help="comma-separated labels that are normal (the rest "
-                   "are anomalies); with --train, only these samples train the detector. Without it, 0/1 labels "
+                   "are anomalies); with --fit, only these samples train the detector. Without it, 0/1 labels "
                    "are read as 1 = anomaly")
     p.add_argument("--limit", type=int, help="use only the first N samples of each data set")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="AnomalyDetector argument for --train, JSON value: --param epochs=30")
+    add_fit_flags(p, "anomaly detector", registered="anomaly-detector", when="with --fit")
     p.add_argument("--n-heatmaps", type=int, default=16, help="heat-map overlays of the N most abnormal images")
-    add_output_folder(p, "output folder: scores.csv, heatmaps/, model/ (with --train), report.html")
+    add_output_folder(p, "output folder: scores.csv, heatmaps/, model/ (with --fit), report.html")
     p.set_defaults(handler=run)
 
 
@@ -69,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
     normal = _parse_classes(args.normal_class)
     if args.n_heatmaps < 0:
         raise ValueError(f"--n-heatmaps={args.n_heatmaps} must be >= 0")
-    if args.model is not None and args.param:
-        raise ValueError("--param sets the detector's arguments for --train; a saved --model keeps its own")
-    det = make_estimator(AnomalyDetector, args) if args.train is not None else None
+    if args.model is not None:
+        refuse_fit_flags(args, why=f"--model {args.model} is applied, not fitted (fit with --fit DATA)")
+    det = make_estimator(AnomalyDetector, args) if args.fit is not None else None
     with output_folder(args.out, overwrite=args.overwrite) as out:
         return _detect(args, out, normal, det)
 
@@ -85,11 +85,11 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
 
     ds, X, y = load_all(args.data, args.data_dir, args.limit)
     truth = _anomaly_truth(y, normal)
-    if args.train is not None:
-        tds, Xt, yt = load_all(args.train, args.data_dir, args.limit)
+    if args.fit is not None:
+        tds, Xt, yt = load_all(args.fit, args.data_dir, args.limit)
         if normal is not None:
             if yt is None:
-                raise ValueError(f"--normal-class needs labels, but {args.train} has none")
+                raise ValueError(f"--normal-class needs labels, but {args.fit} has none")
             Xt = Xt[np.isin(yt, normal)]
             if len(Xt) < 2:
                 raise ValueError(f"--normal-class {args.normal_class}: fewer than 2 training samples have these labels")

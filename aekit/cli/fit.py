@@ -1,6 +1,6 @@
 """``aekit fit ESTIMATOR``: fit any task estimator on a dataset and save it as a model folder.
 
-    aekit fit reducer --data digits --param latent_dim=2 --out runs/digits-reducer
+    aekit fit reducer --data digits --param latent_dim=2 --epochs 20 --seed 1 --out runs/digits-reducer
 """
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import sys
 
 from aekit.cli.common import add_output_folder, make_estimator, output_folder, read_targets
+from aekit.cli.grammar import add_fit_flags
 
 
 def add_parser(sub) -> None:
@@ -23,10 +24,9 @@ def add_parser(sub) -> None:
                    ".npy, .npz, .csv")
     p.add_argument("--data-dir", help="folder with datasets (default: $AEKIT_DATA_DIR, then download to cache)")
     p.add_argument("--limit", type=int, help="use only the first N training samples (default: all)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="estimator argument, JSON value: --param latent_dim=8 --param epochs=20")
     p.add_argument("--targets", metavar="PATH", help="per-sample targets aligned with --data, for estimators that "
                    "learn from pairs (segmenter: class maps; restorer: clean images): a folder of images, .npy, .npz")
+    add_fit_flags(p, "estimator", registered="NAME")
     add_output_folder(p, "output model folder")
     p.set_defaults(handler=run)
 

@@ -1,8 +1,11 @@
 """``aekit restore`` and ``aekit segment``: restore or segment image files of any size with a saved
-Restorer / Segmenter (trained by ``aekit fit`` or here with ``--fit``), writing PNG files and a report.
+Restorer / Segmenter (``--model``: trained by ``aekit fit``, or pretrained) or one fitted here first
+(``--fit DATA``, written to OUT/model), writing PNG files and a report.
 
-    aekit restore --task denoise --model runs/den INPUT... --out runs/restored [--corrupt] [--fit DATA]
-    aekit segment --model runs/seg INPUT... --out runs/seg-out [--fit DATA --targets MASKS] [--truth MASK...]
+    aekit restore --task denoise --model runs/den INPUT... --out runs/restored [--corrupt] [--truth CLEAN...]
+    aekit restore --task denoise --fit DATA --epochs 5 INPUT... --out runs/restored       # model: OUT/model
+    aekit segment --model runs/seg INPUT... --out runs/seg-out [--truth MASK...]
+    aekit segment --fit DATA --targets MASKS INPUT... --out runs/seg-out
 
 INPUT: image files (PNG / JPEG / BMP), folders of them, or ``skimage:NAME`` for a photograph shipped with
 scikit-image (``skimage:camera``). Image files are read as [0, 1] and mapped to the model's value range.
@@ -18,34 +21,41 @@ import numpy as np
 
 from aekit.cli.common import (IMAGE_EXTENSIONS, CLIError, add_output_folder, check_output_folder, expand_inputs,
                                make_estimator, output_folder, read_image, read_labels, read_targets, write_png)
+from aekit.cli.grammar import Renamed, add_fit_flags, add_model_source, deprecated, refuse_fit_flags
 
+# old spellings of --task values, kept for one release
+_TASK_SPELLINGS = {"colourise": "colorize", "colorise": "colorize", "colourize": "colorize"}
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("restore", help="denoise, inpaint, remove watermarks, colourise or super-resolve images")
+    p = sub.add_parser("restore", help="denoise, inpaint, remove watermarks, colorize or super-resolve images")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, or skimage:NAME")
     p.add_argument("--task", help="denoise, inpaint, watermark, colorize, super-resolve, ... (default: the "
                    "model's task; required with --fit)")
-    p.add_argument("--model", required=True, help="Restorer folder (written by aekit fit restorer, or by --fit), or "
-                   "pretrained:NAME for a model shipped with aekit (denoise-photo, inpaint-photo, "
-                   "super-resolve-x2-photo, super-resolve-x4-photo, colorize-photo)")
-    add_output_folder(p, "output folder: restored PNGs, report.html, metrics.json")
+    add_model_source(p, "restorer", registered="restorer", model_help="Restorer folder to apply (written by aekit "
+                     "fit restorer, or OUT/model by --fit), or pretrained:NAME for a model shipped with aekit "
+                     "(denoise-photo, inpaint-photo, super-resolve-x2-photo, super-resolve-x4-photo, colorize-photo)",
+                     fit_help="fit a new restorer on DATA first (dataset name, folder, .npy/.npz, image file or "
+                     "skimage:NAME; needs --task) and write it to OUT/model")
+    add_output_folder(p, "output folder: restored PNGs, report.html, metrics.json, model/ (with --fit)")
     p.add_argument("--sigma", type=float, help="denoise with a noise-level model (pretrained:denoise-photo): the "
                    "Gaussian noise sigma on 0..255 (default: estimated from each image)")
     p.add_argument("--corrupt", action="store_true", help="the inputs are clean originals: degrade them with the "
                    "task's corruption first, then restore and score against them")
-    p.add_argument("--original", action="append", default=[], metavar="PATH",
+    p.add_argument("--truth", action="append", default=[], metavar="PATH",
                    help="clean version of an input (in input order), for PSNR / SSIM")
+    p.add_argument("--original", action=Renamed, new="--truth", append=True, dest="truth", metavar="PATH")
     p.add_argument("--mask", action="append", default=[], metavar="PATH",
                    help="inpaint: mask image of the missing pixels (white = missing), one per input or one for all")
-    p.add_argument("--seed", type=int, default=0, help="random state of --corrupt")
-    _add_fit_args(p, "restorer")
+    _add_fit_args(p, "restorer", seed_help="; also the random state of --corrupt, with or without --fit")
     p.set_defaults(handler=run_restore)
 
     p = sub.add_parser("segment", help="label every pixel of images with a trained Segmenter")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, or skimage:NAME")
-    p.add_argument("--model", required=True, help="Segmenter folder (written by aekit fit segmenter, or by --fit)")
-    add_output_folder(p, "output folder: class-map PNGs, report.html, metrics.json")
+    add_model_source(p, "segmenter", registered="segmenter",
+                     fit_help="fit a new segmenter on DATA first (dataset name, folder, .npy/.npz, image file or "
+                     "skimage:NAME; needs --targets) and write it to OUT/model")
+    add_output_folder(p, "output folder: class-map PNGs, report.html, metrics.json, model/ (with --fit)")
     p.add_argument("--truth", action="append", default=[], metavar="PATH",
                    help="true class map of an input (in input order), for the mean IoU")
     p.add_argument("--targets", help="with --fit: class maps of the training images (folder of mask images, .npy)")
@@ -53,15 +63,25 @@ def add_parser(sub) -> None:
     p.set_defaults(handler=run_segment)
 
 
-def _add_fit_args(p, name: str) -> None:
-    p.add_argument("--fit", metavar="DATA", help=f"first train a {name} on DATA (dataset name, folder, .npy/.npz, "
-                   "image file or skimage:NAME) and save it to --model (new or empty, unless --overwrite)")
+def _add_fit_args(p, name: str, seed_help: str = "") -> None:
     p.add_argument("--data-dir", help="folder with datasets (default: $AEKIT_DATA_DIR)")
     p.add_argument("--limit", type=int, help="with --fit: use only the first N training samples")
-    p.add_argument("--epochs", type=int, help=f"with --fit: training epochs (default: the {name}'s)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="with --fit: estimator argument, JSON value (--param patch_size=32)")
+    add_fit_flags(p, name, registered=name, when="with --fit", seed_help=seed_help)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _model_source(args: argparse.Namespace, name: str) -> None:
+    """Check ``--model`` / ``--fit``: one of them; ``--fit`` with ``--model`` is the old form that wrote the
+    fitted model to ``--model`` (kept for one release, with a warning); fitting flags need ``--fit``."""
+    if args.fit is None and args.model is None:
+        raise CLIError(f"pass --model DIR to apply a saved {name}, or --fit DATA to fit one first (written to "
+                       "OUT/model)")
+    if args.fit is not None and args.model is not None:
+        deprecated(f"--model {args.model} as the folder --fit writes to", "--fit alone: the model goes to OUT/model")
+        check_output_folder(args.model, overwrite=args.overwrite, option="--model")
+    if args.fit is None:
+        refuse_fit_flags(args, why=f"--model {args.model} is applied, not fitted (fit with --fit DATA)",
+                         except_=("seed",) if name == "restorer" else ())
 
 
 # ------------------------------------------------------------------------------------------------ files
@@ -76,15 +96,18 @@ def _training_data(args, owner: str):
     return ds.train.X, None
 
 
-def _fit(args, cls, y=None, **fixed):
-    """Train ``cls`` on ``--fit`` data and save it to ``--model``."""
-    if args.epochs is not None:
-        fixed["epochs"] = args.epochs
-    est = make_estimator(cls, args, **fixed)
-    with output_folder(args.model, overwrite=args.overwrite, option="--model") as folder:
-        X, _ = _training_data(args, cls.__name__)
-        est.fit(X) if y is None else est.fit(X, y)
-        est.save(folder)
+def _fit(args, est, out: Path, y=None):
+    """Train ``est`` on ``--fit`` data and save it to ``OUT/model`` (``out``: the folder being written), or
+    to ``--model`` in the old form; ``args.model`` then names where it went."""
+    cls = type(est)
+    X, _ = _training_data(args, cls.__name__)
+    est.fit(X) if y is None else est.fit(X, y)
+    if args.model is not None:   # the old form: --model was the fitted model's folder
+        with output_folder(args.model, overwrite=args.overwrite, option="--model") as folder:
+            est.save(folder)
+    else:
+        est.save(out / "model")
+        args.model = str(Path(args.out) / "model")
     print(f"trained a {cls.__name__} on {args.fit} ({est.n_iter_} epochs) and saved it to {args.model}",
           file=sys.stderr)
     return est
@@ -122,23 +145,26 @@ def run_restore(args: argparse.Namespace) -> int:
     from aekit.estimators import Restorer
 
     check_output_folder(args.out, overwrite=args.overwrite)
+    _model_source(args, "restorer")
+    if args.task in _TASK_SPELLINGS:
+        deprecated(f"--task {args.task}", f"--task {_TASK_SPELLINGS[args.task]}")
+        args.task = _TASK_SPELLINGS[args.task]
     paths = expand_inputs(args.inputs)
-    if args.original and len(args.original) != len(paths):
-        raise ValueError(f"{len(args.original)} --original file(s) for {len(paths)} input image(s); give one per input")
+    if args.truth and len(args.truth) != len(paths):
+        raise ValueError(f"{len(args.truth)} --truth file(s) for {len(paths)} input image(s); give one per input")
     if args.mask and len(args.mask) not in (1, len(paths)):
         raise ValueError(f"{len(args.mask)} --mask file(s) for {len(paths)} input image(s); give one, or one per input")
-    if args.fit:
-        if args.task is None:
-            raise CLIError("--fit needs --task: what the restorer learns (denoise, inpaint, ...)")
-        est = _fit(args, Restorer, task=args.task)
-    else:
-        est = _load(args.model, Restorer)
-    args.task = args.task or est.task
-    if est.task != args.task:
-        raise ValueError(f"--task {args.task}, but the model in {args.model} was trained for task {est.task!r}")
-    if est.task_.needs_mask and not args.mask and not args.corrupt:
-        raise ValueError(f"--task {args.task} needs --mask (white = missing pixels), or --corrupt to make holes")
+    if args.fit and args.task is None:
+        raise CLIError("--fit needs --task: what the restorer learns (denoise, inpaint, ...)")
+    est = make_estimator(Restorer, args, task=args.task) if args.fit else _load(args.model, Restorer)
     with output_folder(args.out, overwrite=args.overwrite) as out:
+        if args.fit:
+            _fit(args, est, out)
+        args.task = args.task or est.task
+        if est.task != args.task:
+            raise ValueError(f"--task {args.task}, but the model in {args.model} was trained for task {est.task!r}")
+        if est.task_.needs_mask and not args.mask and not args.corrupt:
+            raise ValueError(f"--task {args.task} needs --mask (white = missing pixels), or --corrupt to make holes")
         return _restore(args, est, paths, out)
 
 
@@ -159,13 +185,13 @@ def _restore(args: argparse.Namespace, est, paths: list[Path], out: Path) -> int
         original, mask = None, None
         if args.corrupt:
             original = img
-            degraded, holes = est.corrupt([raw], random_state=args.seed + i, return_masks=True, sigma=sigma)
+            degraded, holes = est.corrupt([raw], random_state=(args.seed or 0) + i, return_masks=True, sigma=sigma)
             raw = degraded[0]
             mask = holes[0] if holes else None
             s = est.task_.scale  # the part of the original its degraded version stands for (super-resolve)
             original = img[:img.shape[0] // s * s, :img.shape[1] // s * s]
-        elif args.original:
-            original = read_image(Path(args.original[i]), channels)
+        elif args.truth:
+            original = read_image(Path(args.truth[i]), channels)
         if args.mask:
             m = read_image(Path(args.mask[i if len(args.mask) > 1 else 0]), 1) > 0.5
             if m.shape != raw.shape[:2]:
@@ -218,16 +244,16 @@ def run_segment(args: argparse.Namespace) -> int:
     from aekit.estimators import Segmenter
 
     check_output_folder(args.out, overwrite=args.overwrite)
+    _model_source(args, "segmenter")
     paths = expand_inputs(args.inputs)
     if args.truth and len(args.truth) != len(paths):
         raise ValueError(f"{len(args.truth)} --truth file(s) for {len(paths)} input image(s); give one per input")
-    if args.fit:
-        if not args.targets:
-            raise ValueError("--fit needs --targets: the class maps of the training images")
-        est = _fit(args, Segmenter, y=read_targets(args.targets, args.data_dir))
-    else:
-        est = _load(args.model, Segmenter)
+    if args.fit and not args.targets:
+        raise ValueError("--fit needs --targets: the class maps of the training images")
+    est = make_estimator(Segmenter, args) if args.fit else _load(args.model, Segmenter)
     with output_folder(args.out, overwrite=args.overwrite) as out:
+        if args.fit:
+            _fit(args, est, out, y=read_targets(args.targets, args.data_dir))
         return _segment(args, est, paths, out)
 
 

@@ -1,7 +1,7 @@
 """``aekit detect-series``: anomalies in a time series, scored causally; NAB's results layout and a report.
 
     aekit detect-series nab/realKnownCause/nyc_taxi.csv --out runs/taxi
-    aekit detect-series sensors.csv --train-fraction 0.3 --param window=64 --out runs/sensors
+    aekit detect-series sensors.csv --train-fraction 0.3 --param window=64 --epochs 10 --seed 1 --out runs/sensors
     aekit detect-series nyc_taxi.csv --labels nab/combined_windows.json --out runs/taxi   # labelled windows
 
 Fits a :class:`aekit.TimeSeriesAnomalyDetector` on the first ``--train-fraction`` of the rows, then scores
@@ -9,7 +9,8 @@ every later row using only the rows up to it (the training rows score 0). Writes
 results layout (``timestamp,value,anomaly_score,label``: label 1 for flagged rows; one value column per
 channel for multivariate series), ``ranges.json`` (merged flagged ranges), ``model/`` and ``report.html``
 (the series, the score, the threshold, the flagged ranges shaded, the labelled windows when given, and their
-NAB scores).
+NAB scores). It always fits: its model learns the series' own first rows (the fitting flags, ``--epochs``,
+``--seed``, ..., apply).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from aekit.cli.common import add_output_folder, make_estimator, output_folder
+from aekit.cli.grammar import add_fit_flags
 
 
 def add_parser(sub) -> None:
@@ -40,8 +42,7 @@ def add_parser(sub) -> None:
                    help="repeated timestamps: keep clock changes, refuse, or drop the repeats (default keep)")
     p.add_argument("--labels", metavar="JSON", help="labelled anomaly windows: NAB's combined_windows.json "
                    "(the entry whose name ends with the file name) or a JSON list of [start, end] timestamps")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="TimeSeriesAnomalyDetector argument, JSON value: --param window=64")
+    add_fit_flags(p, "series anomaly detector", registered="series-anomaly-detector")
     add_output_folder(p, "output folder: scores.csv, ranges.json, model/, report.html")
     p.set_defaults(handler=run)
 
