@@ -98,7 +98,7 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
             pick = np.random.default_rng(0).permutation(len(X))[:2000]
             monitor = (X[pick], y[pick])
         det.fit(Xt, monitor=monitor)
-        det.autoencoder_.metadata["fitted_on"] = {"dataset": args.train, "data_dir": args.data_dir, "limit": args.limit}
+        det.autoencoder_.metadata["fitted_on"] = {"dataset": args.fit, "data_dir": args.data_dir, "limit": args.limit}
         det.save(out / "model")
         source = f"trained on {tds.name} ({len(Xt)} samples)"
     else:
