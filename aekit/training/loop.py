@@ -89,9 +89,7 @@ def _as_tensor(x, name: str = "input") -> torch.Tensor:
     """A field as a tensor: inputs and targets float32; other fields keep their kind (integers int64, booleans)."""
     if name not in DATA_FIELDS:
         t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(np.asarray(x)))
-        if t.dtype == torch.bool:
-            return t
-        return t.long() if not (t.is_floating_point() or t.is_complex()) else t.float()
+        return t if t.dtype == torch.bool else t.float() if t.is_floating_point() else t.long()
     if isinstance(x, torch.Tensor):
         return x.float()
     arr = np.asarray(x, dtype=np.float32)
@@ -130,6 +128,7 @@ class _Run:
     total_steps: int
     channels_last: bool
     state: dict                 # progress, history and early-stopping state: what a checkpoint records
+    example: torch.Tensor | None = None  # one sample as the model sees it (in-memory data with an input)
     start_time: float = 0.0
     bar: object = None
     governor: object = None     # adapts the thread count to other processes' use (aekit/threads.py)
@@ -182,13 +181,15 @@ class Trainer:
 
     def _threads(self, run: _Run) -> int:
         """Compute threads for this fit (aekit/threads.py: the setting, the environment, or by the step's size)."""
-        if isinstance(run.train, torch.utils.data.Dataset) or run.device.type != "cpu" or "input" not in run.train:
+        if run.example is None or run.device.type != "cpu":
             return num_threads()
-        return training_threads(run.model, self._example(run.train), min(self.config.batch_size,
-                                                                         len(run.train["input"])))
+        return training_threads(run.model, run.example, min(self.config.batch_size, len(run.train["input"])))
 
-    def _example(self, data: dict) -> torch.Tensor:
-        """One sample as the model sees it: the first input, through the augmentation when there is one."""
+    def _example(self, data) -> torch.Tensor | None:
+        """One sample as the model sees it: the first input, through the augmentation when there is one (with a
+        generator of its own, before the steps); None for Datasets and records without an input."""
+        if isinstance(data, torch.utils.data.Dataset) or "input" not in data or len(data["input"]) == 0:
+            return None
         first = as_batch({k: _as_tensor(v[:1], k) for k, v in data.items()})
         if self.augment is not None:
             with torch.random.fork_rng(devices=[]), torch.no_grad():
@@ -209,7 +210,8 @@ class Trainer:
             model.to(memory_format=torch.channels_last)
         train_data = self._prepare(train, device)
         val_data = self._prepare(val, device) if val is not None else None
-        self._check_samples(train_data, model)
+        example = self._example(train_data)
+        self._check_samples(train_data, model, example)
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         optimizer = opt_cls([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,  # frozen layers stay put
                             weight_decay=cfg.weight_decay)
@@ -225,7 +227,7 @@ class Trainer:
         n = len(train_data) if isinstance(train_data, torch.utils.data.Dataset) else len(_first_field(train_data))
         total_steps = math.ceil(n / cfg.batch_size) * cfg.epochs
         run = _Run(device, info, model, net, optimizer, train_data, val_data, state["seed"], total_steps,
-                   channels_last, state)
+                   channels_last, state, example)
         run.start_time = time.perf_counter() - state["elapsed"]
         run.bar = self._progress(total_steps, state["step"], info)
         return run
@@ -406,7 +408,7 @@ class Trainer:
                              f"({what})")
         return fields
 
-    def _check_samples(self, data, model) -> None:
+    def _check_samples(self, data, model, example: torch.Tensor | None) -> None:
         """The data is not empty and its samples (as the augmentation makes them) have the model's input shape."""
         if len(data if isinstance(data, torch.utils.data.Dataset) else _first_field(data)) == 0:
             raise ValueError("the training data is empty (0 samples)")
@@ -421,14 +423,16 @@ class Trainer:
                                  f"{expected}")
             return
         if isinstance(data, torch.utils.data.Dataset):
-            first = as_batch(data[0])["input"]   # a Dataset yields (input, target) pairs or named fields
+            first = data[0]                      # a Dataset yields inputs, (input, target) pairs or named fields
+            first = first["input"] if isinstance(first, dict) else first[0] if isinstance(first, (tuple, list)) \
+                else first
             if self.augment is None and tuple(first.shape) != expected:
                 raise ValueError(f"training samples have shape {tuple(first.shape)} but the {name!r} model expects "
                                  f"{expected}")
             return
-        if "input" not in data:
+        if example is None:
             return
-        shape = tuple(self._example(data).shape)
+        shape = tuple(example.shape)
         if shape != expected:
             made = " (as the augmentation makes them)" if self.augment is not None else ""
             raise ValueError(f"training samples{made} have shape {shape} but the {name!r} model expects {expected}")
