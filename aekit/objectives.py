@@ -142,7 +142,8 @@ class JointClassification(Objective):
 
     The batch holds ``input`` (every row's *weak* view: the augmentation's small random distortion, or the sample
     itself), ``target`` (the clean samples), ``label`` (int64 class index, -1 for unlabelled rows) and ``strong``
-    (a strong corruption of the clean samples, drawn by the augmentation). The network (``EncoderClassifier``'s
+    (a strong corruption of the clean samples, drawn by the augmentation; without it, as in evaluation, the clean
+    samples). The network (``EncoderClassifier``'s
     joint network) gives ``logits`` and ``recon`` for every row it is given; one forward pass runs over the weak
     views and the unlabelled rows' strong views together. The loss is the sum of
 
@@ -178,8 +179,8 @@ class JointClassification(Objective):
         n, n_u = len(labels), int(unknown.sum())
         views = batch["input"]
         strong_needed = n_u > 0 and (self.consistency_weight > 0 or self.reconstruction_weight > 0)
-        if strong_needed:
-            views = torch.cat([views, batch["strong"][unknown]])
+        if strong_needed:  # without a strong view (evaluation, no augmentation): the clean samples
+            views = torch.cat([views, batch.get("strong", batch["target"])[unknown]])
         out = model(views)                                               # one pass: weak views, then strong ones
         logits = out.logits.float()
         weak = logits[:n]

@@ -183,6 +183,8 @@ def test_an_objective_keeps_no_state_and_trains_two_models_independently():
     assert vars(shared) == before                                                    # check() and loss() keep nothing
     assert all(torch.equal(p, q) for p, q in zip(alone_a, a.parameters()))
     assert all(torch.equal(p, q) for p, q in zip(alone_b, b.parameters()))
+    scores = trainers[0].evaluate(data)          # no augmentation: the clean samples stand in for the strong views
+    assert set(scores) == {"loss", "ce", "consistency", "mse"} and np.isfinite(scores["loss"])
 
 
 def test_reconstruction_bce_uses_each_models_own_output_activation():
