@@ -326,3 +326,25 @@ def test_vq_bad_arguments(kw, match):
 def test_vq_needs_images():
     with pytest.raises(ValueError, match=r"\(C, H, W\).*\(64,\)"):
         create_model("vq-vae", input_shape=(64,), latent_dim=4)
+
+
+@pytest.mark.filterwarnings("ignore::aekit.diagnostics.CollapseWarning")  # one epoch: not yet trained
+def test_aekit_train_fits_the_prior_as_a_stage_with_its_history_and_resumes_it(tmp_path):
+    """``aekit train`` (aekit/run.py) trains the prior through the shared training function: its history is
+    written beside the model's, and ``--resume`` of a finished run changes nothing."""
+    import json
+
+    from aekit.run import RunOptions, train_run
+
+    opts = RunOptions(data="digits", out=str(tmp_path / "vq"), model="vq-vae", latent_dim=4, limit=300,
+                      model_params=dict(codebook_size=16, channels=8, residual_blocks=1, kmeans_iters=2,
+                                        prior_channels=16, prior_heads=2, prior_epochs=2),
+                      train={"epochs": 1, "batch_size": 64, "progress": False, "random_state": 1},
+                      report=False, verbose=False)
+    train_run(opts)
+    history = json.loads((tmp_path / "vq" / "history_prior.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2] and history[-1]["train_nll"] > 0
+    weights = (tmp_path / "vq" / "model.safetensors").read_bytes()
+    train_run(RunOptions(**{**opts.__dict__, "resume": True}))
+    assert (tmp_path / "vq" / "model.safetensors").read_bytes() == weights
+    assert bool(aekit.load(tmp_path / "vq").model.prior.fitted)
