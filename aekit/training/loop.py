@@ -128,7 +128,7 @@ class _Run:
     total_steps: int
     channels_last: bool
     state: dict                 # progress, history and early-stopping state: what a checkpoint records
-    example: torch.Tensor | None = None  # one sample as the model sees it (in-memory data with an input)
+    example: torch.Tensor | None = None  # one sample as the model sees it (in-memory data)
     start_time: float = 0.0
     bar: object = None
     governor: object = None     # adapts the thread count to other processes' use (aekit/threads.py)
@@ -183,18 +183,19 @@ class Trainer:
         """Compute threads for this fit (aekit/threads.py: the setting, the environment, or by the step's size)."""
         if run.example is None or run.device.type != "cpu":
             return num_threads()
-        return training_threads(run.model, run.example, min(self.config.batch_size, len(run.train["input"])))
+        return training_threads(run.model, run.example, min(self.config.batch_size, len(_first_field(run.train))))
 
     def _example(self, data) -> torch.Tensor | None:
         """One sample as the model sees it: the first input, through the augmentation when there is one (with a
-        generator of its own, before the steps); None for Datasets and records without an input."""
-        if isinstance(data, torch.utils.data.Dataset) or "input" not in data or len(data["input"]) == 0:
+        generator of its own, before the steps), or the first field of records without an input (a prior's
+        codes); None for Datasets."""
+        if isinstance(data, torch.utils.data.Dataset) or len(_first_field(data)) == 0:
             return None
         first = as_batch({k: _as_tensor(v[:1], k) for k, v in data.items()})
         if self.augment is not None:
             with torch.random.fork_rng(devices=[]), torch.no_grad():
                 first = self.augment(first, torch.Generator().manual_seed(0))
-        return first["input"][0]
+        return first["input"][0] if "input" in first else first[next(iter(first))][0]
 
     def _setup(self, train, val, seed: int, resume: bool) -> _Run:
         """Device, data, optimizer and the state to start from (a checkpoint when resuming)."""
@@ -430,7 +431,7 @@ class Trainer:
                 raise ValueError(f"training samples have shape {tuple(first.shape)} but the {name!r} model expects "
                                  f"{expected}")
             return
-        if example is None:
+        if example is None or "input" not in data:
             return
         shape = tuple(example.shape)
         if shape != expected:
