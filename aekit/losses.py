@@ -1,7 +1,8 @@
 """Reconstruction losses and the named loss breakdown shared by every model and the training loop."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from types import MappingProxyType
+from typing import Mapping, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -10,10 +11,12 @@ RECONSTRUCTION_LOSSES = ("mse", "bce")
 
 
 class LossBreakdown(NamedTuple):
-    """Total loss and its named terms (each already weighted; ``total`` is their sum)."""
+    """Total loss and its named terms (each already weighted; ``total`` is their sum), and the model's ``stats``
+    from the forward pass that gave them (recorded, not optimised: codebook perplexity, L0, ...)."""
 
     total: torch.Tensor
     terms: dict[str, torch.Tensor]
+    stats: Mapping[str, torch.Tensor] = MappingProxyType({})
 
 
 def check_reconstruction_loss(name: str) -> str:

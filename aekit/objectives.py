@@ -1,9 +1,11 @@
 """What a model is trained to minimise: small objects the training loop calls, so the loop never names a task.
 
-An objective takes the model's output (:class:`~aekit.models.ModelOutput`) and the batch targets and returns a
-:class:`~aekit.losses.LossBreakdown`. Strings (``"mse"``, ``"bce"``, ``"ce"``, ``"dice"``, ``"ce+dice"``,
-``"classification"``, ``"rate-distortion"``) map to objectives through one registry (:func:`make_objective`); any
-callable ``(output, target) -> LossBreakdown`` works too.
+An objective is ``loss(model, batch) -> LossBreakdown``: it runs the model once over what it needs of the batch
+record (:class:`aekit.training.batch.Batch`: ``input``, ``target`` and named fields such as ``label``, ``strong``
+or ``codes``) and scores the output. Objectives hold no state: one object may train any number of models.
+Strings (``"mse"``, ``"bce"``, ``"ce"``, ``"dice"``, ``"ce+dice"``, ``"classification"``, ``"rate-distortion"``,
+``"prior-nll"``, ...) map to objectives through one registry (:func:`make_objective`); any callable
+``(output, target) -> LossBreakdown`` works too (scored on one forward pass over the input).
 """
 from __future__ import annotations
 
@@ -20,41 +22,58 @@ _OBJECTIVES: Registry[Callable[[str], "Objective"]] = Registry("objective")
 
 
 class Objective:
-    """Base class. ``target_is_data``: the targets are data in the inputs' units (scaled with them)."""
+    """Base class. ``target_is_data``: the targets are data in the inputs' units (scaled with them).
+
+    Subclasses that score one forward pass over ``batch["input"]`` implement :meth:`score`; others override
+    :meth:`loss`. ``model`` may be wrapped for the step (DDP, ``torch.compile``): call it, and read its
+    attributes through :func:`unwrap`.
+    """
 
     name: str = ""
     target_is_data: bool = True
 
     def check(self, model) -> None:
-        """Raise ``ValueError`` when ``model`` cannot be trained with this objective (before any work)."""
+        """Raise ``ValueError`` when ``model`` cannot be trained with this objective (before any work); it keeps
+        nothing."""
 
-    def __call__(self, out, target: torch.Tensor) -> LossBreakdown:
-        raise NotImplementedError
+    def loss(self, model, batch) -> LossBreakdown:
+        """The loss of ``model`` on the record ``batch``: one forward pass over its input, scored by :meth:`score`."""
+        out = model(batch["input"])
+        lb = self.score(out, batch, unwrap(model))
+        return LossBreakdown(lb.total, lb.terms, out.stats)
+
+    def score(self, out, batch, model) -> LossBreakdown:
+        raise NotImplementedError(f"objective {self.name!r} implements neither loss(model, batch) nor score")
 
     def diagnose(self, model, x: torch.Tensor) -> dict:
         """Checks on the trained model (e.g. collapse), recorded in ``TrainResult.diagnostics``."""
         return {}
 
 
+def unwrap(model):
+    """The model inside a training wrapper (DistributedDataParallel's ``module``; ``torch.compile`` forwards
+    attributes itself), for reading its attributes."""
+    return getattr(model, "module", model)
+
+
 class Reconstruction(Objective):
-    """Reconstruction error (``"mse"``, or ``"bce"`` on a sigmoid output's logits) plus the model's own
-    regularisers (KL, sparsity, commitment, contractive, ... from ``ModelOutput.regularizers``)."""
+    """Reconstruction error (``"mse"``, or ``"bce"`` on a sigmoid output's logits) of ``batch["target"]`` plus the
+    model's own regularisers (KL, sparsity, commitment, contractive, ... from ``ModelOutput.regularizers``)."""
 
     def __init__(self, kind: str = "mse"):
         if kind not in RECONSTRUCTION_LOSSES:
             raise ValueError(f"loss={kind!r}; expected one of {RECONSTRUCTION_LOSSES}")
         self.name = self.kind = kind
-        self._logits = False  # a sigmoid output's pre-activation is used for BCE (set by check)
 
     def check(self, model) -> None:
         if self.kind == "bce" and model.output_activation != "sigmoid":
             raise ValueError(f"loss='bce' needs a model with output_activation='sigmoid' (outputs in [0, 1]); "
                              f"this {model.name!r} model has output_activation={model.output_activation!r}")
-        self._logits = model.output_activation == "sigmoid"
 
-    def __call__(self, out, target):
-        return total_loss(out.recon, target, out.regularizers, self.kind,
-                          logits=out.pre_output if self._logits else None)
+    def score(self, out, batch, model):
+        logits = getattr(model, "output_activation", None) == "sigmoid"  # a sigmoid's pre-activation for BCE
+        return total_loss(out.recon, batch["target"], out.regularizers, self.kind,
+                          logits=out.pre_output if logits else None)
 
     def diagnose(self, model, x):
         from aekit.diagnostics import check_collapse
@@ -77,8 +96,8 @@ class MemberReconstruction(Objective):
             raise ValueError(f"objective 'member-mse' needs an ensemble model such as 'mlp-ensemble'; got a "
                              f"{model.name!r} model")
 
-    def __call__(self, out, target):
-        members = out.pre_output
+    def score(self, out, batch, model):
+        members, target = out.pre_output, batch["target"]
         per_sample = (members - target.unsqueeze(0)).pow(2).flatten(2).mean(-1)       # (n_members, B)
         weights = torch.poisson(torch.ones_like(per_sample))
         mse = (weights * per_sample).mean(1).sum()
@@ -86,7 +105,8 @@ class MemberReconstruction(Objective):
 
 
 class Segmentation(Objective):
-    """Per-pixel class loss on (B, K, H, W) logits (``ModelOutput.pre_output``) against (B, H, W) class maps."""
+    """Per-pixel class loss on (B, K, H, W) logits (``ModelOutput.pre_output``) against (B, H, W) class maps
+    (``batch["target"]``)."""
 
     target_is_data = False
 
@@ -100,79 +120,82 @@ class Segmentation(Objective):
             raise ValueError(f"loss={self.kind!r} needs a segmentation model with num_classes >= 2, e.g. "
                              f"create_model('unet', ..., num_classes=K); got a {model.name!r} model")
 
-    def __call__(self, out, target):
-        seg = segmentation_loss(out.pre_output, target, self.kind)
+    def score(self, out, batch, model):
+        seg = segmentation_loss(out.pre_output, batch["target"], self.kind)
         return LossBreakdown(sum(out.regularizers.values(), seg.total), {**seg.terms, **out.regularizers})
 
 
 class Classification(Objective):
-    """Cross-entropy of (B, K) class logits (``ModelOutput.pre_output``) against (B,) class indices."""
+    """Cross-entropy of a classifier network's (B, K) class logits (its output's ``logits``) against the batch's
+    ``label`` field, (B,) int64 class indices."""
 
     name = "classification"
     target_is_data = False
 
-    def __call__(self, out, target):
-        ce = F.cross_entropy(out.pre_output.float(), target.reshape(-1).long())
+    def score(self, out, batch, model):
+        ce = F.cross_entropy(out.logits.float(), batch["label"])
         return LossBreakdown(ce, {"ce": ce})
 
 
 class JointClassification(Objective):
     """Few-label classification trained jointly with reconstruction on all the data, labelled or not.
 
-    The network (``EncoderClassifier``'s joint network) gives class logits in ``pre_output`` for the inputs
-    as the training loop corrupted them (the *weak* view: a small random distortion), and ``full(x)`` gives
-    reconstruction and logits together. The targets are rows ``[class index or -1 for unlabelled, clean
-    scaled sample flattened...]``. The loss is the sum of
+    The batch holds ``input`` (every row's *weak* view: the augmentation's small random distortion, or the sample
+    itself), ``target`` (the clean samples), ``label`` (int64 class index, -1 for unlabelled rows) and ``strong``
+    (a strong corruption of the clean samples, drawn by the augmentation; without it, as in evaluation, the clean
+    samples). The network (``EncoderClassifier``'s
+    joint network) gives ``logits`` and ``recon`` for every row it is given; one forward pass runs over the weak
+    views and the unlabelled rows' strong views together. The loss is the sum of
 
     - the cross-entropy of the labelled rows' weak views;
-    - ``consistency_weight`` x the cross-entropy of the unlabelled rows' *strong* views (``strong``: a
-      corruption of the clean samples drawn here) against the class the network gives their weak views,
-      counted where that class has a probability of at least ``threshold`` (pseudo-labels with consistency,
-      Sohn et al., "FixMatch", NeurIPS 2020), its weight ramped up linearly over the first ``rampup``
-      fraction of training;
+    - ``consistency_weight`` x the cross-entropy of the unlabelled rows' strong views against the class the
+      network gives their weak views, counted where that class has a probability of at least ``threshold``
+      (pseudo-labels with consistency, Sohn et al., "FixMatch", NeurIPS 2020), its weight ramped up linearly
+      over the first ``rampup`` fraction of training (the network's ``progress``);
     - ``reconstruction_weight`` x the squared error of the strong views' reconstructions against the clean
-      samples (the multi-task route: Ranzato & Szummer, ICML 2008; Rasmus et al., "Ladder networks", 2015).
+      samples (the multi-task route: Ranzato & Szummer, ICML 2008; Rasmus et al., "Ladder networks", 2015);
 
-    Each term is a mean over its own rows (labelled or unlabelled), so the share of labelled rows in a batch
-    does not change the balance of the terms.
+    and the network's own regularisers. Each term is a mean over its own rows (labelled or unlabelled), so the
+    share of labelled rows in a batch does not change the balance of the terms.
     """
 
     name = "joint-classification"
     target_is_data = False
 
-    def __init__(self, *, strong, reconstruction_weight: float = 1.0, consistency_weight: float = 1.0,
+    def __init__(self, *, reconstruction_weight: float = 1.0, consistency_weight: float = 1.0,
                  threshold: float = 0.95, rampup: float = 0.1):
-        self.strong = strong
         self.reconstruction_weight, self.consistency_weight = float(reconstruction_weight), float(consistency_weight)
         self.threshold, self.rampup = float(threshold), float(rampup)
-        self._model = None
 
     def check(self, model) -> None:
-        if not callable(getattr(model, "full", None)):
-            raise ValueError(f"objective 'joint-classification' needs a network with a classification head "
-                             f"(EncoderClassifier's joint network); got a {model.name!r} model")
-        self._model = model
+        if not isinstance(getattr(model, "head", None), torch.nn.Module) or not hasattr(model, "progress"):
+            raise ValueError(f"objective 'joint-classification' needs a network with a classification head and a "
+                             f"decoder (EncoderClassifier's joint network); got a {getattr(model, 'name', model)!r} "
+                             f"model")
 
-    def __call__(self, out, target):
-        model, logits = self._model, out.pre_output.float()
-        labels = target[:, 0].long()
-        known = labels >= 0
-        terms = {"ce": F.cross_entropy(logits[known], labels[known]) if known.any() else logits.sum() * 0.0}
-        unknown = ~known
-        if unknown.any() and (self.consistency_weight > 0 or self.reconstruction_weight > 0):
-            clean = target[unknown, 1:].reshape(int(unknown.sum()), *model.input_shape)
-            seed = int(torch.randint(0, 2 ** 62, (1,)))  # from the training loop's seeded random state
-            strong = clean if self.strong is None else self.strong(clean, torch.Generator().manual_seed(seed))
-            recon, strong_logits = model.full(strong)
+    def loss(self, model, batch):
+        labels = batch["label"]
+        known, unknown = labels >= 0, labels < 0
+        n, n_u = len(labels), int(unknown.sum())
+        views = batch["input"]
+        strong_needed = n_u > 0 and (self.consistency_weight > 0 or self.reconstruction_weight > 0)
+        if strong_needed:  # without a strong view (evaluation, no augmentation): the clean samples
+            views = torch.cat([views, batch.get("strong", batch["target"])[unknown]])
+        out = model(views)                                               # one pass: weak views, then strong ones
+        logits = out.logits.float()
+        weak = logits[:n]
+        terms = {"ce": F.cross_entropy(weak[known], labels[known]) if known.any() else weak.sum() * 0.0}
+        if strong_needed:
             if self.consistency_weight > 0:
-                conf, pseudo = torch.softmax(logits[unknown].detach(), 1).max(1)
-                cons = (F.cross_entropy(strong_logits.float(), pseudo, reduction="none")
-                        * (conf >= self.threshold)).mean()
-                ramp = min(1.0, model.progress / self.rampup) if self.rampup > 0 else 1.0
+                conf, pseudo = torch.softmax(weak[unknown].detach(), 1).max(1)
+                cons = (F.cross_entropy(logits[n:], pseudo, reduction="none") * (conf >= self.threshold)).mean()
+                progress = unwrap(model).progress
+                ramp = min(1.0, progress / self.rampup) if self.rampup > 0 else 1.0
                 terms["consistency"] = self.consistency_weight * ramp * cons
             if self.reconstruction_weight > 0:
-                terms["mse"] = self.reconstruction_weight * F.mse_loss(recon, clean)
-        return LossBreakdown(sum(out.regularizers.values(), sum(terms.values())), {**terms, **out.regularizers})
+                terms["mse"] = self.reconstruction_weight * F.mse_loss(out.recon[n:], batch["target"][unknown])
+        return LossBreakdown(sum(out.regularizers.values(), sum(terms.values())), {**terms, **out.regularizers},
+                             out.stats)
 
 
 class RateDistortion(Objective):
@@ -180,8 +203,9 @@ class RateDistortion(Objective):
     optimized image compression", ICLR 2017, arxiv 1611.01704, with their 2018 paper's MSE convention).
 
     The MSE is on [0, 1] targets (``255^2 * MSE``: the MSE on 0..255); the rate (bits per pixel) is the model's
-    ``regularizers`` (unweighted: a bit costs 1) and ``lambda`` its ``stats["lambda"]``, the multiplier of the
-    quality level the model drew for the batch (``transform-coding``, aekit/models/transform_coding.py)."""
+    ``regularizers`` (unweighted: a bit costs 1) and ``lambda`` its output's ``multiplier``: the Lagrange
+    multiplier of the quality level the model drew for the batch (``transform-coding``,
+    aekit/models/transform_coding.py)."""
 
     name = "rate-distortion"
 
@@ -190,11 +214,30 @@ class RateDistortion(Objective):
             raise ValueError(f"objective 'rate-distortion' needs a model with rate-distortion multipliers (lambdas) "
                              f"such as 'transform-coding'; got a {model.name!r} model")
 
-    def __call__(self, out, target):
-        mse = F.mse_loss(out.recon.float(), target.float())
-        distortion = out.stats["lambda"] * 255.0 ** 2 * mse
+    def score(self, out, batch, model):
+        mse = F.mse_loss(out.recon.float(), batch["target"].float())
+        distortion = out.multiplier * 255.0 ** 2 * mse
         return LossBreakdown(sum(out.regularizers.values(), distortion),
                              {"mse": mse.detach(), "distortion": distortion, **out.regularizers})
+
+
+class PriorNLL(Objective):
+    """``"prior-nll"``: the negative log-likelihood, in nats per code, of the batch's ``codes`` (int64 code
+    indices (B, h, w)) under an autoregressive prior whose forward pass gives their (B, K, h, w) logits (VQ-VAE's
+    :class:`~aekit.models.vq.CodePrior`)."""
+
+    name = "prior-nll"
+    target_is_data = False
+
+    def check(self, model) -> None:
+        if not callable(getattr(model, "nll", None)):
+            raise ValueError(f"objective 'prior-nll' needs a prior over code indices with an nll(codes) method "
+                             f"(a VQ-VAE's CodePrior); got a {type(model).__name__}")
+
+    def loss(self, model, batch):
+        codes = batch["codes"]
+        nll = F.cross_entropy(model(codes), codes)   # what CodePrior.nll computes, through the step's wrapper
+        return LossBreakdown(nll, {"nll": nll})
 
 
 for _kind in RECONSTRUCTION_LOSSES:
@@ -204,6 +247,7 @@ for _kind in SEGMENTATION_LOSSES:
 _OBJECTIVES.register("classification")(Classification)
 _OBJECTIVES.register("member-mse")(MemberReconstruction)
 _OBJECTIVES.register("rate-distortion")(RateDistortion)
+_OBJECTIVES.register("prior-nll")(PriorNLL)
 
 
 def list_objectives() -> list[str]:
@@ -224,8 +268,10 @@ def make_objective(spec: "str | Objective | Callable | None") -> Objective:
 
 
 class _Callable(Objective):
+    """A function ``(output, target) -> LossBreakdown`` scored on one forward pass over the input."""
+
     def __init__(self, fn):
         self.fn, self.name = fn, getattr(fn, "__name__", "custom")
 
-    def __call__(self, out, target):
-        return self.fn(out, target)
+    def score(self, out, batch, model):
+        return self.fn(out, batch["target"])

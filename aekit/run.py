@@ -99,6 +99,8 @@ def train_run(opts: RunOptions) -> dict:
         "aekit_version": _version()})
     save_model(out, trained.model, scaler=scaler, metadata=trained.metadata)
     _write_json(out / "history.json", result.history)
+    for name, stage in fitted.stages.items():  # the model's later stages (a VQ-VAE's prior): their own history
+        _write_json(out / f"history_{name}.json", stage.history)
 
     eval_split = test if test is not None else val
     split_name = "test" if test is not None else "val"

@@ -155,7 +155,7 @@ def section_vae(xtr, xte, budget, out, n_iw=1000, n_test=2000):
 
 
 def section_vq(xtr, xte, budget, out):
-    from aekit.models.vq import fit_prior
+    from aekit.training import fit_prior
 
     model = create_model("vq-vae", input_shape=(1, 28, 28), prior_epochs=0)  # prior: fit_prior below
     t0 = time.perf_counter()

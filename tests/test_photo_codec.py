@@ -13,6 +13,7 @@ from aekit.codec import IMAGE_VERSION, CodecError, pack_stream, unpack_stream
 from aekit.layers import GDN
 from aekit.models import create_model
 from aekit.objectives import make_objective
+from aekit.training.batch import Batch
 
 TINY = dict(latent_dim=8, filters=8, lambdas=[0.002, 0.05], patch_size=32, n_patches=96, epochs=6, batch_size=16,
             lr=3e-3, random_state=0)
@@ -73,9 +74,10 @@ def test_rate_distortion_objective_weighs_mse_by_the_levels_lambda():
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         out = model.eval()(x)
-    loss = make_objective("rate-distortion")(out, x)
+    with torch.no_grad():
+        loss = make_objective("rate-distortion").loss(model, Batch(input=x, target=x))
     mse = float(((out.recon - x) ** 2).mean())
-    assert float(out.stats["lambda"]) == pytest.approx(0.01)    # eval mode: the middle level (of 2: level 0)
+    assert float(out.multiplier) == float(out.stats["lambda"]) == pytest.approx(0.01)  # eval: the middle level (0 of 2)
     assert float(loss.total) == pytest.approx(0.01 * 255 ** 2 * mse + float(out.regularizers["rate"]), rel=1e-5)
     with pytest.raises(ValueError, match="increase strictly"):
         create_model("transform-coding", input_shape=(3, 32, 32), latent_dim=4, lambdas=[0.1, 0.01])

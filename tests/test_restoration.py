@@ -14,9 +14,10 @@ from aekit.cli import main
 from aekit.corruption import Corruption
 from aekit.data.composites import digit_composites, texture_photographs
 from aekit.estimators._image import ramp_window, tile_starts, tiled_apply
-from aekit.estimators.restoration_tasks import (RestorationTask, TaskCorruption, list_restoration_tasks,
+from aekit.estimators.restoration_tasks import (RestorationTask, TaskAugment, list_restoration_tasks,
                                                 make_restoration_task, register_restoration_task)
 from aekit.metrics import masked_psnr, mean_iou, psnr
+from aekit.training.batch import Batch
 from tests.helpers import digits
 
 FAST = {"epochs": 4, "batch_size": 32, "latent_dim": 32}
@@ -188,9 +189,10 @@ def test_every_registered_task_fits_corrupts_predicts_and_reloads(name, colour_p
     assert all(isinstance(c, Corruption) for c in defaults)
     # training batches go through the same two methods as prediction inputs
     x = torch.from_numpy(colour_patches[:4])
-    batch = torch.cat([x, torch.ones(4, task.in_channels(3) - 3, 16, 16)], 1)
-    model_in = TaskCorruption(task, defaults, 3)(batch, torch.Generator().manual_seed(0))
-    assert model_in.shape == (4, task.in_channels(3), 16, 16)
+    batch = TaskAugment(task, defaults)(Batch(input=x, target=x), torch.Generator().manual_seed(0))
+    assert batch.input.shape == (4, task.in_channels(3), 16, 16) and batch.target is x
+    if task.side_field is not None:  # the degradation's side information is a named field of the record
+        assert batch[task.side_field].shape[0] == 4
 
     est = Restorer(task=name, epochs=1, batch_size=8, latent_dim=8, model_params={"channels": [4]}, tile_size=16,
                    tile_overlap=2).fit(colour_patches)

@@ -7,9 +7,8 @@ import torch
 import aekit
 from aekit.models import create_model
 from aekit.models.vae import importance_weighted_nll, negative_elbo
-from aekit.models.vq import fit_prior
 from aekit.persistence import save_model
-from aekit.training import TrainConfig, fit
+from aekit.training import ModelSpec, TrainConfig, fit, fit_prior, train_autoencoder
 from tests.helpers import digits_split
 
 SHAPE = (1, 8, 8)
@@ -254,12 +253,62 @@ def test_vq_prior_fits_samples_and_is_saved(tmp_path):
     torch.testing.assert_close(loaded.sample(6, generator=torch.Generator().manual_seed(0)), samples)
 
 
+def _fit_vq_with_prior(x, seed: int, resume: bool = False, **train):
+    from aekit.seeding import resolve_seeds
+
+    spec = ModelSpec("vq-vae", 4, dict(codebook_size=16, channels=8, residual_blocks=1, kmeans_iters=2,
+                                       prior_channels=16, prior_heads=2, prior_epochs=2))
+    return train_autoencoder(x, model=spec, seeds=resolve_seeds(seed), resume=resume,
+                             config=TrainConfig(epochs=1, batch_size=64, progress=False, device="cpu", **train))
+
+
 def test_training_fits_the_prior_by_default():
+    """The prior is a later stage of the fit, trained through the same Trainer: it has its history and seeds."""
     train, _ = digits_split()
-    model = small_vq(prior_channels=16, prior_heads=2, prior_epochs=2)
-    fit(model, train[:256], config=TrainConfig(epochs=2, batch_size=64, progress=False))
-    assert bool(model.prior.fitted)
+    fitted = _fit_vq_with_prior(train[:256], seed=0)
+    model = fitted.model
+    assert bool(model.prior.fitted) and not any(p.requires_grad for p in model.prior.parameters())
     assert model.sample(3, generator=torch.Generator().manual_seed(0)).shape == (3, *SHAPE)
+    history = fitted.stages["prior"].history
+    assert [h["epoch"] for h in history] == [1, 2] and all(h["train_nll"] == h["train_loss"] > 0 for h in history)
+    assert fitted.stages["prior"].steps == 2 * 4                 # 256 code grids in batches of 64, two epochs
+
+
+def test_prior_stage_follows_the_seed():
+    """Same seed: the same prior; another seed: another (the prior is not always trained with seed 0)."""
+    train, _ = digits_split()
+
+    def prior_weights(seed):
+        return [p.detach().clone() for p in _fit_vq_with_prior(train[:128], seed).model.prior.parameters()]
+
+    a, b, c = prior_weights(3), prior_weights(3), prior_weights(4)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not all(torch.equal(x, z) for x, z in zip(a, c))
+
+
+def test_prior_stage_resumes_from_its_own_checkpoint(tmp_path):
+    from aekit.training.checkpoint import load_checkpoint
+
+    train, _ = digits_split()
+    first = _fit_vq_with_prior(train[:128], 5, checkpoint_dir=str(tmp_path))
+    assert load_checkpoint(tmp_path / "prior")["finished"]
+    again = _fit_vq_with_prior(train[:128], 5, resume=True, checkpoint_dir=str(tmp_path))  # nothing left to train
+    assert again.stages["prior"].elapsed == first.stages["prior"].elapsed                   # read, not retrained
+    for x, y in zip(first.model.prior.parameters(), again.model.prior.parameters()):
+        assert torch.equal(x, y)
+    assert bool(again.model.prior.fitted)
+
+
+def test_fit_prior_trains_through_the_trainer_with_its_seed():
+    train, _ = digits_split()
+    model = small_vq(prior_channels=16, prior_heads=2, prior_epochs=0)
+    fit(model, train[:128], config=TrainConfig(epochs=1, batch_size=64, progress=False))
+    state = {k: v.clone() for k, v in model.prior.state_dict().items()}
+    first = fit_prior(model, train[:128], epochs=2, random_state=1)
+    model.prior.load_state_dict(state)
+    assert fit_prior(model, train[:128], epochs=2, random_state=1) == first
+    model.prior.load_state_dict(state)
+    assert fit_prior(model, train[:128], epochs=2, random_state=2) != first
 
 
 @pytest.mark.parametrize("kw, match", [
@@ -277,3 +326,25 @@ def test_vq_bad_arguments(kw, match):
 def test_vq_needs_images():
     with pytest.raises(ValueError, match=r"\(C, H, W\).*\(64,\)"):
         create_model("vq-vae", input_shape=(64,), latent_dim=4)
+
+
+@pytest.mark.filterwarnings("ignore::aekit.diagnostics.CollapseWarning")  # one epoch: not yet trained
+def test_aekit_train_fits_the_prior_as_a_stage_with_its_history_and_resumes_it(tmp_path):
+    """``aekit train`` (aekit/run.py) trains the prior through the shared training function: its history is
+    written beside the model's, and ``--resume`` of a finished run changes nothing."""
+    import json
+
+    from aekit.run import RunOptions, train_run
+
+    opts = RunOptions(data="digits", out=str(tmp_path / "vq"), model="vq-vae", latent_dim=4, limit=300,
+                      model_params=dict(codebook_size=16, channels=8, residual_blocks=1, kmeans_iters=2,
+                                        prior_channels=16, prior_heads=2, prior_epochs=2),
+                      train={"epochs": 1, "batch_size": 64, "progress": False, "random_state": 1},
+                      report=False, verbose=False)
+    train_run(opts)
+    history = json.loads((tmp_path / "vq" / "history_prior.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2] and history[-1]["train_nll"] > 0
+    weights = (tmp_path / "vq" / "model.safetensors").read_bytes()
+    train_run(RunOptions(**{**opts.__dict__, "resume": True}))
+    assert (tmp_path / "vq" / "model.safetensors").read_bytes() == weights
+    assert bool(aekit.load(tmp_path / "vq").model.prior.fitted)

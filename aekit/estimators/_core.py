@@ -119,13 +119,16 @@ class Estimator(BaseEstimator):
         return int(self.latent_dim)
 
     def _train(self, X: np.ndarray, target: np.ndarray | None = None, *, seeds: Seeds, model=None, scaler="auto",
-               objective=None, val=None, corruption=None, callbacks=(), epochs: int | None = None,
-               validation_fraction: float | None = None, lr: float | None = None) -> Fitted:
+               objective=None, val=None, corruption=None, augment=None, fields: dict | None = None, callbacks=(),
+               epochs: int | None = None, validation_fraction: float | None = None,
+               lr: float | None = None) -> Fitted:
         """Train through :func:`aekit.training.train_autoencoder` with this estimator's budget and split.
 
         ``model``: a ModelSpec or a model (default: :meth:`_model_spec` for ``X``); ``scaler``: "auto" (the
-        ``scaler`` parameter's choice, fitted on ``X``), a scaler, or None; ``validation_fraction``: None for
-        the estimator's own; ``lr``: None for the ``lr`` parameter (a fine-tuning may take less)."""
+        ``scaler`` parameter's choice, fitted on ``X``), a scaler, or None; ``fields``: named per-sample arrays
+        for the batch records (``{"label": ...}``); ``augment``: the step's ``augment(batch, generator)``;
+        ``validation_fraction``: None for the estimator's own; ``lr``: None for the ``lr`` parameter (a
+        fine-tuning may take less)."""
         from aekit.training import TrainConfig, train_autoencoder
 
         config = TrainConfig(epochs=int(epochs or self._epochs()), batch_size=self._batch_size(),
@@ -136,7 +139,7 @@ class Estimator(BaseEstimator):
             seeds=seeds, objective=objective if objective is not None else self._loss,
             scaler=self._make_scaler(X) if isinstance(scaler, str) else scaler, val=val,
             validation_fraction=float(self.validation_fraction if validation_fraction is None else validation_fraction),
-            corruption=corruption, callbacks=callbacks)
+            corruption=corruption, augment=augment, fields=fields, callbacks=callbacks)
 
     def _batch_size(self) -> int:
         """The training batch size (a subclass may resolve an "auto" setting by the data kind)."""

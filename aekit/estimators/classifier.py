@@ -24,56 +24,11 @@ from torch import nn
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import Seeds, resolve_seeds, torch_seeded
 from aekit.persistence import TrainedAutoencoder, read_model
-from aekit.models.base import Autoencoder, ModelOutput
+from aekit.models.base import Autoencoder
+from aekit.estimators._classifier_nets import _EncoderWithHead, _JointNet, _JointViews, _head
 from aekit.corruption import Corruption
 from aekit.validation import Boolean, Either, Instance, Integer, NoneOr, Options, Real
 from aekit.operations import Operation
-
-
-class _EncoderWithHead(Autoencoder):
-    """The encoder of an autoencoder + a small MLP head; its output's ``pre_output`` holds the class logits
-    (B, K), which the ``"classification"`` objective scores against class indices."""
-
-    def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int, input_shape):
-        super().__init__(input_shape=input_shape, latent_dim=1, output_activation=None)
-        self.encoder, self.head, self.num_classes = encoder, head, num_classes
-        self.decoder = nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        code = self.encoder(x).flatten(1)              # (B, k)
-        logits = self.head(code)                       # (B, K)
-        return ModelOutput(logits, code, logits, {}, {})
-
-
-class _JointNet(Autoencoder):
-    """An autoencoder + a head on its code. ``forward`` gives the class logits (B, K) in ``pre_output`` (no
-    reconstruction: ``recon`` is None), ``full(x)`` the reconstruction and the logits; ``progress`` is the
-    fraction of training done (for the objective's ramp)."""
-
-    def __init__(self, autoencoder: Autoencoder, head: nn.Module, num_classes: int):
-        super().__init__(input_shape=autoencoder.input_shape, latent_dim=autoencoder.latent_dim,
-                         output_activation=None)
-        self.autoencoder, self.head, self.num_classes = autoencoder, head, num_classes
-        self.encoder, self.decoder = autoencoder.encoder, nn.Identity()
-        self.progress = 0.0
-
-    def set_training_progress(self, step: int, total_steps: int) -> None:
-        self.progress = step / max(1, total_steps)
-        self.autoencoder.set_training_progress(step, total_steps)
-
-    def full(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.autoencoder(x)
-        return out.recon, self.head(out.code.flatten(1))
-
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        code = self.autoencoder.encode(x)
-        return ModelOutput(None, code, self.head(code.flatten(1)), {}, {})
-
-
-def _head(code_dim: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:
-    if hidden == 0:
-        return nn.Sequential(nn.Linear(code_dim, num_classes))
-    return nn.Sequential(nn.Linear(code_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes))
 
 
 MODES = ("joint", "pretrain", "scratch")
@@ -296,24 +251,24 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
 
     def _fit_joint(self, x: np.ndarray, y_idx: np.ndarray, xu: np.ndarray | None, seeds: Seeds) -> None:
         """Head, reconstruction and consistency trained together on the labelled rows (repeated to make up
-        ``labelled_fraction`` of the data) and the unlabelled ones; targets ``[class or -1, clean sample]``."""
+        ``labelled_fraction`` of the data) and the unlabelled ones; each record's ``label`` is the class index
+        (int64), -1 for an unlabelled row."""
         from aekit.objectives import JointClassification
 
         ae = self.autoencoder_
         n_u = 0 if xu is None else len(xu)
         repeats = max(1, round(self.labelled_fraction / (1 - self.labelled_fraction) * n_u / len(x)))
         rows = np.concatenate([np.tile(x, (repeats,) + (1,) * (x.ndim - 1)), *([] if xu is None else [xu])])
-        labels = np.concatenate([np.tile(y_idx, repeats), np.full(n_u, -1)]).astype(np.float32)
+        labels = np.concatenate([np.tile(y_idx, repeats), np.full(n_u, -1)]).astype(np.int64)
         xs = ae.scaler.transform(rows).astype(np.float32) if ae.scaler is not None else rows.astype(np.float32)
         model = ae.model.train()
         head = self._new_head(model, xs, seeds)
         net = _JointNet(model, head, len(self.classes_))
-        strong, weak = self._corruptions(x)
-        objective = JointClassification(strong=strong, reconstruction_weight=self.reconstruction_weight,
+        objective = JointClassification(reconstruction_weight=self.reconstruction_weight,
                                         consistency_weight=self.consistency_weight, threshold=self.threshold)
-        target = np.concatenate([labels[:, None], xs.reshape(len(xs), -1)], axis=1)
-        history = self._train(xs, target, seeds=seeds, model=net, scaler=None, objective=objective,
-                              corruption=weak, validation_fraction=0.0).result.history
+        history = self._train(xs, seeds=seeds, model=net, scaler=None, objective=objective,
+                              augment=_JointViews(*self._corruptions(x)), fields={"label": labels},
+                              validation_fraction=0.0).result.history
         self.head_ = head.eval()
         model.eval()
         self.history_, self.n_iter_ = history, len(history)
@@ -340,15 +295,15 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
         model = ae.model.train()
         head = self._new_head(model, xs, seeds)
         net = _EncoderWithHead(model.encoder, head, len(self.classes_), model.input_shape)
-        targets = y_idx.astype(np.float32)
+        labels = {"label": y_idx.astype(np.int64)}
         stages = [(True, self.head_epochs)] if self.head_epochs else []   # (frozen encoder?, epochs)
         stages += [] if self.freeze_encoder and self.head_epochs else [(self.freeze_encoder, self._epochs())]
         history = []
         for frozen, epochs in stages:
             for p in model.encoder.parameters():
                 p.requires_grad_(not frozen)
-            history += self._train(xs, targets, seeds=seeds, model=net, scaler=None, objective="classification",
-                                   epochs=epochs or None).result.history
+            history += self._train(xs, seeds=seeds, model=net, scaler=None, objective="classification",
+                                   fields=labels, epochs=epochs or None).result.history
         for p in model.encoder.parameters():
             p.requires_grad_(True)
         self.head_ = head.eval()

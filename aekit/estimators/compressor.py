@@ -249,7 +249,7 @@ class Compressor(TablesInFolder, TransformerMixin, AutoencoderEstimator):
                     bits = -torch.log2(mass.clamp(min=1e-9)).sum(1)
                     loss = (mse + weight * bits / xs[0].numel()).sum()
                     opt.zero_grad()
-                    loss.backward()
+                    loss.backward()   # the one backward() outside the Trainer's step: this code, not weights
                     opt.step()
                 cand = t.clip(np.round(y.detach().numpy()).astype(np.int64))
                 old = out[i:i + batch_size]

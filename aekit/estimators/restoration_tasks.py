@@ -6,8 +6,10 @@ mask channel), which corruptions it trains on by default, whether a user's ``cor
 them, and the channel counts of the network given the data's. ``Restorer`` looks its task up once per fit
 and delegates to it; it never branches on the task's name.
 
-Training from clean images applies ``model_input(*degrade(clean))`` on the fly (:class:`TaskCorruption`),
-so a task's training input and its prediction input are built by the same two methods.
+Training from clean images applies ``model_input(*degrade(clean))`` on the fly (:class:`TaskAugment`, the
+training step's augmentation: the degradation's side information, the noise level or the missing pixels, is a
+named field of the batch record that ``model_input`` turns into the network's extra input channel), so a task's
+training input and its prediction input are built by the same two methods.
 
 A new task is a subclass registered by name::
 
@@ -126,6 +128,12 @@ class RestorationTask:
     def conditions_on_sigma(self) -> bool:
         """Whether the side information of ``degrade`` / ``model_input`` is the noise sigma (B,)."""
         return False
+
+    @property
+    def side_field(self) -> str | None:
+        """The name of the side information in a training batch record: ``"noise_level"`` (B,), ``"mask"``
+        (B, H, W) True = missing, or None."""
+        return "noise_level" if self.conditions_on_sigma else "mask" if self.needs_mask else None
 
     # ------------------------------------------------------------------------ channels
     def check_channels(self, n_channels: int) -> None:
@@ -382,21 +390,28 @@ class SuperResolve(RestorationTask):
         return bicubic_resize(x, (x.shape[2] * s, x.shape[3] * s))          # (B, C, sH, sW)
 
 
-class TaskCorruption:
-    """The training-time corruption of a task: ``(x, generator) -> model input`` on batches whose first
-    ``n_channels`` channels hold the clean image (B, >= C, H, W) (the others only give the batch the
-    network's input shape): ``task.model_input(*task.degrade(clean, corruptions, generator))``."""
+class TaskAugment:
+    """The training step's augmentation of a task (``augment(batch, generator) -> batch``): the record's clean
+    images ``input`` (B, C, H, W) are degraded (``task.degrade``), the degradation's side information becomes the
+    record's named field ``task.side_field`` (the noise level (B,), the missing pixels (B, H, W)), and the input
+    becomes what the network sees, ``task.model_input(degraded, side)`` (the side information as its extra input
+    channel); the target (the clean images) stays."""
 
-    def __init__(self, task: RestorationTask, corruptions: Sequence[Corruption], n_channels: int):
+    def __init__(self, task: RestorationTask, corruptions: Sequence[Corruption]):
         self.task = task
         self.corruptions = list(corruptions)
-        self.n_channels = n_channels
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        degraded, missing = self.task.degrade(x[:, :self.n_channels], self.corruptions, generator)
-        return self.task.model_input(degraded, missing)
+    def views(self, clean: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(the network's input, the side information or None) for clean images (B, C, H, W)."""
+        degraded, side = self.task.degrade(clean, self.corruptions, generator)
+        return self.task.model_input(degraded, side), side
+
+    def __call__(self, batch, generator: torch.Generator):
+        model_input, side = self.views(batch["input"], generator)
+        name = self.task.side_field
+        return batch.replace(input=model_input, **({} if name is None or side is None else {name: side}))
 
 
 __all__ = ["RestorationTask", "Denoise", "estimate_noise", "Inpaint", "RemoveWatermark", "Colorize", "SuperResolve",
-           "TaskCorruption", "apply_one_each", "push_pull_fill", "register_restoration_task", "list_restoration_tasks",
+           "TaskAugment", "apply_one_each", "push_pull_fill", "register_restoration_task", "list_restoration_tasks",
            "make_restoration_task"]

@@ -24,7 +24,7 @@ from aekit.estimators._state import LIST
 from aekit.seeding import resolve_seed, resolve_seeds
 from aekit.training.fitting import split_validation
 from aekit.validation import Instance, Integer, NoneOr
-from aekit.estimators.restoration_tasks import RestorationTask, TaskCorruption, make_restoration_task
+from aekit.estimators.restoration_tasks import RestorationTask, TaskAugment, make_restoration_task
 from aekit.operations import Operation
 
 MODELS = ("unet",)  # fully convolutional: runs on tiles of any size
@@ -303,19 +303,19 @@ class Restorer(ImageEstimator):
                                       seed=seeds.split)                   # (N, C, P, P)
         self._set_corruptions(user_corruptions if user_corruptions is not None else
                               task.default_corruptions(clean_x.shape[-1]))
-        corruption = TaskCorruption(task, self.corruptions_, self.n_channels_)
-        # the clean image in the first C channels, the rest only gives the batch the network's input shape
-        x = np.concatenate([clean_x, np.ones_like(clean_x[:, :1]).repeat(c_in - self.n_channels_, 1)], 1)
-        targets = clean_x                                                 # (N, C, P, P)
-        tr, va = split_validation(len(x), self.validation_fraction, seeds.split)
+        # each step degrades the clean images: its side information (noise level, missing pixels) is a named
+        # field of the batch record, and the extra input channel(s) of the network
+        augment = TaskAugment(task, self.corruptions_)
+        tr, va = split_validation(len(clean_x), self.validation_fraction, seeds.split)
         val = None
         if len(va):  # corrupted once, so early stopping compares like with like
             with torch.no_grad():
-                val_in = corruption(torch.from_numpy(x[va]), seeds.generator("split", offset=1)).numpy()
-            val = (val_in, targets[va])
-        self._keep(self._train(np.ascontiguousarray(x[tr]), np.ascontiguousarray(targets[tr]), seeds=seeds,
-                               model=self._model_spec(x.shape[1:], model_kwargs), scaler=None, val=val,
-                               corruption=corruption))
+                val_in = augment.views(torch.from_numpy(clean_x[va]), seeds.generator("split", offset=1))[0].numpy()
+            val = (val_in, clean_x[va])
+        shape = (c_in, *clean_x.shape[2:])                                # what the network sees
+        model = self._model_spec(shape, model_kwargs).build(shape, seeds.init)
+        self._keep(self._train(np.ascontiguousarray(clean_x[tr]), seeds=seeds, model=model, scaler=None, val=val,
+                               augment=augment))                          # the target: the clean input
         return self
 
     # ------------------------------------------------------------------------------------ apply

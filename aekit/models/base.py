@@ -23,7 +23,8 @@ _MODELS: Registry[type["Autoencoder"]] = Registry("model")
 
 
 class ModelOutput(NamedTuple):
-    """What every model's ``forward`` returns; the fields never depend on flags.
+    """What every model's ``forward`` returns; the fields never depend on flags. A family whose output names more
+    (transform coding's rate-distortion ``multiplier``) returns its own NamedTuple that begins with these fields.
 
     recon:        reconstruction, same shape as the input                      (B, *input_shape)
     code:         the bottleneck code                                          (B, latent_dim)
@@ -38,6 +39,24 @@ class ModelOutput(NamedTuple):
     pre_output: torch.Tensor
     regularizers: dict[str, torch.Tensor]
     stats: dict[str, torch.Tensor]
+
+
+class Stage(NamedTuple):
+    """A part of a model trained after the model itself (VQ-VAE's prior over its codes), through the same Trainer
+    as any fit: ``module`` (otherwise frozen) minimises the objective named ``objective`` on the named per-sample
+    tensors ``records(x)`` makes from (up to ``max_samples`` of) the trained model's training inputs ``x``, for
+    ``epochs`` epochs of ``batch_size`` at the constant learning rate ``lr`` (Adam); ``done()`` records that it
+    was trained (saved with the model)."""
+
+    name: str
+    module: nn.Module
+    objective: str
+    records: Callable[[torch.Tensor], dict]
+    epochs: int
+    done: Callable[[], None]
+    batch_size: int = 64
+    lr: float = 1e-3
+    max_samples: int = 20_000
 
 
 class Autoencoder(nn.Module):
@@ -102,9 +121,10 @@ class Autoencoder(nn.Module):
     def set_training_progress(self, step: int, total_steps: int) -> None:
         """Called by the training loop before every step (KL warm-up and similar schedules); no-op here."""
 
-    def after_fit(self, x_train: torch.Tensor) -> None:
-        """Called by the training loop once training ends: fit the parts that learn from the trained
-        autoencoder (VQ-VAE's prior over codes). No-op here."""
+    def later_stages(self) -> list["Stage"]:
+        """The parts of this model that learn from it once it is trained (VQ-VAE's prior over its codes), which
+        :func:`aekit.training.train_autoencoder` trains next, through the same Trainer. None here."""
+        return []
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         code = self.encode(x)

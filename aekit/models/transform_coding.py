@@ -22,18 +22,33 @@ lambda = 0.0018 .. 0.0483 spans about 0.1 .. 1 bits per pixel.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from aekit.layers import GDN
-from aekit.models.base import Autoencoder, ModelOutput, register_model
+from aekit.models.base import Autoencoder, register_model
 from aekit.models.compressive import LogisticMixtureDensity
 from aekit.validation import Integer
 
 DOWNSAMPLING = 16  # 4 stride-2 layers: image sides are padded to a multiple of this
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483)  # Ballé et al. 2018's MSE points, low to high
+
+
+class CodingOutput(NamedTuple):
+    """What a transform-coding model's ``forward`` returns: :class:`~aekit.models.ModelOutput`'s fields, in its
+    order, and ``multiplier``: the Lagrange multiplier ``lambdas[q]`` of the quality level ``q`` the batch was
+    coded at (drawn per training batch; the default level in eval mode), which the ``"rate-distortion"``
+    objective weighs the distortion by."""
+
+    recon: torch.Tensor
+    code: torch.Tensor
+    pre_output: torch.Tensor
+    regularizers: dict[str, torch.Tensor]
+    stats: dict[str, torch.Tensor]
+    multiplier: torch.Tensor
 
 
 def pad_to_multiple(x: torch.Tensor, factor: int = DOWNSAMPLING) -> torch.Tensor:
@@ -99,9 +114,10 @@ class TransformCodingAutoencoder(Autoencoder):
     output_activation : default "clamp" (identity in training, clamped to [0, 1] in eval mode)
 
     Training (``forward`` in train mode) draws one level per batch from torch's random state; eval mode
-    uses :attr:`default_level` (the middle one) and rounds. ``code`` is the gained latent (B, M, h, w),
-    ``regularizers["rate"]`` the bits per pixel, ``stats["lambda"]`` the level's multiplier (read by the
-    ``"rate-distortion"`` objective). :meth:`analysis` / :meth:`synthesis` take the level explicitly.
+    uses :attr:`default_level` (the middle one) and rounds. The output (:class:`CodingOutput`) has ``code``
+    the gained latent (B, M, h, w), ``regularizers["rate"]`` the bits per pixel and ``multiplier`` the level's
+    lambda (weighed in by the ``"rate-distortion"`` objective; also recorded as ``stats["lambda"]``).
+    :meth:`analysis` / :meth:`synthesis` take the level explicitly.
     """
 
     input_kinds = ("image",)
@@ -183,7 +199,7 @@ class TransformCodingAutoencoder(Autoencoder):
         flat = y_hat.permute(0, 2, 3, 1).reshape(-1, m)                                  # (B*h*w, M)
         return -torch.log2(self.density.bin_probability(flat)).reshape(b, -1).sum(1)
 
-    def forward(self, x: torch.Tensor) -> ModelOutput:
+    def forward(self, x: torch.Tensor) -> CodingOutput:
         level = int(torch.randint(self.n_levels, ())) if self.training else self.default_level
         y = self.analysis(x, level)                                                       # (B, M, h, w)
         if self.training:  # additive uniform noise stands in for rounding
@@ -194,4 +210,4 @@ class TransformCodingAutoencoder(Autoencoder):
         pre = self.decode_logits(y_hat * self.inverse_gain(level)[:, None, None], size)  # (B, C, H, W)
         bpp = self.bits(y_hat).mean() / (size[0] * size[1])
         lam = torch.tensor(self.lambdas[level], device=x.device)
-        return ModelOutput(self.out_act(pre), y, pre, {"rate": bpp}, {"lambda": lam})
+        return CodingOutput(self.out_act(pre), y, pre, {"rate": bpp}, {"lambda": lam}, lam)

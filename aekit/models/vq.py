@@ -11,21 +11,21 @@ first batch: Łańcucki et al., "Robust Training of Vector Quantized Bottleneck 
 
 The prior (:class:`CodePrior`) is a small causal transformer over the raster-ordered code grid (instead
 of the paper's PixelCNN: no blind spot, and the grids are small). It is a submodule of the model, so its
-weights are saved with it; train it with :func:`fit_prior`, then ``model.sample(n)``.
+weights are saved with it; it is trained in a later stage of the fit, through the same Trainer
+(:meth:`VQVAE.prior_stage`; :func:`aekit.training.fit_prior` trains it alone), then ``model.sample(n)``.
 
 Scale: the ``commitment`` (and, without EMA, ``codebook``) regularisers are means per latent element, as in
 the reference implementation; the reconstruction loss is a mean per input element.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from aekit.layers import conv_block, get_activation, init_weights
 from aekit.losses import codebook_stats, vq_losses
-from aekit.models.base import Autoencoder, ModelOutput, register_model
+from aekit.models.base import Autoencoder, ModelOutput, Stage, register_model
 from aekit.validation import Boolean, Integer, NoneOr, Real, check_params
 
 
@@ -192,9 +192,9 @@ class CodePrior(nn.Module):
         self.norm = nn.LayerNorm(channels)
         self.head = nn.Linear(channels, codebook_size)
         self.register_buffer("causal_mask", nn.Transformer.generate_square_subsequent_mask(length), persistent=False)
-        self.register_buffer("fitted", torch.tensor(False))  # set by fit_prior; saved with the model
-        # trained by fit_prior only: frozen otherwise, so the autoencoder's optimiser (and DDP, which
-        # rejects parameters without gradients) leaves it alone
+        self.register_buffer("fitted", torch.tensor(False))  # set once trained; saved with the model
+        # trained in its own stage only (VQVAE.prior_stage): frozen otherwise, so the autoencoder's optimiser
+        # (and DDP, which rejects parameters without gradients) leaves it alone
         self.requires_grad_(False)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
@@ -246,8 +246,9 @@ class VQVAE(Autoencoder):
     each side; ``ema``: EMA codebook updates (else a ``codebook`` loss trains the codebook by gradient);
     ``kmeans_iters``: Lloyd iterations for the first-batch initialisation (0: keep the random codebook);
     ``restart_after``: steps without use after which a code restarts (None: never); ``prior_*``: the
-    size of the :class:`CodePrior`, which :func:`fit_prior` trains for ``prior_epochs`` epochs on up to
-    20,000 training samples when training ends (0: leave it to an explicit :func:`fit_prior` call).
+    size of the :class:`CodePrior`, which :func:`aekit.training.train_autoencoder` trains (a later stage,
+    objective ``"prior-nll"``) for ``prior_epochs`` epochs on up to 20,000 training samples once the autoencoder
+    is trained (0: leave it to an explicit :func:`aekit.training.fit_prior` call).
     """
 
     input_kinds = ("image",)
@@ -260,9 +261,30 @@ class VQVAE(Autoencoder):
         "restart_after": NoneOr(Integer(1)), "prior_channels": Integer(1), "prior_layers": Integer(1),
         "prior_heads": Integer(1), "prior_epochs": Integer(0)}
 
-    def after_fit(self, x_train: torch.Tensor) -> None:
-        if self.prior_epochs > 0:
-            fit_prior(self, x_train[:20_000], epochs=self.prior_epochs)
+    def later_stages(self) -> list[Stage]:
+        """The prior over code indices, trained for ``prior_epochs`` epochs once the autoencoder is (none when 0)."""
+        return [self.prior_stage(epochs=self.prior_epochs)] if self.prior_epochs > 0 else []
+
+    def prior_stage(self, *, epochs: int, batch_size: int = 64, lr: float = 1e-3) -> Stage:
+        """The stage that trains :attr:`prior` (objective ``"prior-nll"``) on the code indices of training inputs."""
+        return Stage("prior", self.prior, "prior-nll", self.code_records, int(epochs), self._prior_fitted,
+                     batch_size=int(batch_size), lr=float(lr))
+
+    @torch.no_grad()
+    def code_records(self, x: torch.Tensor) -> dict:
+        """``{"codes": (N, h, w) int64}``: the code indices of inputs ``x`` (N, *input_shape), 1024 at a time."""
+        device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        try:
+            x = torch.as_tensor(x, dtype=torch.float32)
+            return {"codes": torch.cat([self.encode_indices(x[i:i + 1024].to(device))
+                                        for i in range(0, len(x), 1024)]).cpu()}
+        finally:
+            self.train(was_training)
+
+    def _prior_fitted(self) -> None:
+        self.prior.fitted.fill_(True)
 
     def __init__(self, *, input_shape, latent_dim: int = 64, codebook_size: int = 512, channels: int = 32,
                  downsample: int = 2, residual_blocks: int = 2, activation: str = "gelu",
@@ -346,60 +368,10 @@ class VQVAE(Autoencoder):
                      {"n": Integer(1), "temperature": Real(0, closed="neither")})
         if not bool(self.prior.fitted):
             raise ValueError("this vq-vae has no fitted prior over its codes, so it cannot sample; "
-                             "call aekit.models.vq.fit_prior(model, X) first")
+                             "call aekit.training.fit_prior(model, X) first")
         was_training = self.training
         self.eval()
         try:
             return self.decode_indices(self.prior.sample(n, generator, temperature))
         finally:
             self.train(was_training)
-
-
-def fit_prior(model: VQVAE, X, *, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
-              random_state: int | None = 0) -> list[float]:
-    """Train ``model.prior`` on the code grids of ``X`` (N, *input_shape); the autoencoder is frozen.
-
-    Returns the mean training NLL per epoch, in nats per code. Marks the prior fitted (saved with the model).
-    """
-    if not isinstance(model, VQVAE):
-        raise TypeError(f"fit_prior needs a 'vq-vae' model, got {type(model).__name__}")
-    check_params("fit_prior", {"epochs": epochs, "batch_size": batch_size, "lr": lr, "random_state": random_state},
-                 {"epochs": Integer(1), "batch_size": Integer(1), "lr": Real(0, closed="neither"),
-                  "random_state": NoneOr(Integer(0, 2**32 - 1))})
-    device = next(model.parameters()).device
-    x = torch.as_tensor(np.asarray(X, dtype=np.float32) if not isinstance(X, torch.Tensor) else X,
-                        dtype=torch.float32)
-    if x.ndim != 4 or tuple(x.shape[1:]) != model.input_shape or len(x) == 0:
-        raise ValueError(f"fit_prior: X must be shaped (N, *{model.input_shape}) with N >= 1, got {tuple(x.shape)}")
-    gen = torch.Generator()
-    if random_state is None:
-        gen.seed()
-    else:
-        gen.manual_seed(random_state)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        idx = torch.cat([model.encode_indices(x[i:i + 1024].to(device)) for i in range(0, len(x), 1024)])  # (N, h, w)
-    prior = model.prior.requires_grad_(True)
-    optimizer = torch.optim.Adam(prior.parameters(), lr=lr)
-    history = []
-    prior.train()
-    try:
-        for _ in range(epochs):
-            order = torch.randperm(len(idx), generator=gen).to(device)
-            total = 0.0
-            for start in range(0, len(idx), batch_size):
-                batch = idx[order[start:start + batch_size]]
-                loss = prior.nll(batch)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(batch)
-            history.append(total / len(idx))
-    finally:
-        for p in prior.parameters():
-            p.grad = None
-        prior.requires_grad_(False)
-        model.train(was_training)
-    prior.fitted.fill_(True)
-    return history

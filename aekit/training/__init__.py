@@ -1,5 +1,5 @@
-"""Training: the loop, its config, checkpoints/resume, DDP set-up, and the one function every estimator and
-command trains through (:func:`train_autoencoder`).
+"""Training: the batch record and its augmentation, the loop, its config, checkpoints/resume, DDP set-up, and the one
+function every estimator and command trains through (:func:`train_autoencoder`, with a model's later stages).
 
 Names are imported on first use (PEP 562): ``aekit.training.config`` alone does not load torch, which keeps
 the command line's ``--help`` fast.
@@ -7,7 +7,8 @@ the command line's ``--help`` fast.
 import importlib
 
 _EXPORTS = {"TrainConfig": "config", "Fitted": "fitting", "ModelSpec": "fitting", "train_autoencoder": "fitting",
-            "Trainer": "loop", "TrainingError": "loop", "TrainResult": "loop", "fit": "loop"}
+            "train_stage": "fitting", "fit_prior": "fitting", "Trainer": "loop", "TrainingError": "loop",
+            "TrainResult": "loop", "fit": "loop", "Batch": "batch", "Corrupt": "batch"}
 __all__ = list(_EXPORTS)
 
 

@@ -1,8 +1,10 @@
 """The training loop: fast in-memory batches, Adam(W) with a schedule, early stopping, atomic
 checkpoints with exact resume, divergence errors and DDP under torchrun.
 
-What is minimised is an :class:`~aekit.objectives.Objective` handed in by the caller; the loop knows
-nothing of tasks or losses."""
+Every step receives a record of named tensors (:class:`~aekit.training.batch.Batch`) built here from the data,
+passes it through the caller's ``augment(batch, generator)`` and minimises an
+:class:`~aekit.objectives.Objective` ``loss(model, batch)``; the loop knows nothing of tasks or losses, and
+this step is the one place in the package that calls ``backward()`` to train weights."""
 from __future__ import annotations
 
 import copy
@@ -17,17 +19,19 @@ import torch
 from torch import nn
 
 from aekit.losses import LossBreakdown
-from aekit.models.base import Autoencoder
 from aekit.objectives import Objective, make_objective
 from aekit.seeding import resolve_seed, torch_seeded
 from aekit.threads import compute_threads, governor, num_threads, training_threads
 from aekit.training.checkpoint import load_checkpoint, save_checkpoint
+from aekit.training.batch import Augment, Batch, Corrupt, as_batch
 from aekit.training.config import TrainConfig
 from aekit.training.distributed import DistInfo, all_reduce_sum, barrier, init_distributed
 
-# Arrays or (inputs, targets) pairs; targets default to the inputs.
-Data = "np.ndarray | torch.Tensor | tuple | torch.utils.data.Dataset"
+# An array (the inputs), an (inputs, targets) pair, a dict of named per-sample arrays ({"input": ..., "label": ...}),
+# or a torch Dataset / stream; the targets default to the inputs.
+Data = "np.ndarray | torch.Tensor | tuple | dict | torch.utils.data.Dataset"
 Corruption = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+DATA_FIELDS = ("input", "target")  # converted to float32 as they come; other fields keep their kind (int -> int64)
 # options that must match between a checkpoint and the run that resumes it
 _RESUME_KEYS = ("batch_size", "lr", "optimizer", "weight_decay", "schedule", "warmup_steps", "min_lr_ratio",
                 "random_state", "grad_clip", "precision")
@@ -65,34 +69,48 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def _pair(data) -> tuple:
-    """(inputs, targets) where targets may be None (= inputs)."""
+def _fields(data) -> "dict | torch.utils.data.Dataset":
+    """The data as named per-sample arrays (``{"input": x, "target": y, ...}``), or the Dataset as it is."""
+    if isinstance(data, torch.utils.data.Dataset):
+        return data
+    if isinstance(data, dict):
+        fields = {k: v for k, v in data.items() if v is not None}
+        if not fields:
+            raise ValueError("data given as a dict must name at least one array, e.g. {'input': x}")
+        return fields
     if isinstance(data, tuple):
         if len(data) != 2:
             raise ValueError(f"data given as a tuple must be (inputs, targets), got {len(data)} items")
-        return data
-    return data, None
+        return {"input": data[0]} if data[1] is None else {"input": data[0], "target": data[1]}
+    return {"input": data}
 
 
-def _as_tensor(x) -> torch.Tensor:
+def _as_tensor(x, name: str = "input") -> torch.Tensor:
+    """A field as a tensor: inputs and targets float32; other fields keep their kind (integers int64, booleans)."""
+    if name not in DATA_FIELDS:
+        t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(np.asarray(x)))
+        return t if t.dtype == torch.bool else t.float() if t.is_floating_point() else t.long()
     if isinstance(x, torch.Tensor):
         return x.float()
     arr = np.asarray(x, dtype=np.float32)
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
-class _ArrayDataset(torch.utils.data.Dataset):
-    """Samples of arrays too big to copy (e.g. ``np.memmap``), converted one at a time."""
+def _first_field(data) -> "np.ndarray | torch.Tensor":
+    return data["input"] if "input" in data else next(iter(data.values()))
 
-    def __init__(self, x, y=None):
-        self.x, self.y = x, y
+
+class _ArrayDataset(torch.utils.data.Dataset):
+    """Samples of arrays too big to copy (e.g. ``np.memmap``), converted one at a time to named tensors."""
+
+    def __init__(self, fields: dict):
+        self.fields = fields
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(_first_field(self.fields))
 
     def __getitem__(self, i):
-        xi = torch.from_numpy(np.array(self.x[i], dtype=np.float32))
-        return xi, (xi if self.y is None else torch.from_numpy(np.array(self.y[i], dtype=np.float32)))
+        return {k: _as_tensor(np.array(v[i]), k) for k, v in self.fields.items()}
 
 
 @dataclass
@@ -104,40 +122,47 @@ class _Run:
     model: nn.Module            # the model being trained
     net: nn.Module              # what the steps call: the model, or its DDP wrapper
     optimizer: torch.optim.Optimizer
-    train: tuple                # (inputs, targets or None), on the device when in memory
-    val: tuple | None
+    train: object               # named per-sample fields (on the device when in memory) or a Dataset
+    val: dict | None
     seed: int                   # shuffling and corruption seed (resolved once)
     total_steps: int
     channels_last: bool
     state: dict                 # progress, history and early-stopping state: what a checkpoint records
+    example: torch.Tensor | None = None  # one sample as the model sees it (in-memory data)
     start_time: float = 0.0
     bar: object = None
     governor: object = None     # adapts the thread count to other processes' use (aekit/threads.py)
 
 
 class Trainer:
-    """Fit an :class:`~aekit.models.Autoencoder` to data.
+    """Fit a model (an :class:`~aekit.models.Autoencoder`, or any ``nn.Module`` its objective can call) to data.
 
     ``objective`` (an :class:`~aekit.objectives.Objective`, a name registered there, or a callable
     ``(output, target) -> LossBreakdown``; default: :func:`aekit.objectives.make_objective`'s) is what is
-    minimised. ``corruption(x, generator) -> x_tilde`` (optional) corrupts the inputs of every training
-    batch; the targets stay as given. ``callbacks`` are called as ``cb(epoch, logs)`` after
+    minimised. ``augment(batch, generator) -> batch`` (optional) makes the views every training step trains on
+    from its record (:mod:`aekit.training.batch`), with a generator of its own per (seed, epoch, step);
+    ``corruption(x, generator) -> x_tilde`` is short for ``augment=Corrupt(corruption)``: the inputs corrupted,
+    the targets as given. ``callbacks`` are called as ``cb(epoch, logs)`` after
     each epoch, once the checkpoint is written, and after every validation that ``val_every_steps``
     asks for (``logs`` then has a ``"step"`` key); one that returns ``True`` ends training there.
     """
 
-    def __init__(self, model: Autoencoder, config: TrainConfig | None = None, *, objective=None,
-                 corruption: Corruption | None = None, callbacks: Sequence[Callable[[int, dict], None]] = ()):
+    def __init__(self, model: nn.Module, config: TrainConfig | None = None, *, objective=None,
+                 augment: Augment | None = None, corruption: Corruption | None = None,
+                 callbacks: Sequence[Callable[[int, dict], None]] = ()):
+        if augment is not None and corruption is not None:
+            raise ValueError("give augment= or corruption= (short for augment=Corrupt(corruption)), not both")
         self.model = model
         self.config = config or TrainConfig()
         self.objective: Objective = make_objective(objective)
         self.objective.check(model)
-        self.corruption = corruption
+        self.augment = Corrupt(corruption) if corruption is not None else augment
         self.callbacks = list(callbacks)
 
     # ------------------------------------------------------------------ fit: the steps
     def fit(self, train, val=None, *, resume: bool = False) -> TrainResult:
-        """Train on ``train`` (array or (inputs, targets)); early stopping watches ``val`` when given.
+        """Train on ``train`` (an array, (inputs, targets), a dict of named per-sample arrays or a Dataset);
+        early stopping watches ``val`` (arrays, a pair or a dict) when given.
 
         ``resume=True`` continues from the checkpoint in ``config.checkpoint_dir`` when there is one and
         ends with the same weights as an uninterrupted run (without ``max_time``, which depends on the clock).
@@ -156,10 +181,21 @@ class Trainer:
 
     def _threads(self, run: _Run) -> int:
         """Compute threads for this fit (aekit/threads.py: the setting, the environment, or by the step's size)."""
-        x = run.train[0]
-        if isinstance(x, torch.utils.data.Dataset) or run.device.type != "cpu":
+        if run.example is None or run.device.type != "cpu":
             return num_threads()
-        return training_threads(run.model, _as_tensor(x[0]), min(self.config.batch_size, len(x)))
+        return training_threads(run.model, run.example, min(self.config.batch_size, len(_first_field(run.train))))
+
+    def _example(self, data) -> torch.Tensor | None:
+        """One sample as the model sees it: the first input, through the augmentation when there is one (with a
+        generator of its own, before the steps), or the first field of records without an input (a prior's
+        codes); None for Datasets."""
+        if isinstance(data, torch.utils.data.Dataset) or len(_first_field(data)) == 0:
+            return None
+        first = as_batch({k: _as_tensor(v[:1], k) for k, v in data.items()})
+        if self.augment is not None:
+            with torch.random.fork_rng(devices=[]), torch.no_grad():
+                first = self.augment(first, torch.Generator().manual_seed(0))
+        return first["input"][0] if "input" in first else first[next(iter(first))][0]
 
     def _setup(self, train, val, seed: int, resume: bool) -> _Run:
         """Device, data, optimizer and the state to start from (a checkpoint when resuming)."""
@@ -169,12 +205,14 @@ class Trainer:
         if info.enabled and device.type == "cuda":
             device = torch.device("cuda", info.local_rank)
         model = self.model.to(device)
-        channels_last = len(model.input_shape) == 3  # faster convolutions (oneDNN / cuDNN) for images
+        # faster convolutions (oneDNN / cuDNN) for images
+        channels_last = len(getattr(model, "input_shape", ())) == 3
         if channels_last:
             model.to(memory_format=torch.channels_last)
         train_data = self._prepare(train, device)
         val_data = self._prepare(val, device) if val is not None else None
-        self._check_samples(train_data, model)
+        example = self._example(train_data)
+        self._check_samples(train_data, model, example)
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         optimizer = opt_cls([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,  # frozen layers stay put
                             weight_decay=cfg.weight_decay)
@@ -187,9 +225,10 @@ class Trainer:
             net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         if cfg.compile:  # the step's forward through TorchDynamo / Inductor (the model itself stays as it is)
             net = torch.compile(net)
-        total_steps = math.ceil(len(train_data[0]) / cfg.batch_size) * cfg.epochs
+        n = len(train_data) if isinstance(train_data, torch.utils.data.Dataset) else len(_first_field(train_data))
+        total_steps = math.ceil(n / cfg.batch_size) * cfg.epochs
         run = _Run(device, info, model, net, optimizer, train_data, val_data, state["seed"], total_steps,
-                   channels_last, state)
+                   channels_last, state, example)
         run.start_time = time.perf_counter() - state["elapsed"]
         run.bar = self._progress(total_steps, state["step"], info)
         return run
@@ -205,9 +244,9 @@ class Trainer:
         out_of_time = cut_short = False
         lr = cfg.lr
         batches = self._batches(run.train, epoch, run.info, run.seed, skip=done)
-        for step_in_epoch, (xb, yb) in enumerate(batches, start=done + 1):
-            lr = self._step(run, xb, yb, epoch, step_in_epoch, sums)
-            seen += len(xb)
+        for step_in_epoch, batch in enumerate(batches, start=done + 1):
+            lr = self._step(run, batch, epoch, step_in_epoch, sums)
+            seen += batch.n_samples
             if cfg.checkpoint_every_steps and state["step"] % cfg.checkpoint_every_steps == 0:
                 state.update(step_in_epoch=step_in_epoch, partial_sums=dict(sums), partial_seen=seen,
                              elapsed=time.perf_counter() - run.start_time)
@@ -239,21 +278,23 @@ class Trainer:
             self._checkpoint(run)  # a resumed run must not go on
         return stop
 
-    def _step(self, run: _Run, xb, yb, epoch: int, step_in_epoch: int, sums: dict) -> float:
+    def _step(self, run: _Run, batch: Batch, epoch: int, step_in_epoch: int, sums: dict) -> float:
         """One optimisation step; adds the batch's logged terms to ``sums``; returns the learning rate."""
         cfg, state = self.config, run.state
         lr = cfg.lr * self._lr_factor(state["step"], run.total_steps, time.perf_counter() - run.start_time)
         for group in run.optimizer.param_groups:
             group["lr"] = lr
-        run.model.set_training_progress(state["step"], run.total_steps)
-        if run.channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        inputs = xb
-        if self.corruption is not None:  # its own generator per (seed, epoch, step): a resumed run draws the same
+        progress = getattr(run.model, "set_training_progress", None)
+        if progress is not None:
+            progress(state["step"], run.total_steps)
+        n = batch.n_samples
+        if run.channels_last and "input" in batch:
+            batch = batch.replace(input=batch.input.contiguous(memory_format=torch.channels_last))
+        if self.augment is not None:  # its own generator per (seed, epoch, step): a resumed run draws the same
             step_seed = ((run.seed * 1_000_003 + epoch) * 100_003 + step_in_epoch) % _SEED_MODULUS
-            inputs = self.corruption(xb, torch.Generator().manual_seed(step_seed))
+            batch = self.augment(batch, torch.Generator().manual_seed(step_seed))
         with self._autocast(run.device):
-            lb, logged = self._loss(run.net, inputs, yb)
+            lb, logged = self._loss(run.net, batch)
         if not torch.isfinite(lb.total):
             raise TrainingError(
                 f"the loss became {lb.total.detach().item()} at epoch {epoch}, step {step_in_epoch} "
@@ -269,7 +310,7 @@ class Trainer:
         if run.governor is not None:
             run.governor.update()
         for k, v in logged.items():
-            sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(xb)
+            sums[k] = sums.get(k, 0.0) + float(v.detach()) * n
         if run.bar is not None:
             run.bar.update(1)
             run.bar.set_postfix(epoch=epoch, loss=f"{float(lb.total.detach()):.4g}", refresh=False)
@@ -285,7 +326,7 @@ class Trainer:
         return any([cb(epoch, probe) is True for cb in self.callbacks])
 
     def _finish(self, run: _Run) -> TrainResult:
-        """Best weights back, default memory layout, the model's after-fit hook, the objective's checks."""
+        """Best weights back, default memory layout, the objective's checks."""
         state, model = run.state, run.model
         if run.bar is not None:
             run.bar.close()
@@ -293,17 +334,29 @@ class Trainer:
             model.load_state_dict(state["best_state"])
         if run.channels_last:  # back to the default layout, so the trained model computes exactly as a reloaded one
             model.to(memory_format=torch.contiguous_format)
-        in_memory = not isinstance(run.train[0], torch.utils.data.Dataset)
-        if in_memory:
-            model.after_fit(run.train[0])
         model.eval()
-        check = run.val if run.val is not None else run.train
-        diagnostics = self.objective.diagnose(model, check[0][:1024]) if in_memory else {}
+        check = self._check_inputs(run)
+        diagnostics = self.objective.diagnose(model, check) if check is not None else {}
         return TrainResult(
             history=state["history"], evaluations=state["evaluations"], best_epoch=state["best_epoch"],
             best_val_loss=state["best_loss"], stopped_early=state["stopped_early"], elapsed=state["elapsed"],
             steps=state["step"], diagnostics=diagnostics,
         )
+
+    def _check_inputs(self, run: _Run) -> torch.Tensor | None:
+        """Up to 1024 inputs for the objective's checks on the trained model: the held-out ones, else the training
+        ones (through the augmentation where only it makes them the model's input: a restorer's side channels);
+        None for Datasets and records without an input."""
+        data = run.val if run.val is not None else run.train
+        if isinstance(data, torch.utils.data.Dataset) or "input" not in data:
+            return None
+        x = _as_tensor(data["input"][:1024]).to(run.device)
+        shape = getattr(run.model, "input_shape", None)
+        if data is run.train and self.augment is not None and shape is not None and tuple(x.shape[1:]) != shape:
+            rows = {k: _as_tensor(v[:1024], k).to(run.device) for k, v in data.items()}
+            with torch.random.fork_rng(devices=[]), torch.no_grad():
+                x = self.augment(as_batch(rows), torch.Generator().manual_seed(run.seed))["input"]
+        return x
 
     # ------------------------------------------------------------------ batches
     def _in_memory(self, x) -> bool:
@@ -312,12 +365,12 @@ class Trainer:
         return not isinstance(x, (np.memmap, torch.utils.data.Dataset))
 
     def _batches(self, data, epoch: int, info: DistInfo, seed: int, skip: int = 0):
-        """Yield (inputs, targets) for one epoch, shuffled by a generator seeded with (seed, epoch), so a
+        """Yield the records (:class:`Batch`) of one epoch, shuffled by a generator seeded with (seed, epoch), so a
         resumed run draws exactly the batches the uninterrupted one would have drawn; the first ``skip``
         batches (taken before a mid-epoch checkpoint) are left out."""
         cfg = self.config
         gen = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % _SEED_MODULUS)
-        x, y = data
+        x = data
         per_rank = max(1, cfg.batch_size // info.world_size)   # this process's share of a batch
         if isinstance(x, torch.utils.data.IterableDataset):  # a stream makes its own shuffled batches
             x.configure(batch_size=per_rank, seed=seed)
@@ -325,8 +378,8 @@ class Trainer:
             if skip:
                 x.skip(skip * per_rank)
             loader = torch.utils.data.DataLoader(x, batch_size=None, num_workers=cfg.num_workers)
-        elif isinstance(x, torch.utils.data.Dataset) or not self._in_memory(x):
-            ds = x if isinstance(x, torch.utils.data.Dataset) else _ArrayDataset(x, y)
+        elif isinstance(x, torch.utils.data.Dataset) or not self._in_memory(_first_field(x)):
+            ds = x if isinstance(x, torch.utils.data.Dataset) else _ArrayDataset(x)
             order = torch.randperm(len(ds), generator=gen)
             sampler = order[info.rank::info.world_size].tolist()[skip * per_rank:]
             loader = torch.utils.data.DataLoader(ds, batch_size=per_rank, sampler=sampler, num_workers=cfg.num_workers)
@@ -334,43 +387,56 @@ class Trainer:
             loader = None
         if loader is not None:
             device = next(self.model.parameters()).device
-            for xb, yb in loader:
-                yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            for item in loader:
+                yield as_batch(item).to(device, non_blocking=True)
             return
-        n = len(x)
+        n = len(_first_field(x))
         order = torch.randperm(n, generator=gen)
         for start in range(skip * cfg.batch_size, n, cfg.batch_size):
             idx = order[start:start + cfg.batch_size][info.rank::info.world_size]  # this process's share
-            xb = x.index_select(0, idx.to(x.device))
-            yield xb, (xb if y is None else y.index_select(0, idx.to(y.device)))
+            yield as_batch({k: v.index_select(0, idx.to(v.device)) for k, v in x.items()})
 
     def _prepare(self, data, device):
-        x, y = _pair(data)
-        if isinstance(x, torch.utils.data.Dataset) or not self._in_memory(x):
-            return x, y
-        x = _as_tensor(x).to(device)
-        y = None if y is None else _as_tensor(y).to(device)
-        if y is not None and y.shape[0] != x.shape[0]:
-            raise ValueError(f"inputs have {x.shape[0]} samples but targets have {y.shape[0]}")
-        return x, y
+        """The data as named fields, as tensors on ``device`` when in memory (else as given), or the Dataset."""
+        fields = _fields(data)
+        if isinstance(fields, torch.utils.data.Dataset) or not self._in_memory(_first_field(fields)):
+            return fields
+        fields = {k: _as_tensor(v, k).to(device) for k, v in fields.items()}
+        sizes = {k: v.shape[0] for k, v in fields.items()}
+        if len(set(sizes.values())) > 1:
+            what = "; ".join(f"{k} {n}" for k, n in sizes.items())
+            raise ValueError(f"every field of the data must have one row per sample; their sample counts differ "
+                             f"({what})")
+        return fields
 
-    @staticmethod
-    def _check_samples(data: tuple, model) -> None:
-        if len(data[0]) == 0:
+    def _check_samples(self, data, model, example: torch.Tensor | None) -> None:
+        """The data is not empty and its samples (as the augmentation makes them) have the model's input shape."""
+        if len(data if isinstance(data, torch.utils.data.Dataset) else _first_field(data)) == 0:
             raise ValueError("the training data is empty (0 samples)")
-        if isinstance(data[0], torch.utils.data.IterableDataset):
-            shape = tuple(data[0].sample_shape)
-            if shape != model.input_shape:
-                raise ValueError(f"the stream's samples have shape {shape} but the {model.name!r} model expects "
-                                 f"{model.input_shape}")
+        expected = getattr(model, "input_shape", None)
+        name = getattr(model, "name", type(model).__name__)
+        if expected is None:
+            return  # a model without a declared input shape (a prior over codes): its objective checks the fields
+        if isinstance(data, torch.utils.data.IterableDataset):
+            shape = tuple(data.sample_shape)
+            if self.augment is None and shape != expected:
+                raise ValueError(f"the stream's samples have shape {shape} but the {name!r} model expects "
+                                 f"{expected}")
             return
-        first = data[0][0]
-        if isinstance(data[0], torch.utils.data.Dataset) and isinstance(first, (tuple, list)):
-            first = first[0]  # a Dataset yields (input, target) pairs
-        shape = tuple(first.shape)
-        if shape != model.input_shape:
-            raise ValueError(f"training samples have shape {shape} but the {model.name!r} model expects "
-                             f"{model.input_shape}")
+        if isinstance(data, torch.utils.data.Dataset):
+            first = data[0]                      # a Dataset yields inputs, (input, target) pairs or named fields
+            first = first["input"] if isinstance(first, dict) else first[0] if isinstance(first, (tuple, list)) \
+                else first
+            if self.augment is None and tuple(first.shape) != expected:
+                raise ValueError(f"training samples have shape {tuple(first.shape)} but the {name!r} model expects "
+                                 f"{expected}")
+            return
+        if example is None or "input" not in data:
+            return
+        shape = tuple(example.shape)
+        if shape != expected:
+            made = " (as the augmentation makes them)" if self.augment is not None else ""
+            raise ValueError(f"training samples{made} have shape {shape} but the {name!r} model expects {expected}")
 
     # ------------------------------------------------------------------ schedule and loss
     def _lr_factor(self, step: int, total_steps: int, elapsed: float) -> float:
@@ -385,11 +451,10 @@ class Trainer:
         progress = min(1.0, progress)
         return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
-    def _loss(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> tuple[LossBreakdown, dict]:
+    def _loss(self, model: nn.Module, batch: Batch) -> tuple[LossBreakdown, dict]:
         """The objective's loss breakdown, and everything to record: ``{"loss", <terms>, <model stats>}``."""
-        out = model(xb)
-        lb = self.objective(out, yb)
-        return lb, {"loss": lb.total, **lb.terms, **out.stats}
+        lb = self.objective.loss(model, batch)
+        return lb, {"loss": lb.total, **lb.terms, **lb.stats}
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
@@ -397,25 +462,30 @@ class Trainer:
         """Mean loss terms over ``data`` with the model in eval mode (each process scores its share)."""
         info = info or DistInfo()
         device = next(self.model.parameters()).device
-        x, y = self._prepare(data, device)
+        fields = self._prepare(data, device)
+        if isinstance(fields, torch.utils.data.Dataset):
+            raise TypeError("evaluate takes in-memory data (arrays, a pair or a dict of named arrays), not a Dataset")
+
+        def rows(start: int, stop: int) -> Batch:
+            return as_batch({k: _as_tensor(v[start:stop], k).to(device) for k, v in fields.items()})
+
         was_training = self.model.training
         self.model.eval()
         sums: dict[str, torch.Tensor] = {}
         count = 0
         bs = self.config.eval_batch_size
-        n = len(x)
+        n = len(_first_field(fields))
         for start in range(info.rank * bs, n, bs * info.world_size):
-            xb = torch.as_tensor(x[start:start + bs], dtype=torch.float32, device=device)
-            yb = xb if y is None else torch.as_tensor(y[start:start + bs], dtype=torch.float32, device=device)
+            batch = rows(start, start + bs)
             with self._autocast(device):
-                _, logged = self._loss(self.model, xb, yb)
+                _, logged = self._loss(self.model, batch)
             for k, v in logged.items():
-                sums[k] = sums.get(k, torch.zeros((), dtype=torch.float64, device=device)) + v.double() * len(xb)
-            count += len(xb)
+                zero = torch.zeros((), dtype=torch.float64, device=device)
+                sums[k] = sums.get(k, zero) + v.double() * batch.n_samples
+            count += batch.n_samples
         if not sums and n:  # this process got no batch: the same keys, with zero sums, so the reduction lines up
             with self._autocast(device):
-                _, logged = self._loss(self.model, torch.as_tensor(x[:1], dtype=torch.float32, device=device),
-                                       torch.as_tensor((x if y is None else y)[:1], dtype=torch.float32, device=device))
+                _, logged = self._loss(self.model, rows(0, 1))
             sums = {k: torch.zeros((), dtype=torch.float64, device=device) for k in logged}
         self.model.train(was_training)
         keys = sorted(sums) if sums else ["loss"]
@@ -519,9 +589,9 @@ class Trainer:
         return tqdm(total=total, initial=done, desc="training", unit="step", dynamic_ncols=True)
 
 
-def fit(model: Autoencoder, train, val=None, *, config: TrainConfig | None = None, objective=None,
-        resume: bool = False, corruption: Corruption | None = None,
+def fit(model: nn.Module, train, val=None, *, config: TrainConfig | None = None, objective=None,
+        resume: bool = False, augment: Augment | None = None, corruption: Corruption | None = None,
         callbacks: Sequence[Callable[[int, dict], None]] = ()) -> TrainResult:
     """Functional shortcut for ``Trainer(model, config, ...).fit(train, val, resume=resume)``."""
-    return Trainer(model, config, objective=objective, corruption=corruption,
+    return Trainer(model, config, objective=objective, augment=augment, corruption=corruption,
                    callbacks=callbacks).fit(train, val, resume=resume)
