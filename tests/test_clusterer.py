@@ -18,6 +18,7 @@ def _digit_table():
     return X.reshape(len(X), -1), y
 
 
+@pytest.mark.quality
 def test_codes_umap_mixture_beat_kmeans_on_pixels():
     """N2D on 3,000 real MNIST digits: far above k-means on the pixels (the full-size comparison, with UMAP on
     pixels beside it, is benchmarks/representations.py)."""

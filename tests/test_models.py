@@ -237,7 +237,7 @@ def _train_digits(name, epochs=15):
     return result, float(np.mean((recon - test) ** 2)), float(np.mean((test - train.mean(0)) ** 2))
 
 
-@pytest.mark.slow
+@pytest.mark.quality
 @pytest.mark.parametrize("name", list_models("image"))
 def test_loss_decreases_on_real_data_and_beats_mean_image(name):
     result, mse, mean_image_mse = _train_digits(name)
