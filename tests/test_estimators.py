@@ -20,7 +20,7 @@ from tests.helpers import digits
 @pytest.fixture(scope="module")
 def reducer():
     X, _ = digits()
-    return Reducer(8, epochs=30, batch_size=32).fit(X[:1400])
+    return Reducer(8, epochs=15, batch_size=32).fit(X[:1400])
 
 
 def test_reducer_beats_pca_on_held_out_digits(reducer):
