@@ -1,12 +1,36 @@
-"""Shared pytest setup.
+"""Shared pytest setup: the shared data folder, the test tiers and the default tier's time guard.
 
-Session-level default for the data directory: when ``AEKIT_DATA_DIR`` is not set and
-``<repo>/../shared/data`` exists (developer machines and CI), point ``AEKIT_DATA_DIR`` there so
-that tests needing real data (e.g. MNIST) find it; those tests skip when it is absent.
+Data: when ``AEKIT_DATA_DIR`` is not set and ``<repo>/../shared/data`` exists (developer machines and CI),
+``AEKIT_DATA_DIR`` points there so that tests needing real data (MNIST, ADBench, NAB) find it; those tests skip,
+saying what they need, when it is absent. ``AEKIT_NO_SHARED_DATA=1`` skips this default, to see the suite as
+on a fresh clone that has no shared data.
+
+Tiers (markers registered in pyproject.toml): the default run (``python -m pytest``, the README's test command)
+holds the unit and conformance tests and excludes the tests marked ``quality`` (a trained model must beat a
+baseline), ``e2e`` (the README's commands, a real browser, crashed processes, building the wheel) and ``fuzz``
+(long fuzzing runs); ``python -m pytest -m quality`` (or ``e2e``, ``fuzz``) runs a tier, and ``.ci/run`` runs all
+of them. ``slow``, the old name of the quality tier, still works: a test marked slow is in the quality tier.
+Each default-tier test gets 15 s (tests/timeguard.py).
 """
 import os
 from pathlib import Path
 
+import pytest
+
+from timeguard import TimeGuard, limit_from_env
+
 _SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-if not os.environ.get("AEKIT_DATA_DIR") and _SHARED_DATA.is_dir():
+if (not os.environ.get("AEKIT_DATA_DIR") and os.environ.get("AEKIT_NO_SHARED_DATA", "") in ("", "0")
+        and _SHARED_DATA.is_dir()):
     os.environ["AEKIT_DATA_DIR"] = str(_SHARED_DATA)
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(TimeGuard(limit_from_env()), "aekit-time-guard")
+
+
+@pytest.hookimpl(tryfirst=True)   # before ``-m`` deselects: a test marked slow is selected by ``-m quality``
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("slow") is not None and item.get_closest_marker("quality") is None:
+            item.add_marker(pytest.mark.quality)

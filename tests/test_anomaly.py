@@ -41,6 +41,7 @@ def _fitted(normal: int = 8, **params) -> AnomalyDetector:
 
 
 @pytest.mark.parametrize("normal", [3, 8])
+@pytest.mark.quality
 def test_beats_isolation_forest_on_one_class_digits(normal):
     train, X_test, is_anomaly = _one_class_split(normal)
     det = _fitted(normal)
@@ -221,6 +222,7 @@ def _adbench_split(name: str, seed: int = 0):
 
 @pytest.mark.skipif(not all((ADBENCH / f"{n}.npz").is_file() for n in SMALL_TABLES),
                     reason="the ADBench tables of the shared data are absent (set AEKIT_DATA_DIR)")
+@pytest.mark.quality
 def test_defaults_beat_isolation_forest_on_real_tables():
     """The default detector (batched ensemble, error + code kNN) against IsolationForest's defaults, both fitted on
     contaminated training data, on five small ADBench tables (mean ROC-AUC; the full 28-table comparison is

@@ -18,6 +18,7 @@ def _digit_table():
     return X.reshape(len(X), -1), y
 
 
+@pytest.mark.quality
 def test_codes_umap_mixture_beat_kmeans_on_pixels():
     """N2D on 3,000 real MNIST digits: far above k-means on the pixels (the full-size comparison, with UMAP on
     pixels beside it, is benchmarks/representations.py)."""
@@ -87,11 +88,11 @@ def test_cli_cluster_writes_clusters_model_and_report(tmp_path):
     from aekit.cli import main
 
     out = tmp_path / "run"
-    assert main(["cluster", "--data", "digits", "--n-clusters", "10", "--param", "embedding=\"none\"",
+    assert main(["cluster", "--data", "digits", "--limit", "500", "--n-clusters", "10", "--param", "embedding=\"none\"",
                  "--param", "epochs=10", "--param", 'model_params={"hidden": [128]}', "--quiet",
                  "--out", str(out)]) == 0
     rows = (out / "clusters.csv").read_text().splitlines()
-    assert rows[0] == "index,cluster,label" and len(rows) == 1798
+    assert rows[0] == "index,cluster,label" and len(rows) == 1 + 500
     assert len({r.split(",")[1] for r in rows[1:]}) == 10
     html = (out / "report.html").read_text()
     assert "Contingency table" in html and "k-means on the raw data" in html and "coloured by cluster" in html

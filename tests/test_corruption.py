@@ -206,6 +206,7 @@ def test_spec_must_be_a_string():
         make_corruption(3)
 
 
+@pytest.mark.quality
 def test_denoising_autoencoder_denoises_better_than_a_plain_one():
     """Vincent et al. 2008: trained on x + 0.5 N(0, 1) against clean x, the same conv AE restores noisy
     test digits better (higher PSNR against the clean digits) than one trained on clean inputs.

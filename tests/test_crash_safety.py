@@ -30,6 +30,8 @@ from aekit.persistence import CONFIG_NAME, PENDING_NAME, WEIGHTS_NAME, save_mode
 from aekit.training.checkpoint import STATE_NAME, load_checkpoint, save_checkpoint
 from tests.helpers import digits
 
+pytestmark = pytest.mark.e2e   # real processes killed mid-write: the e2e tier (pytest -m e2e)
+
 ROOT = Path(__file__).resolve().parents[1]
 KILLS = 8
 FORK = multiprocessing.get_context("fork")

@@ -20,7 +20,7 @@ from tests.helpers import digits
 @pytest.fixture(scope="module")
 def reducer():
     X, _ = digits()
-    return Reducer(8, epochs=30, batch_size=32).fit(X[:1400])
+    return Reducer(8, epochs=15, batch_size=32).fit(X[:1400])
 
 
 def test_reducer_beats_pca_on_held_out_digits(reducer):
@@ -87,6 +87,7 @@ def _pixel_fd(a: np.ndarray, b: np.ndarray, pca: PCA) -> float:
     return float(((fa.mean(0) - fb.mean(0)) ** 2).sum() + np.abs(np.cov(fa.T) - np.cov(fb.T)).sum())
 
 
+@pytest.mark.quality
 def test_generator_gmm_samples_match_the_data_better_than_unfitted_codes():
     X, _ = digits()
     gen = Generator(8, model="conv", density="gmm", epochs=20, batch_size=64).fit(X)
@@ -112,6 +113,7 @@ def test_generator_vae_prior_save_load(tmp_path):
         Generator(4, density="bogus").fit(X[:50])
 
 
+@pytest.mark.quality
 def test_encoder_classifier_pretraining_beats_scratch_with_few_labels():
     X, y = digits()
     labelled = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(10)])
@@ -125,6 +127,7 @@ def test_encoder_classifier_pretraining_beats_scratch_with_few_labels():
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
 
 
+@pytest.mark.quality
 def test_encoder_classifier_joint_training_beats_scratch_and_pretraining(tmp_path):
     """Mode 'joint' (head + reconstruction + consistency on the unlabelled digits, in one network) against
     the same network from scratch and the pre-train-then-fine-tune route, 5 labels per digit."""

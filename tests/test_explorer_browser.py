@@ -21,8 +21,9 @@ from tests.helpers import chromium_driver, has_chromium
 
 WAIT_S = 30   # the longest any page state is waited for (the first map runs t-SNE on 1,000 codes)
 
-pytestmark = pytest.mark.skipif(not has_chromium(),
-                                reason="needs headless Chromium: apt-get install chromium chromium-driver")
+pytestmark = [pytest.mark.e2e,   # a real browser: the e2e tier (pytest -m e2e)
+              pytest.mark.skipif(not has_chromium(),
+                                 reason="needs headless Chromium: apt-get install chromium chromium-driver")]
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,9 @@ gets past it), and allows exactly two outcomes: a valid result, or the reader's 
 message. Anything else (an IndexError, a MemoryError from a forged size...) fails the test with the input that
 caused it; each crash found so far is kept below as a plain regression test.
 
-Every target runs ``AEKIT_FUZZ_EXAMPLES`` inputs (default 500, checked by counting); the default run is
-derandomized so that CI is reproducible. ``AEKIT_FUZZ_EXAMPLES=20000 pytest tests/test_fuzz.py`` fuzzes
+Every target runs twice: ``[smoke]``, ``SMOKE`` inputs in the default test run, and ``[fuzz]`` (marked ``fuzz``:
+``pytest -m fuzz``), ``AEKIT_FUZZ_EXAMPLES`` inputs (default 500); each count is checked by counting. Runs are
+derandomized so that CI is reproducible; ``AEKIT_FUZZ_EXAMPLES=20000 pytest -m fuzz tests/test_fuzz.py`` fuzzes
 longer with fresh random inputs.
 """
 from __future__ import annotations
@@ -56,14 +57,18 @@ settings.register_profile(   # no health check is suppressed: none fires
     database=None,                                    # nothing written into the working tree
 )
 FUZZ = settings.get_profile("aekit-fuzz")
+SMOKE = 25   # inputs per target in the default test run
+# every target, a short smoke in the default tier and the long run in the fuzz tier
+fuzz_runs = pytest.mark.parametrize("examples", [pytest.param(SMOKE, id="smoke"),
+                                                 pytest.param(EXAMPLES, id="fuzz", marks=pytest.mark.fuzz)])
 
 
-def run_fuzz(check, strategy, record_property) -> None:
-    """Call ``check(value)`` on ``EXAMPLES`` values drawn from ``strategy``; fail unless every one ran (no
+def run_fuzz(check, strategy, record_property, examples: int) -> None:
+    """Call ``check(value)`` on ``examples`` values drawn from ``strategy``; fail unless every one ran (no
     example filtered away, the search space not exhausted early)."""
     ran = 0
 
-    @FUZZ
+    @settings(FUZZ, max_examples=examples)
     @given(strategy)
     def one(value):
         nonlocal ran
@@ -76,7 +81,7 @@ def run_fuzz(check, strategy, record_property) -> None:
         one()
     record_property("fuzz_examples", ran)
     record_property("fuzz_seconds", round(time.perf_counter() - start, 2))
-    assert ran >= EXAMPLES, f"only {ran} of {EXAMPLES} examples ran"
+    assert ran >= examples, f"only {ran} of {examples} examples ran"
 
 
 def result_or(error: type[Exception], fn, *args, **kwargs):
@@ -173,7 +178,7 @@ def csv_files(draw) -> bytes:
     return draw(mutated(blob, hot=16, max_edits=2))
 
 
-def fuzz_dataset_file(path, files, record_property, also=lambda ds, limit: None):
+def fuzz_dataset_file(path, files, record_property, examples, also=lambda ds, limit: None):
     """Fuzz ``load_dataset`` on a file at ``path`` holding each drawn blob (with a drawn ``limit``): a
     dataset that passes :func:`check_dataset` (and ``also``), or a DataError."""
     def check(case):
@@ -184,14 +189,15 @@ def fuzz_dataset_file(path, files, record_property, also=lambda ds, limit: None)
             check_dataset(ds)
             also(ds, limit)
 
-    run_fuzz(check, st.tuples(files, LIMITS), record_property)
+    run_fuzz(check, st.tuples(files, LIMITS), record_property, examples)
 
 
-def test_csv_reader(workdir, record_property):
+@fuzz_runs
+def test_csv_reader(workdir, record_property, examples):
     def is_a_table(ds, limit):
         assert ds.kind == "table" and (limit is None or len(ds.train.X) <= limit)
 
-    fuzz_dataset_file(workdir / "table.csv", csv_files(), record_property, also=is_a_table)
+    fuzz_dataset_file(workdir / "table.csv", csv_files(), record_property, examples, also=is_a_table)
 
 
 # --------------------------------------------------------------------------------------- .npy / .npz
@@ -247,8 +253,9 @@ def npy_files(draw) -> bytes:
     return draw(mutated(blob, hot=128, max_edits=2))
 
 
-def test_npy_reader(workdir, record_property):
-    fuzz_dataset_file(workdir / "array.npy", npy_files(), record_property)
+@fuzz_runs
+def test_npy_reader(workdir, record_property, examples):
+    fuzz_dataset_file(workdir / "array.npy", npy_files(), record_property, examples)
 
 
 NPZ_KEYS = ["X", "x", "data", "y", "labels", "X_test", "x_test", "y_test", "labels_test", "other"]
@@ -267,8 +274,9 @@ def npz_files(draw) -> bytes:
     return draw(mutated(buf.getvalue(), max_edits=2)) if draw(st.booleans()) else buf.getvalue()
 
 
-def test_npz_reader(workdir, record_property):
-    fuzz_dataset_file(workdir / "arrays.npz", npz_files(), record_property)
+@fuzz_runs
+def test_npz_reader(workdir, record_property, examples):
+    fuzz_dataset_file(workdir / "arrays.npz", npz_files(), record_property, examples)
 
 
 # ------------------------------------------------------------------------------------------------ IDX
@@ -298,7 +306,8 @@ def idx_files(draw) -> tuple[bytes, tuple[int, ...] | None]:
     return edited, dims if valid else None
 
 
-def test_idx_reader(workdir, record_property):
+@fuzz_runs
+def test_idx_reader(workdir, record_property, examples):
     path = workdir / "images-idx3-ubyte"
 
     def check(case):
@@ -310,7 +319,7 @@ def test_idx_reader(workdir, record_property):
         if arr is not None:
             assert arr.ndim >= 1 and arr.dtype.isnative and arr.flags.writeable
 
-    run_fuzz(check, idx_files(), record_property)
+    run_fuzz(check, idx_files(), record_property, examples)
 
 
 # --------------------------------------------------------------------------------------------- images
@@ -382,7 +391,8 @@ def image_files(draw) -> tuple[bytes, str]:
     return draw(mutated(blob, hot=64, max_edits=3)), fmt
 
 
-def test_image_reader(workdir, record_property):
+@fuzz_runs
+def test_image_reader(workdir, record_property, examples):
     folder = workdir / "images"
     folder.mkdir()
 
@@ -408,7 +418,7 @@ def test_image_reader(workdir, record_property):
             assert note is None or isinstance(note, str)
 
     run_fuzz(check, st.tuples(image_files(), st.sampled_from([None, 1, 3]), st.sampled_from([1.0, 255.0]),
-                              st.integers(0, 4).map(lambda i: i == 0)), record_property)
+                              st.integers(0, 4).map(lambda i: i == 0)), record_property, examples)
 
 
 # ---------------------------------------------------------------------------------------- codec streams
@@ -466,7 +476,8 @@ def stream_cases(codec, streams):
     return build()
 
 
-def test_codec_stream_parser(codec, streams, record_property):
+@fuzz_runs
+def test_codec_stream_parser(codec, streams, record_property, examples):
     shape = (1, 8, 8)
 
     def check(stream):
@@ -476,7 +487,7 @@ def test_codec_stream_parser(codec, streams, record_property):
             if stream[2] == 2:   # a version 2 stream that decodes is exactly the stream of its codes
                 assert codec.encode_codes(codec.decode_streams([stream])) == [stream]
 
-    run_fuzz(check, stream_cases(codec, streams), record_property)
+    run_fuzz(check, stream_cases(codec, streams), record_property, examples)
 
 
 # ----------------------------------------------------------------------------------- config.json
@@ -539,7 +550,8 @@ def config_edits(draw, configs: dict[str, dict]) -> tuple[str, bytes]:
     return kind, draw(mutated(text, max_edits=2)) if draw(st.integers(0, 4)) == 0 else text
 
 
-def test_config_json_reader(model_folders, workdir, record_property):
+@fuzz_runs
+def test_config_json_reader(model_folders, workdir, record_property, examples):
     configs = {k: json.loads((p / "config.json").read_text()) for k, p in model_folders.items()}
     work = {}
     for kind, src in model_folders.items():
@@ -553,7 +565,7 @@ def test_config_json_reader(model_folders, workdir, record_property):
         if loaded is not None:
             assert isinstance(loaded, (aekit.TrainedAutoencoder, aekit.estimators.AutoencoderEstimator))
 
-    run_fuzz(check, config_edits(configs), record_property)
+    run_fuzz(check, config_edits(configs), record_property, examples)
 
 
 # --------------------------------------------------------------------------------------- corruption specs
@@ -589,7 +601,8 @@ def spec_strings(draw) -> str:
     return kind + (sep + ",".join(parts) if parts or draw(st.booleans()) else "")
 
 
-def test_corruption_spec_parser(record_property):
+@fuzz_runs
+def test_corruption_spec_parser(record_property, examples):
     x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
 
     def check(spec):
@@ -602,7 +615,7 @@ def test_corruption_spec_parser(record_property):
             out = result_or(ValueError, corruption, x, torch.Generator().manual_seed(1))
             assert out is None or out.shape == x.shape
 
-    run_fuzz(check, spec_strings(), record_property)
+    run_fuzz(check, spec_strings(), record_property, examples)
 
 
 # ------------------------------------------------------------------------------ crashes found, kept as tests

@@ -145,7 +145,8 @@ def test_save_load_identical_outputs(tmp_path, name):
     assert torch.equal(out.recon, back.recon) and torch.equal(out.code, back.code)
 
 
-@pytest.mark.parametrize("name", MODELS)
+# an ONNX export takes 2-7 s a model: `linear` in the default tier (the export path), every family in the e2e tier
+@pytest.mark.parametrize("name", [n if n == "linear" else pytest.param(n, marks=pytest.mark.e2e) for n in MODELS])
 def test_onnx_matches_pytorch(tmp_path, name):
     ort = pytest.importorskip("onnxruntime", reason="install aekit[onnx] for the ONNX export tests")
     model = trained_like(name)
@@ -238,7 +239,7 @@ def _train_digits(name, epochs=15):
     return result, float(np.mean((recon - test) ** 2)), float(np.mean((test - train.mean(0)) ** 2))
 
 
-@pytest.mark.slow
+@pytest.mark.quality
 @pytest.mark.parametrize("name", list_models("image"))
 def test_loss_decreases_on_real_data_and_beats_mean_image(name):
     result, mse, mean_image_mse = _train_digits(name)

@@ -45,6 +45,7 @@ def test_unknown_names_are_refused_with_the_choices():
     assert resolve_model("pretrained:denoise-photo") == WEIGHTS / "denoise-photo"
 
 
+@pytest.mark.e2e
 def test_wheel_carries_the_models_and_they_run_from_it_offline(tmp_path):
     """Build the wheel, unpack it away from the repository and run every restorer from it in a fresh
     interpreter that cannot reach the network."""
@@ -80,6 +81,7 @@ for name in aekit.list_pretrained():
     assert len(done.stdout.splitlines()) == len(PRETRAINED)
 
 
+@pytest.mark.quality
 def test_denoiser_beats_nl_means_blind_and_non_blind():
     from skimage.restoration import denoise_nl_means
 
@@ -98,6 +100,7 @@ def test_denoiser_beats_nl_means_blind_and_non_blind():
     assert out.shape == colour.shape and psnr(out[None], colour[None]) > psnr(noisy_colour[None], colour[None]) + 3
 
 
+@pytest.mark.quality
 def test_super_resolution_beats_bicubic():
     import torch
 
@@ -111,6 +114,7 @@ def test_super_resolution_beats_bicubic():
                                                                           clean[None, b:-b, b:-b]) + 0.3
 
 
+@pytest.mark.quality
 def test_inpainting_improves_its_fill_and_nears_biharmonic_on_the_missing_pixels():
     """Half the pixels missing: the network adds more than 1.5 dB to the push-pull fill it starts from and
     comes within 0.5 dB of biharmonic inpainting (which it does not beat yet: benchmarks/results/photos.md)."""
@@ -130,6 +134,7 @@ def test_inpainting_improves_its_fill_and_nears_biharmonic_on_the_missing_pixels
     assert ours > masked_psnr(inpaint_biharmonic(damaged, missing)[None], clean[None], missing[None]) - 0.5
 
 
+@pytest.mark.quality
 def test_colorizer_beats_grey_replicated():
     clean = _held_out("coffee")
     grey = clean @ np.array([0.299, 0.587, 0.114], np.float32)

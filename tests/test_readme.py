@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -51,8 +53,10 @@ def option(cmd, name):
 
 
 def env():
+    """The environment of a new user: this Python's scripts first, this checkout importable, no shared data."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    return {**os.environ, "PATH": path, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    fresh = {k: v for k, v in os.environ.items() if k != "AEKIT_DATA_DIR"}
+    return {**fresh, "PATH": path, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "AEKIT_NO_SHARED_DATA": "1"}
 
 
 def run(cmd, cwd):
@@ -61,7 +65,8 @@ def run(cmd, cwd):
     return proc
 
 
-def test_ci_runs_the_readme_test_command_and_it_runs_these_tests():
+@pytest.mark.e2e
+def test_ci_runs_the_readme_test_command_and_then_the_tier_with_these_tests():
     # .ci/run picks the README's test command with a small Python snippet; run that snippet on the README
     ci = (ROOT / ".ci" / "run").read_text()
     snippet = re.search(r"<<'PY'\n(.*?)\nPY\n", ci, re.S)
@@ -70,9 +75,30 @@ def test_ci_runs_the_readme_test_command_and_it_runs_these_tests():
     commands = split_commands(picked)
     assert commands and all(is_install(c) or is_test_command(c) for c in commands), picked
     assert is_test_command(commands[-1]), picked          # installs first, then the tests
-    # the test command collects this test suite, this test included (collect only: nothing runs twice)
+    # the test command collects the default tier: this file's quick tests, not the README runner (collect only:
+    # nothing runs twice) ...
     collected = run(f"{commands[-1]} --collect-only -q -p no:cacheprovider", ROOT).stdout
+    assert "tests/test_readme.py::test_readme_commands_need_no_shared_data" in collected, collected[-2000:]
+    assert "test_every_readme_command_runs" not in collected, collected[-2000:]
+    # ... and .ci/run runs the e2e tier after it, which holds the README runner
+    assert re.search(r"for tier in [\w ]*\be2e\b", ci), ".ci/run no longer runs the e2e tier"
+    collected = run(f"{commands[-1]} -m e2e --collect-only -q -p no:cacheprovider", ROOT).stdout
     assert "tests/test_readme.py::test_every_readme_command_runs" in collected, collected[-2000:]
+
+
+def runnable_commands():
+    """The README's shell commands that the README runner runs: all but installs and the test command."""
+    return [cmd for block in blocks("bash") for cmd in split_commands(block)
+            if not (is_install(cmd) or is_test_command(cmd))]
+
+
+def test_readme_commands_need_no_shared_data():
+    """Every example runs for a new user: on generated data, scikit-learn's digits or what a package ships,
+    never on the shared data folder (AEKIT_DATA_DIR) or a dataset that would be downloaded."""
+    for cmd in runnable_commands():
+        assert "AEKIT_DATA_DIR" not in cmd, cmd
+        data = option(cmd, "--data")
+        assert data not in ("mnist", "fashion-mnist", "cifar10"), cmd
 
 
 def prerequisites(commands):
@@ -115,10 +141,10 @@ def test_readme_commands_wait_for_what_they_read():
     assert prerequisites(commands) == [[], [], [0], [1], [], [3], [1, 3, 4]]  # 3 names x.png too: it may write it
 
 
+@pytest.mark.e2e
 def test_every_readme_command_runs(tmp_path):
-    # installs: run by .ci/run; the test command: the one that runs this test (see above)
-    ran = [cmd for block in blocks("bash") for cmd in split_commands(block)
-           if not (is_install(cmd) or is_test_command(cmd))]
+    # installs: run by .ci/run; the test command: the one that runs the default tier (see above)
+    ran = runnable_commands()
     run_in_order(ran, tmp_path)
     # the TOML example: written to the file its comment names, run with the command in that comment
     toml_text = blocks("toml")[0]
@@ -150,3 +176,23 @@ def test_every_readme_command_runs(tmp_path):
     toml_metrics = json.loads((tmp_path / config["out"] / "metrics.json").read_text())
     if option(toml_cmd, "--epochs") is not None:
         assert toml_metrics["epochs"] <= int(option(toml_cmd, "--epochs")), (toml_metrics["epochs"], config["epochs"])
+
+
+NAB = Path(os.environ.get("AEKIT_DATA_DIR", "")) / "nab"   # set by conftest.py when ../shared/data exists
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not (NAB / "combined_windows.json").is_file() or not os.environ.get("AEKIT_DATA_DIR"),
+                    reason="NAB data not found: set AEKIT_DATA_DIR to the shared data folder holding nab/")
+def test_detect_series_on_the_nab_file_the_readme_names(tmp_path):
+    """The README's time-series example on the NAB file it names instead of its generated series."""
+    series = NAB / "artificialWithAnomaly" / "art_daily_jumpsup.csv"
+    proc = run(f"aekit detect-series {shlex.quote(str(series))} --labels "
+               f"{shlex.quote(str(NAB / 'combined_windows.json'))} --quiet --out runs/jumpsup", tmp_path)
+    out = tmp_path / "runs" / "jumpsup"
+    rows = (out / "scores.csv").read_text().splitlines()
+    assert rows[0] == "timestamp,value,anomaly_score,label" and len(rows) == 1 + 4032, rows[:2]
+    summary = json.loads(proc.stdout)
+    assert summary["rows"] == 4032 and summary["ranges"] >= 1 and "NAB normalised (standard)" in summary, summary
+    assert json.loads((out / "ranges.json").read_text()) and (out / "report.html").is_file()
+    assert (out / "model").is_dir()

@@ -335,6 +335,7 @@ def test_latent_map_embeds_wide_codes_on_a_bounded_subsample(monkeypatch, umap_i
         latent_map(codes, embedding="isomap")
 
 
+@pytest.mark.quality
 def test_tsne_view_of_digit_codes_keeps_the_classes_pca_mixes():
     from sklearn.decomposition import PCA
     from sklearn.model_selection import cross_val_score

@@ -11,8 +11,9 @@ import pytest
 from aekit.cli import main
 from tests.helpers import chromium_driver, has_chromium
 
-pytestmark = pytest.mark.skipif(not has_chromium(),
-                                reason="needs headless Chromium: apt-get install chromium chromium-driver")
+pytestmark = [pytest.mark.e2e,   # a real browser: the e2e tier (pytest -m e2e)
+              pytest.mark.skipif(not has_chromium(),
+                                 reason="needs headless Chromium: apt-get install chromium chromium-driver")]
 
 # report -> (section headings, figure headings that must appear)
 EXPECTED = {

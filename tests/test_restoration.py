@@ -103,6 +103,7 @@ def test_tiled_restoration_has_no_seams(camera):
 
 
 # ------------------------------------------------------------------------------------------------ quality
+@pytest.mark.quality
 def test_denoising_beats_a_median_filter(digit_images):
     from scipy.ndimage import median_filter
 
@@ -113,6 +114,7 @@ def test_denoising_beats_a_median_filter(digit_images):
     assert psnr(est.predict(noisy), test) > psnr(med, test) + 1.0
 
 
+@pytest.mark.quality
 def test_inpainting_beats_biharmonic_on_the_missing_pixels(digit_images):
     from skimage.restoration import inpaint_biharmonic
 
@@ -125,6 +127,7 @@ def test_inpainting_beats_biharmonic_on_the_missing_pixels(digit_images):
     assert masked_psnr(ours, test, holes) > masked_psnr(bih, test, holes) + 1.0
 
 
+@pytest.mark.quality
 def test_watermark_removal_beats_a_median_filter(digit_images):
     from scipy.ndimage import median_filter
 
@@ -135,6 +138,7 @@ def test_watermark_removal_beats_a_median_filter(digit_images):
     assert psnr(est.predict(marked), test) > max(psnr(med, test), psnr(marked, test)) + 2.0
 
 
+@pytest.mark.quality
 def test_super_resolution_beats_bicubic(digit_images):
     from aekit.corruption import bicubic_resize
 
@@ -148,6 +152,7 @@ def test_super_resolution_beats_bicubic(digit_images):
     assert psnr(up, test) > psnr(bic, test) + 1.0
 
 
+@pytest.mark.quality
 def test_colorization_beats_grey_replicated():
     import skimage.data
 
@@ -220,6 +225,7 @@ def test_saved_specs_are_parsed_once_on_load(tmp_path, digit_images):
     np.testing.assert_array_equal(np.stack(ma), np.stack(mb))
 
 
+@pytest.mark.quality
 def test_segmentation_beats_otsu_on_digits_on_brick(digit_images):
     from skimage.filters import threshold_otsu
 

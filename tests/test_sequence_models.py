@@ -27,6 +27,7 @@ def sine_windows(n: int, channels: int, length: int = 64, seed: int = 0) -> np.n
 @pytest.mark.filterwarnings("ignore::aekit.diagnostics.CollapseWarning")
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("name", SEQ_MODELS)
+@pytest.mark.quality
 def test_reconstructs_sine_windows_better_than_the_mean_window(name, channels):
     x = sine_windows(320, channels)
     train, test = x[:256], x[256:]

@@ -190,6 +190,7 @@ NAB_DIR = Path(os.environ.get("AEKIT_DATA_DIR", "")) / "nab"   # set by conftest
 
 @pytest.mark.skipif(not (NAB_DIR / "combined_windows.json").is_file(),
                     reason="NAB data not found: set AEKIT_DATA_DIR to the shared data folder holding nab/")
+@pytest.mark.quality
 def test_beats_windowed_gaussian_on_nab_files():
     """NAB's protocol on a whole NAB category (artificialWithAnomaly, six files): aekit's default detector
     against NAB's windowed-Gaussian baseline (benchmarks/timeseries.py has the 35-file comparison)."""

@@ -2,8 +2,10 @@
 shapes and datatypes, random and broken ``.npy`` / PNG / JPEG / CSV / ``.aek`` bodies, odd content types and
 Accept headers. The only outcomes allowed: an answer, or a 4xx JSON error with its message and field.
 
-``AEKIT_FUZZ_EXAMPLES`` sets the examples per test (default 500); the runs are derandomised, so CI sees the same
-examples every time. Every crash found is kept as an ``@example`` here or as a test in tests/test_serve.py.
+The whole file is the ``fuzz`` tier (``pytest -m fuzz``); the default test run has tests/test_serve.py's refusals
+and the conformance suite's malformed inputs. ``AEKIT_FUZZ_EXAMPLES`` sets the examples per test (default 500);
+the runs are derandomised, so CI sees the same examples every time. Every crash found is kept as an ``@example``
+here or as a test in tests/test_serve.py.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.fuzz
 pytest.importorskip("fastapi")
 pytest.importorskip("prometheus_client")
 from fastapi.testclient import TestClient  # noqa: E402

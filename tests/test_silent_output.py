@@ -216,6 +216,7 @@ def test_a_threshold_that_flags_nothing_or_everything_warns():
 
 @pytest.mark.skipif(not (Path(os.environ.get("AEKIT_DATA_DIR", "")) / "adbench" / "4_breastw.npz").is_file(),
                     reason="ADBench's breastw not found: set AEKIT_DATA_DIR to the shared data folder")
+@pytest.mark.quality
 def test_default_detector_flags_the_anomalies_of_contaminated_breastw():
     data = np.load(Path(os.environ["AEKIT_DATA_DIR"]) / "adbench" / "4_breastw.npz")
     X, y = data["X"].astype(np.float32), data["y"].astype(int)     # 683 rows, 35 % anomalies, no labels used

@@ -93,6 +93,7 @@ def _mnist(limit):
     return (ds.train.X / 255.0).astype(np.float32)
 
 
+@pytest.mark.quality
 def test_auxk_revives_dead_latents_on_mnist():
     x = _mnist(2000)
     dead = []

@@ -139,6 +139,7 @@ PARTIAL_TABLES = ["45_wine", "14_glass", "20_letter"]
 
 @pytest.mark.skipif(not all((ADBENCH / f"{n}.npz").is_file() for n in PARTIAL_TABLES),
                     reason="the ADBench tables of the shared data are absent (set AEKIT_DATA_DIR)")
+@pytest.mark.quality
 def test_partial_fit_on_two_halves_scores_within_noise_of_one_fit():
     """Metric: mean ROC-AUC over three real tables (detector), held-out mean squared error (reducer)."""
     whole, halves = [], []
