@@ -15,6 +15,7 @@ from sklearn.base import ClusterMixin
 
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import resolve_seeds
+from aekit.threads import one_blas_thread
 from aekit.validation import Either, Integer, Options, Real
 from aekit.operations import Operation, pca_map
 
@@ -174,7 +175,8 @@ class Clusterer(ClusterMixin, AutoencoderEstimator):
         from sklearn.mixture import GaussianMixture
 
         ks = range(2, int(min(self.max_clusters, len(emb) - 1)) + 1)
-        bic = [GaussianMixture(k, covariance_type="full", random_state=seed).fit(emb).bic(emb) for k in ks]
+        with one_blas_thread():
+            bic = [GaussianMixture(k, covariance_type="full", random_state=seed).fit(emb).bic(emb) for k in ks]
         self.bic_ = dict(zip(ks, map(float, bic)))
         return int(list(ks)[int(np.argmin(bic))])
 
@@ -185,7 +187,8 @@ class Clusterer(ClusterMixin, AutoencoderEstimator):
             return KMeans(k, n_init=10, random_state=seed).fit_predict(emb)
         from sklearn.mixture import GaussianMixture
 
-        return GaussianMixture(k, covariance_type="full", n_init=5, random_state=seed).fit(emb).predict(emb)
+        with one_blas_thread():
+            return GaussianMixture(k, covariance_type="full", n_init=5, random_state=seed).fit(emb).predict(emb)
 
     # ------------------------------------------------------------------------------------ applying
     def transform(self, X) -> np.ndarray:

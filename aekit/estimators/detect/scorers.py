@@ -25,6 +25,7 @@ import torch
 
 from aekit.estimators.detect.ensemble import Unit
 from aekit.estimators.scoring import score_type
+from aekit.threads import one_blas_thread
 from aekit.registry import Registry
 
 _SCORERS: Registry[type["ScorerPart"]] = Registry("scorer part")
@@ -132,8 +133,9 @@ class DensityScorer(ScorerPart):
             mu, sd = u.codes.mean(axis=0), u.codes.std(axis=0) + 1e-6
             z = (u.codes - mu) / sd
             n = int(min(self.context.params.get("gmm_components", 4), len(z)))
-            gmm = GaussianMixture(n, covariance_type="full", reg_covar=1e-3, n_init=1, max_iter=200,
-                                  random_state=self.context.seed + j).fit(z)
+            with one_blas_thread():
+                gmm = GaussianMixture(n, covariance_type="full", reg_covar=1e-3, n_init=1, max_iter=200,
+                                      random_state=self.context.seed + j).fit(z)
             st = {"code_mean": mu.tolist(), "code_std": sd.tolist(), "weights": gmm.weights_.tolist(),
                   "means": gmm.means_.tolist(), "covariances": gmm.covariances_.tolist()}
             m, s = _mean_std(gmm_nll(z, st))
