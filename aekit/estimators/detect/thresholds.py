@@ -5,7 +5,7 @@ A detector that mixes :class:`Thresholded` in provides ``anomaly_score(X)`` (hig
 ``train_scores_``, the parameters ``threshold`` and ``contamination`` (and each rule's own, e.g.
 ``percentile``, ``n_sigma``; see :data:`THRESHOLD_CONSTRAINTS`) and a ``_default_rule`` for
 ``threshold="auto"`` without a float ``contamination``; it gets ``set_threshold``, ``score_samples``,
-``decision_function``, ``predict`` and the saved threshold state.
+``decision_function``, ``predict`` and the saved threshold state (:data:`THRESHOLD_STATE`).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from aekit.estimators._state import FLOAT, JSON, dump_state, load_state
 from aekit.estimators.scoring import ThresholdWarning, list_threshold_rules, threshold_rule
 from aekit.validation import Either, Instance, Options, Real, check_params
 
@@ -22,6 +23,9 @@ THRESHOLD_CONSTRAINTS = {
     "percentile": Real(0, 100, closed="right"),
     "n_sigma": Real(0),
 }
+
+# the fitted state of the part, declared once (aekit.estimators._state): a detector adds it to its ``_fitted``
+THRESHOLD_STATE = {"threshold_": FLOAT, "offset_": FLOAT, "threshold_rule_": JSON}
 
 
 class Thresholded:
@@ -98,11 +102,10 @@ class Thresholded:
 
     # ------------------------------------------------------------------------------------ persistence
     def _threshold_state(self) -> dict:
-        return {"threshold_": self.threshold_, "offset_": self.offset_, "threshold_rule_": self.threshold_rule_}
+        return dump_state(self, THRESHOLD_STATE)
 
     def _set_threshold_state(self, state: dict) -> None:
-        self.threshold_, self.offset_ = float(state["threshold_"]), float(state["offset_"])
-        self.threshold_rule_ = state["threshold_rule_"]
+        load_state(self, THRESHOLD_STATE, state)
 
 
 def anomaly_labels(y, n: int) -> np.ndarray:
