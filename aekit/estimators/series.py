@@ -37,7 +37,7 @@ from sklearn.base import OutlierMixin
 from aekit.data.errors import DataError
 from aekit.estimators._core import register_estimator
 from aekit.estimators._series import SeriesEstimator
-from aekit.estimators._state import TENSOR, Codec, saved_as
+from aekit.estimators._state import Codec, saved_as
 from aekit.estimators.detect.ensemble import window_errors
 from aekit.estimators.detect.refit import PeriodicRefit
 from aekit.estimators.detect.stream import StreamState, SurpriseNovelty
@@ -115,11 +115,10 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
     stream_scorer = SurpriseNovelty  # the series scorer part (detect/stream.py)
     refit_policy = PeriodicRefit     # the refit policy part (detect/refit.py)
 
-    # beyond the family's (layout_, n_channels_, ...): the threshold part's, the stream's history (saved as
-    # "stream": a part with another state_class redeclares it) and the training rows' scores (as "train_scores")
+    # beyond the family's (layout_, n_channels_, ...): the threshold part's (with train_scores_) and the stream's
+    # history, saved as "stream" (a scorer part with another state_class redeclares it)
     _fitted = {**SeriesEstimator._fitted, **THRESHOLD_STATE,
-               "state_": saved_as(Codec(StreamState.to_dict, stream_scorer.state_class.from_dict), "stream"),
-               "train_scores_": saved_as(TENSOR, "train_scores")}
+               "state_": saved_as(Codec(StreamState.to_dict, stream_scorer.state_class.from_dict), "stream")}
 
     # what aekit apply, aekit serve and the explorer offer (aekit.operations): whole series, not windows
     purpose = "time-series anomaly detection"

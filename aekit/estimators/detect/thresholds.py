@@ -12,8 +12,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import torch
 
-from aekit.estimators._state import FLOAT, JSON, dump_state, load_state
+from aekit.estimators._state import FLOAT, JSON, Codec, saved_as
 from aekit.estimators.scoring import ThresholdWarning, list_threshold_rules, threshold_rule
 from aekit.validation import Either, Instance, Options, Real, check_params
 
@@ -24,8 +25,11 @@ THRESHOLD_CONSTRAINTS = {
     "n_sigma": Real(0),
 }
 
-# the fitted state of the part, declared once (aekit.estimators._state): a detector adds it to its ``_fitted``
-THRESHOLD_STATE = {"threshold_": FLOAT, "offset_": FLOAT, "threshold_rule_": JSON}
+# the fitted state of the part, declared once (aekit.estimators._state): a detector adds it to its ``_fitted``;
+# the training scores are a float64 tensor saved as "train_scores" (the name folders have always used)
+TRAIN_SCORES = saved_as(Codec(lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64)), lambda t: t.numpy(),
+                              tensor=True), "train_scores")
+THRESHOLD_STATE = {"threshold_": FLOAT, "offset_": FLOAT, "threshold_rule_": JSON, "train_scores_": TRAIN_SCORES}
 
 
 class Thresholded:
@@ -99,13 +103,6 @@ class Thresholded:
     def predict(self, X) -> np.ndarray:
         """+1 for normal samples, -1 for anomalies (scores above ``threshold_``)."""
         return np.where(self.decision_function(X) < 0, -1, 1)
-
-    # ------------------------------------------------------------------------------------ persistence
-    def _threshold_state(self) -> dict:
-        return dump_state(self, THRESHOLD_STATE)
-
-    def _set_threshold_state(self, state: dict) -> None:
-        load_state(self, THRESHOLD_STATE, state)
 
 
 def anomaly_labels(y, n: int) -> np.ndarray:
