@@ -12,7 +12,8 @@ from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import f1_score, roc_auc_score
 
-from aekit import AnomalyDetector, load_estimator
+import aekit
+from aekit import AnomalyDetector
 from aekit.estimators.scoring import threshold_rule
 from tests.helpers import digits
 
@@ -140,7 +141,7 @@ def test_save_load_gives_identical_scores(tmp_path, model, networks):
     det = AnomalyDetector(model=model, epochs=5, batch_size=32, min_steps=0, n_estimators=2,
                           contamination=0.1).fit(train)
     det.save(tmp_path / "det")
-    back = load_estimator(tmp_path / "det")
+    back = aekit.load(tmp_path / "det")
     assert isinstance(back, AnomalyDetector) and len(back.members_) == networks and len(back.score_stats_) == 2
     np.testing.assert_array_equal(back.anomaly_score(X_test), det.anomaly_score(X_test))
     np.testing.assert_array_equal(back.predict(X_test), det.predict(X_test))
@@ -181,7 +182,7 @@ def test_cli_detect_writes_scores_heatmaps_and_report(tmp_path):
     from aekit.cli import main
 
     out = tmp_path / "run"
-    assert main(["detect", "--train", "digits", "--normal-class", "0", "--data", "digits", "--param", "epochs=5", "--param", "min_steps=0",
+    assert main(["detect", "--fit", "digits", "--normal-class", "0", "--data", "digits", "--param", "epochs=5", "--param", "min_steps=0",
                  "--n-heatmaps", "4", "--out", str(out)]) == 0
     rows = (out / "scores.csv").read_text().splitlines()
     assert rows[0] == "index,anomaly_score,prediction,is_anomaly" and len(rows) == 1798
@@ -197,7 +198,7 @@ def test_cli_detect_writes_scores_heatmaps_and_report(tmp_path):
 def test_cli_detect_errors(tmp_path, capsys):
     from aekit.cli import main
 
-    assert main(["detect", "--train", "digits", "--normal-class", "x", "--data", "digits",
+    assert main(["detect", "--fit", "digits", "--normal-class", "x", "--data", "digits",
                  "--out", str(tmp_path / "r")]) == 2
     assert "--normal-class 'x'" in capsys.readouterr().err
 
@@ -272,7 +273,7 @@ def test_cli_detect_names_the_features_behind_a_flagged_row(tmp_path):
     csv = tmp_path / "sensors.csv"
     csv.write_text(",".join(names) + "\n" + "\n".join(",".join(f"{v:.5f}" for v in row) for row in X) + "\n")
     out = tmp_path / "run"
-    assert main(["detect", "--train", str(csv), "--data", str(csv), "--quiet", "--out", str(out)]) == 0
+    assert main(["detect", "--fit", str(csv), "--data", str(csv), "--quiet", "--out", str(out)]) == 0
     rows = (out / "scores.csv").read_text().splitlines()
     assert rows[0] == "index,anomaly_score,prediction,top_features"
     row7 = rows[8].split(",")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
-from aekit import Clusterer, load_estimator
+import aekit
+from aekit import Clusterer
 from aekit.metrics import clustering_scores, contingency
 from tests.helpers import digits
 
@@ -42,7 +43,7 @@ def test_predict_follows_the_training_clusters_and_survives_saving(tmp_path):
     assert est.labels_.shape == (1500,) and est.n_clusters_ == 10
     assert np.mean(est.predict(X[:1500]) == est.labels_) > 0.9       # the training samples keep their clusters
     est.save(tmp_path / "c")
-    back = load_estimator(tmp_path / "c")
+    back = aekit.load(tmp_path / "c")
     np.testing.assert_array_equal(back.predict(X[1500:]), est.predict(X[1500:]))
     np.testing.assert_array_equal(back.labels_, est.labels_)
 
@@ -96,5 +97,5 @@ def test_cli_cluster_writes_clusters_model_and_report(tmp_path):
     assert len({r.split(",")[1] for r in rows[1:]}) == 10
     html = (out / "report.html").read_text()
     assert "Contingency table" in html and "k-means on the raw data" in html and "coloured by cluster" in html
-    assert isinstance(load_estimator(out / "model"), Clusterer)
+    assert isinstance(aekit.load(out / "model"), Clusterer)
     assert main(["cluster", "--data", "digits", "--n-clusters", "zero", "--out", str(tmp_path / "bad")]) == 2

@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from aekit import Compressor, load_estimator
+import aekit
+from aekit import Compressor
 from aekit.cli import main
 from aekit.codec import HEADER_BYTES, MAGIC, CodecError, EntropyTables, decode_symbols, encode_symbols, \
     pack_stream, unpack_stream
@@ -189,7 +190,7 @@ def test_refine_lowers_each_items_loss_and_round_trips(codec, data):
 # ------------------------------------------------------------------------------------------ persistence
 def test_save_load_gives_identical_streams(codec, data, stream, tmp_path):
     codec.save(tmp_path / "codec")
-    loaded = load_estimator(tmp_path / "codec")
+    loaded = aekit.load(tmp_path / "codec")
     assert isinstance(loaded, Compressor) and loaded.model_id == codec.model_id
     assert loaded.compress(data[1][:50]) == codec.compress(data[1][:50])
     assert np.array_equal(loaded.decompress([stream]), codec.decompress([stream]))

@@ -180,7 +180,7 @@ def test_an_estimator_saved_over_a_good_folder_and_killed_loads_as_old_or_new(co
 
 
 # ------------------------------------------------------------------------------------------ aekit train
-TRAIN = ["train", "--data", "digits", "--model", "mlp", "--param", "hidden=[16]", "--latent-dim", "4",
+TRAIN = ["train", "--data", "digits", "--model", "mlp", "--model-param", "hidden=[16]", "--latent-dim", "4",
          "--epochs", "40", "--limit", "300", "--batch-size", "32", "--seed", "0", "--quiet"]
 
 

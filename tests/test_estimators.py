@@ -10,7 +10,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
-from aekit import EncoderClassifier, Generator, Reducer, create_model, load_estimator
+import aekit
+from aekit import EncoderClassifier, Generator, Reducer, create_model
 from aekit.cli import main
 from aekit import transfer_weights
 from aekit.persistence import ModelFileError
@@ -38,7 +39,7 @@ def test_reducer_beats_pca_on_held_out_digits(reducer):
 def test_reducer_save_load_identical(reducer, tmp_path):
     X, _ = digits()
     reducer.save(tmp_path / "red")
-    again = load_estimator(tmp_path / "red")
+    again = aekit.load(tmp_path / "red")
     assert isinstance(again, Reducer) and again.get_params() == reducer.get_params()
     np.testing.assert_array_equal(again.transform(X), reducer.transform(X))
     with pytest.raises(ModelFileError, match="holds a Reducer, not a Generator"):
@@ -106,7 +107,7 @@ def test_generator_vae_prior_save_load(tmp_path):
     gen = Generator(4, epochs=3, batch_size=64).fit(X[:300])
     assert gen.density_ == "prior" and gen.autoencoder_.model.name == "vae-conv"
     gen.save(tmp_path / "g")
-    np.testing.assert_allclose(load_estimator(tmp_path / "g").sample(4), gen.sample(4), atol=1e-5)
+    np.testing.assert_allclose(aekit.load(tmp_path / "g").sample(4), gen.sample(4), atol=1e-5)
     with pytest.raises(ValueError, match="density='prior' needs a model with a prior"):
         Generator(4, model="conv", density="prior", epochs=1).fit(X[:50])
     with pytest.raises(ValueError, match="density='bogus'"):
@@ -143,7 +144,7 @@ def test_encoder_classifier_joint_training_beats_scratch_and_pretraining(tmp_pat
     assert acc["joint"] > acc["scratch"] + 0.05 and acc["joint"] > acc["pre"], acc
     assert {"train_ce", "train_consistency", "train_mse"} <= set(joint.history_[-1])
     joint.save(tmp_path / "joint")
-    np.testing.assert_array_equal(load_estimator(tmp_path / "joint").predict_proba(X), joint.predict_proba(X))
+    np.testing.assert_array_equal(aekit.load(tmp_path / "joint").predict_proba(X), joint.predict_proba(X))
     with pytest.raises(ValueError, match="freeze_encoder=True .* needs mode='pretrain'"):
         EncoderClassifier(freeze_encoder=True).fit(X[labelled], y[labelled])
     with pytest.raises(ValueError, match="mode"):
@@ -161,7 +162,7 @@ def test_encoder_classifier_from_a_trained_encoder_frozen_and_saved(reducer, tmp
     assert all(torch.equal(before[k], after[k]) for k in before)  # frozen: the encoder did not move
     assert all(torch.equal(before[k], v) for k, v in reducer.autoencoder_.model.encoder.state_dict().items())
     clf.save(tmp_path / "clf")
-    again = load_estimator(tmp_path / "clf")
+    again = aekit.load(tmp_path / "clf")
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(again.classes_, clf.classes_)
     with pytest.raises(ValueError, match="at least 2 classes"):

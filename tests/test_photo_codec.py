@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from aekit import ImageCodec, load_estimator
+import aekit
+from aekit import ImageCodec
 from aekit.cli import main
 from aekit.codec import IMAGE_VERSION, CodecError, pack_stream, unpack_stream
 from aekit.layers import GDN
@@ -180,7 +181,7 @@ def test_forged_headers_are_refused(codec, stream):
 # ------------------------------------------------------------------------------------------ persistence
 def test_save_load_gives_identical_streams_and_decodes(codec, tmp_path):
     codec.save(tmp_path / "codec")
-    back = load_estimator(tmp_path / "codec")
+    back = aekit.load(tmp_path / "codec")
     assert isinstance(back, ImageCodec) and back.model_id == codec.model_id and back.n_qualities_ == 2
     imgs = [_photo(37, 53, 3), _photo(29, 41, 4).mean(2)]
     for q in (0, 1):

@@ -30,12 +30,12 @@ def reports(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("reports")
     assert main(["train", "--data", "digits", "--model", "mlp", "--latent-dim", "4", "--epochs", "2",
                  "--batch-size", "64", "--quiet", "--out", str(root / "train")]) == 0
-    assert main(["detect", "--train", "digits", "--normal-class", "0", "--data", "digits", "--limit", "600",
+    assert main(["detect", "--fit", "digits", "--normal-class", "0", "--data", "digits", "--limit", "600",
                  "--param", "epochs=2", "--param", "min_steps=0", "--n-heatmaps", "4",
                  "--out", str(root / "detect")]) == 0
     assert main(["restore", "--task", "denoise", "--fit", "skimage:brick", "--param", "patch_size=32",
                  "--param", "n_patches=100", "--param", 'corruption="gaussian:0.1"', "--epochs", "1", "--quiet",
-                 "--model", str(root / "model"), "--corrupt", "--out", str(root / "restore"), "skimage:coins"]) == 0
+                 "--corrupt", "--out", str(root / "restore"), "skimage:coins"]) == 0
     return {name: root / name / "report.html" for name in EXPECTED}
 
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aekit import Restorer, Segmenter, load_estimator
+import aekit
+from aekit import Restorer, Segmenter
 from aekit.cli import main
 from aekit.corruption import Corruption
 from aekit.data.composites import digit_composites, texture_photographs
@@ -208,7 +209,7 @@ def test_every_registered_task_fits_corrupts_predicts_and_reloads(name, colour_p
     assert out.shape == (3, task.out_channels(3), 16, 16) and np.isfinite(out).all()
     assert np.isfinite(est.score(colour_patches[:3]))
     est.save(tmp_path / "r")
-    back = load_estimator(tmp_path / "r")
+    back = aekit.load(tmp_path / "r")
     assert back.task_ == est.task_ and back.corruptions_ == est.corruptions_
     np.testing.assert_array_equal(back.predict(degraded, masks=masks), out)
 
@@ -217,7 +218,7 @@ def test_saved_specs_are_parsed_once_on_load(tmp_path, digit_images):
     est = Restorer(task="inpaint", corruption=["mask:0.3", "block:3,n=2"], epochs=1).fit(digit_images[0][:40])
     assert est.corruption_specs_ == ["mask:0.3", "block:3,n=2"]
     est.save(tmp_path / "r")
-    back = load_estimator(tmp_path / "r")
+    back = aekit.load(tmp_path / "r")
     assert back.corruptions_ == est.corruptions_ and back.corruption_specs_ == est.corruption_specs_
     a, ma = est.corrupt(digit_images[1][:5], return_masks=True)
     b, mb = back.corrupt(digit_images[1][:5], return_masks=True)
@@ -307,13 +308,13 @@ def test_save_load_gives_identical_outputs(tmp_path, digit_images):
     train, test = digit_images
     est = Restorer(task="super-resolve", epochs=1).fit(train[:200])
     est.save(tmp_path / "r")
-    back = load_estimator(tmp_path / "r")
+    back = aekit.load(tmp_path / "r")
     assert isinstance(back, Restorer) and back.get_params() == est.get_params()
     small = est.corrupt(test[:5])
     np.testing.assert_array_equal(back.predict(small), est.predict(small))
     seg = Segmenter(epochs=1).fit(train[:200], train[:200] > 0.5)
     seg.save(tmp_path / "s")
-    back = Segmenter.load(tmp_path / "s")
+    back = aekit.load(tmp_path / "s")
     np.testing.assert_array_equal(back.predict(test[:5]), seg.predict(test[:5]))
     np.testing.assert_array_equal(back.classes_, [False, True])
 
@@ -399,7 +400,7 @@ def test_noise_level_denoiser_uses_the_given_or_estimated_sigma(digit_images, tm
     assert out.shape == colour.shape
     np.testing.assert_allclose(out[..., 1], rest.predict(noisy[3:6], sigma=0.3 * 16), atol=1e-5)
     rest.save(tmp_path / "m")
-    again = load_estimator(tmp_path / "m")
+    again = aekit.load(tmp_path / "m")
     np.testing.assert_array_equal(again.predict(noisy, sigma=[4.0] * len(noisy)), rest.predict(noisy, sigma=4.0))
     with pytest.raises(ValueError, match="one noise level >= 0"):
         rest.predict(noisy, sigma=[1.0, 2.0])

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aekit import Generator, load_estimator
+import aekit
+from aekit import Generator
 from aekit.data.series import read_series, sliding_windows
 from aekit.estimators.generator import NOISE_LEVELS
 from aekit.metrics import discriminative_score
@@ -65,7 +66,7 @@ def test_residual_noise_is_added_to_the_decoded_windows(fitted):
 def test_save_load_round_trip_gives_identical_samples(fitted, tmp_path):
     X, gen = fitted
     gen.save(tmp_path / "g")
-    back = load_estimator(tmp_path / "g")
+    back = aekit.load(tmp_path / "g")
     assert isinstance(back, Generator) and back.layout_.kind == "sequence" and back.noise == "residual"
     np.testing.assert_array_equal(back.sample(5, random_state=11), gen.sample(5, random_state=11))
     np.testing.assert_array_equal(back.interpolate(X[2], X[3], steps=3), gen.interpolate(X[2], X[3], steps=3))

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 from sklearn.metrics import f1_score
 
-from aekit import AnomalyDetector, Compressor, load_estimator
+import aekit
+from aekit import AnomalyDetector, Compressor
 from aekit.cli import main
 from aekit.cli.common import read_image, read_labels
 from aekit.codec import CodecError, pack_stream, unpack_stream
@@ -23,7 +24,7 @@ from aekit.data.files import ImageConversionWarning
 from aekit.diagnostics import OvercompleteCodeWarning
 from aekit.estimators.scoring import ThresholdWarning, threshold_rule
 from aekit.models import create_model, list_models, model_class
-from aekit.persistence import ModelFileError, load_autoencoder, save_model
+from aekit.persistence import ModelFileError, save_model
 from aekit.seeding import resolve_seeds
 from aekit.training import ModelSpec, TrainConfig, train_autoencoder
 from tests.helpers import digits
@@ -123,7 +124,7 @@ def test_codec_folder_without_a_recorded_range_still_loads(codec, tmp_path):
     cfg = json.loads(cfg_path.read_text())
     del cfg["metadata"]["estimator"]["state"]["data_range_"]    # as saved before the range was recorded
     cfg_path.write_text(json.dumps(cfg))
-    old = load_estimator(tmp_path / "m")
+    old = aekit.load(tmp_path / "m")
     x = _digit_images()[:2].astype(np.float32)
     assert old.data_range_ is None and old.compress(x) == codec.compress(x)
     x[0, 0, 0] = np.nan
@@ -238,4 +239,4 @@ def test_absurd_config_is_checked_against_the_weights_before_building(tmp_path, 
     cfg["params"].update(change)                      # the weights' checksum still matches: only config.json changed
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ModelFileError, match=r"does not fit the 'mlp' model described in config\.json: .*" + match):
-        load_autoencoder(tmp_path)
+        aekit.load(tmp_path)

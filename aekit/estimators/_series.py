@@ -9,6 +9,7 @@ rest of its fitted state on top of :attr:`SeriesEstimator._fitted`.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from aekit.data import DataError, Scaler, get_kind, infer_layout
 from aekit.estimators._core import Estimator
@@ -49,11 +50,13 @@ class SeriesEstimator(Estimator):
                             f"{self.n_channels_}")
         return x
 
+    def _window_view(self, x: np.ndarray, stride: int = 1) -> np.ndarray:
+        """Windows ``(n, C, window)`` of the rows ``x`` ``(T, C)``, every ``stride`` rows: a view of ``x``."""
+        return sliding_window_view(x, int(self.window), axis=0)[::stride]
+
     def _raw_windows(self, x: np.ndarray, stride: int = 1) -> np.ndarray:
         """Float32 windows ``(n, C, window)`` of the rows ``x`` ``(T, C)``, every ``stride`` rows, raw units."""
-        from numpy.lib.stride_tricks import sliding_window_view
-
-        return np.ascontiguousarray(sliding_window_view(x, int(self.window), axis=0)[::stride], dtype=np.float32)
+        return np.ascontiguousarray(self._window_view(x, stride), dtype=np.float32)
 
     def _learn_windows(self, x: np.ndarray, windows: np.ndarray) -> None:
         """Fix the fitted shape from the training rows ``x`` and their windows: ``layout_`` (sequences of
@@ -71,5 +74,6 @@ class SeriesEstimator(Estimator):
         return Scaler(self.scaler).fit(X)
 
     def _scaled_windows(self, x: np.ndarray, stride: int = 1) -> np.ndarray:
-        """Windows of the rows ``x`` in the model's units (the fitted scaler applied)."""
-        return self.autoencoder_.scaler.transform(self._raw_windows(x, stride)).astype(np.float32)
+        """Float32 windows of the rows ``x`` in the model's units: the fitted scaler applied to the rows' own
+        precision (float64 from :meth:`_read_series`), then rounded once."""
+        return self.autoencoder_.scaler.transform(self._window_view(x, stride)).astype(np.float32)

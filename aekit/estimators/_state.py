@@ -27,13 +27,15 @@ class Codec:
 
     ``tensor``: saved in the weights file (a tensor), not in config.json. ``optional``: the attribute may be
     unset (it is then not saved, and not set on load). ``missing``: ``fn(estimator) -> value`` for folders of
-    older versions that did not save it (called after the attributes declared before it are set)."""
+    older versions that did not save it (called after the attributes declared before it are set). ``key``: the
+    name it is saved under when that is not the attribute's (a format kept from before the declaration)."""
 
     dump: Callable[[Any], Any]
     load: Callable[[Any], Any]
     tensor: bool = False
     optional: bool = False
     missing: Callable[[Any], Any] | None = None
+    key: str | None = None
 
 
 def optional(codec: Codec) -> Codec:
@@ -44,6 +46,11 @@ def optional(codec: Codec) -> Codec:
 def or_else(codec: Codec, missing: Callable[[Any], Any]) -> Codec:
     """``codec``, and the value ``missing(estimator)`` stands for in older folders that did not save it."""
     return replace(codec, missing=missing)
+
+
+def saved_as(codec: Codec, key: str) -> Codec:
+    """``codec`` for an attribute saved under the name ``key`` (folders written before it was declared)."""
+    return replace(codec, key=key)
 
 
 def jsonable(obj):
@@ -69,7 +76,7 @@ def dump_state(est, fitted: dict[str, Codec], *, tensors: bool = False) -> dict:
     for name, codec in fitted.items():
         if codec.tensor != tensors or (codec.optional and not hasattr(est, name)):
             continue
-        out[name] = codec.dump(getattr(est, name))
+        out[codec.key or name] = codec.dump(getattr(est, name))
     return out
 
 
@@ -78,9 +85,10 @@ def load_state(est, fitted: dict[str, Codec], values: dict, *, tensors: bool = F
     for name, codec in fitted.items():
         if codec.tensor != tensors:
             continue
-        if name in values:
-            setattr(est, name, codec.load(values[name]))
+        key = codec.key or name
+        if key in values:
+            setattr(est, name, codec.load(values[key]))
         elif codec.missing is not None:
             setattr(est, name, codec.missing(est))
         elif not codec.optional:
-            raise KeyError(f"the saved state has no {name!r}")
+            raise KeyError(f"the saved state has no {key!r}")

@@ -24,14 +24,15 @@ this module holds the parameters, the public API and the order in which the part
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.base import OutlierMixin
 
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.estimators.detect.defaults import KindDefaults
+from aekit.estimators._state import INT, JSON
 from aekit.estimators.detect.ensemble import MemberEnsemble, class_error_monitor
+from aekit.estimators.detect.fitted import FittedParts
 from aekit.estimators.detect.scorers import FittedScorer
-from aekit.estimators.detect.thresholds import THRESHOLD_CONSTRAINTS, Thresholded
+from aekit.estimators.detect.thresholds import THRESHOLD_CONSTRAINTS, THRESHOLD_STATE, Thresholded
 from aekit.estimators.scoring import list_score_types
 from aekit.persistence import TrainedAutoencoder
 from aekit.seeding import Seeds, resolve_seeds
@@ -42,7 +43,7 @@ MODES = ("clean", "contaminated")
 
 
 @register_estimator("anomaly-detector")
-class AnomalyDetector(Thresholded, KindDefaults, OutlierMixin, AutoencoderEstimator):
+class AnomalyDetector(Thresholded, KindDefaults, FittedParts, OutlierMixin, AutoencoderEstimator):
     """Score, threshold and explain anomalies with an autoencoder (ensemble) trained on normal data.
 
     Parameters
@@ -189,6 +190,8 @@ class AnomalyDetector(Thresholded, KindDefaults, OutlierMixin, AutoencoderEstima
 
     corruption = None  # the base class reads it; anomaly detectors train on clean inputs
     _default_rule = "robust"  # threshold="auto" without a float contamination (detect/thresholds.py)
+    # declared fitted state; the members' and scorer parts' saved form is FittedParts' (detect/fitted.py)
+    _fitted = {**AutoencoderEstimator._fitted, **THRESHOLD_STATE, "n_trimmed_": INT, "class_error_history_": JSON}
 
     _constraints = {
         **AutoencoderEstimator._constraints,
@@ -325,50 +328,3 @@ class AnomalyDetector(Thresholded, KindDefaults, OutlierMixin, AutoencoderEstima
         """Reconstructions by the first autoencoder, shaped like ``X``, raw units."""
         self._check_fitted()
         return self._to_user_layout(self._reconstruct(self._validate(X, reset=False)))
-
-    @property
-    def score_type_(self) -> str:
-        """The score type in use: ``score_type``, with "auto" resolved by the data kind."""
-        self._check_fitted()
-        return self._score_type()
-
-    @property
-    def members_(self) -> list:
-        """The trained autoencoders (``autoencoder_.model`` first)."""
-        self._check_fitted()
-        return [self.autoencoder_.model, *self.extra_members_]
-
-    @property
-    def score_stats_(self) -> list[dict]:
-        """Per scoring unit, the statistics of the fitted scorer parts (the records the score type reads)."""
-        return self.scorer_.stats
-
-    @property
-    def reference_codes_(self) -> np.ndarray | None:
-        """``(units, n, k)`` training codes of the kNN distance (None when the score type uses none)."""
-        return getattr(self.scorer_.parts.get("neighbours"), "reference_codes", None)
-
-    # ------------------------------------------------------------------------------------ persistence
-    # the folder layout is unchanged: score_stats_ + reference_codes from the scorer parts, the rest from the ensemble
-    def _get_state(self) -> dict:
-        return {**super()._get_state(), **self._threshold_state(), "score_stats_": self.scorer_.to_state()[0],
-                "n_trimmed_": self.n_trimmed_, "class_error_history_": self.class_error_history_,
-                "members_config_": MemberEnsemble(self.members_).to_state()[0]}
-
-    def _set_state(self, state: dict) -> None:
-        super()._set_state(state)
-        self._set_threshold_state(state)
-        self.n_trimmed_ = int(state["n_trimmed_"])
-        self.class_error_history_ = state["class_error_history_"]
-        self._saved = {"score_stats_": state["score_stats_"], "members_config_": state["members_config_"]}
-
-    def _get_tensors(self) -> dict[str, torch.Tensor]:
-        return {"train_scores": torch.as_tensor(np.asarray(self.train_scores_, dtype=np.float64)),
-                **self.scorer_.to_state()[1], **MemberEnsemble(self.members_).to_state()[1]}
-
-    def _set_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        saved = self.__dict__.pop("_saved")
-        self.train_scores_ = tensors["train_scores"].numpy()
-        self.scorer_ = FittedScorer.from_state(self._score_type(), saved["score_stats_"], tensors,
-                                               self._scorer_context())
-        self.extra_members_ = MemberEnsemble.members_from_state(saved["members_config_"], tensors)

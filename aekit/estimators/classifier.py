@@ -25,7 +25,8 @@ from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import Seeds, resolve_seeds, torch_seeded
 from aekit.persistence import TrainedAutoencoder, read_model
 from aekit.models.base import Autoencoder
-from aekit.estimators._classifier_nets import _EncoderWithHead, _JointNet, _JointViews, _head
+from aekit.estimators._classifier_joint import JointTraining
+from aekit.estimators._classifier_nets import _EncoderWithHead, _head
 from aekit.corruption import Corruption
 from aekit.validation import Boolean, Either, Instance, Integer, NoneOr, Options, Real
 from aekit.operations import Operation
@@ -35,7 +36,7 @@ MODES = ("joint", "pretrain", "scratch")
 
 
 @register_estimator("encoder-classifier")
-class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
+class EncoderClassifier(JointTraining, ClassifierMixin, AutoencoderEstimator):
     """A classifier whose body is an autoencoder's encoder, for data with few labels and many unlabelled samples.
 
     Parameters
@@ -186,18 +187,6 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
             return {"hidden": [1000, 500]}
         return super()._default_model_params(name, input_shape)
 
-    def _corruptions(self, x: np.ndarray):
-        """The (strong, weak) corruptions of joint training for data shaped like ``x``: for images, a random
-        affine distortion whose shift is 2 pixels at 28 x 28 (scaled with the image), + masking for the
-        strong view."""
-        from aekit.corruption import Chain, MaskingNoise, RandomAffine, make_corruption
-
-        if x.ndim != 4:
-            return make_corruption("mask:0.2" if self.corruption == "auto" else self.corruption), None
-        weak = RandomAffine(shift=2.0 * min(x.shape[2:]) / 28)
-        strong = Chain((weak, MaskingNoise(0.5))) if self.corruption == "auto" else make_corruption(self.corruption)
-        return strong, weak
-
     # ------------------------------------------------------------------------------------ fitting
     def fit(self, X, y, *, X_unlabeled=None):
         """Train on the labelled ``(X, y)`` and, in modes "joint" and "pretrain", the unlabelled
@@ -248,30 +237,6 @@ class EncoderClassifier(ClassifierMixin, AutoencoderEstimator):
             code_dim = int(model.encode(torch.from_numpy(xs[:2])).flatten(1).shape[1])
         with torch_seeded(seeds.init + 1):
             return _head(code_dim, self.head_hidden, len(self.classes_), self.dropout)
-
-    def _fit_joint(self, x: np.ndarray, y_idx: np.ndarray, xu: np.ndarray | None, seeds: Seeds) -> None:
-        """Head, reconstruction and consistency trained together on the labelled rows (repeated to make up
-        ``labelled_fraction`` of the data) and the unlabelled ones; each record's ``label`` is the class index
-        (int64), -1 for an unlabelled row."""
-        from aekit.objectives import JointClassification
-
-        ae = self.autoencoder_
-        n_u = 0 if xu is None else len(xu)
-        repeats = max(1, round(self.labelled_fraction / (1 - self.labelled_fraction) * n_u / len(x)))
-        rows = np.concatenate([np.tile(x, (repeats,) + (1,) * (x.ndim - 1)), *([] if xu is None else [xu])])
-        labels = np.concatenate([np.tile(y_idx, repeats), np.full(n_u, -1)]).astype(np.int64)
-        xs = ae.scaler.transform(rows).astype(np.float32) if ae.scaler is not None else rows.astype(np.float32)
-        model = ae.model.train()
-        head = self._new_head(model, xs, seeds)
-        net = _JointNet(model, head, len(self.classes_))
-        objective = JointClassification(reconstruction_weight=self.reconstruction_weight,
-                                        consistency_weight=self.consistency_weight, threshold=self.threshold)
-        history = self._train(xs, seeds=seeds, model=net, scaler=None, objective=objective,
-                              augment=_JointViews(*self._corruptions(x)), fields={"label": labels},
-                              validation_fraction=0.0).result.history
-        self.head_ = head.eval()
-        model.eval()
-        self.history_, self.n_iter_ = history, len(history)
 
     def _adopt_encoder(self, x: np.ndarray) -> None:
         src = self.encoder

@@ -20,8 +20,9 @@ from aekit.corruption import Corruption
 from aekit.estimators._core import register_estimator
 from aekit.estimators._image import (TILING_CONSTRAINTS, ImageEstimator, Images, check_tiling, model_factor,
                                      read_class_maps, read_images, tiled_apply, training_samples, value_range)
+from aekit.estimators._restorer_task import TaskInputs
 from aekit.estimators._state import LIST
-from aekit.seeding import resolve_seed, resolve_seeds
+from aekit.seeding import resolve_seeds
 from aekit.training.fitting import split_validation
 from aekit.validation import Instance, Integer, NoneOr
 from aekit.estimators.restoration_tasks import RestorationTask, TaskAugment, make_restoration_task
@@ -38,7 +39,7 @@ def _is_labels(y) -> bool:
 
 
 @register_estimator("restorer")
-class Restorer(ImageEstimator):
+class Restorer(TaskInputs, ImageEstimator):
     """Restore images: remove noise or watermarks, fill in missing pixels, colourise grey images or
     enlarge them (super-resolution), with a residual U-Net applied in overlapping tiles to any size.
 
@@ -187,55 +188,6 @@ class Restorer(ImageEstimator):
                              f"({task.degradation}); leave corruption=None")
         return task, self._user_corruptions()
 
-    def _user_corruptions(self) -> list | None:
-        """``corruption`` parsed once into Corruption objects (None when not given)."""
-        from aekit.corruption import Corruption, make_corruption
-
-        given = self.corruption
-        if given is None:
-            return None
-        items = [given] if isinstance(given, (str, Corruption)) else list(given)
-        if not items:
-            raise ValueError(f"{type(self).__name__}: corruption=[] names no corruption")
-        corruptions = []
-        for item in items:
-            c = make_corruption(item)
-            if c is None:
-                raise ValueError(f"{type(self).__name__}: corruption {item!r} is 'none'; a restorer needs something "
-                                 f"to undo")
-            corruptions.append(c)
-        return corruptions
-
-    def _set_corruptions(self, corruptions: list) -> None:
-        """Keep the corruption objects, and their specs as the saved, human-readable record."""
-        from aekit.corruption import to_spec
-
-        self.corruptions_ = list(corruptions)
-        self.corruption_specs_ = [to_spec(c) for c in self.corruptions_]
-
-    def _build_task(self) -> RestorationTask:
-        """The task with its noise levels on the [0, 1] scale (they are given in the images' units)."""
-        lo, hi = self.value_range_
-        levels = None if self.noise_levels is None else tuple(float(v) / (hi - lo) for v in self.noise_levels)
-        return make_restoration_task(self.task, scale=self.scale, noise_levels=levels)
-
-    def _check_channels(self, images: Images, what: str = "X") -> None:
-        allowed = self.task_.predict_channels(self.n_channels_) | ({3} if self.n_channels_ == 1 else set())
-        bad = sorted({a.shape[0] for a in images.items} - allowed)
-        if bad:
-            raise ValueError(f"{what} has images with {bad[0]} channels, but this Restorer was fitted on images with "
-                             f"{self.n_channels_}")
-
-    # ------------------------------------------------------------------------------------ model inputs
-    def _model_input(self, img: np.ndarray, side=None) -> np.ndarray:
-        """A [0, 1] image (C, H, W) as the network sees it (the task's ``model_input``), given its side
-        information: the missing pixels (H, W) or the noise sigma (on the [0, 1] scale)."""
-        x = torch.from_numpy(img)[None]                                   # (1, C, H, W)
-        if side is not None:
-            side = (torch.tensor([float(side)]) if self.task_.conditions_on_sigma
-                    else torch.from_numpy(np.asarray(side, bool))[None])  # (1,) or (1, H, W)
-        return self.task_.model_input(x, side)[0].numpy()                 # (C_in, H', W')
-
     def _forward(self, xb: torch.Tensor) -> torch.Tensor:
         return self.autoencoder_.model(xb).recon
 
@@ -319,26 +271,6 @@ class Restorer(ImageEstimator):
         return self
 
     # ------------------------------------------------------------------------------------ apply
-    def _sides(self, images: Images, masks, sigma) -> list:
-        """Per image the side information its restoration needs: the missing pixels (``masks``), the
-        noise sigma on the [0, 1] scale (``sigma``, in the images' units; None: estimated), or None."""
-        n = len(images.items)
-        if sigma is not None:
-            if not self.task_.conditions_on_sigma:
-                raise ValueError(f"sigma= is for a denoiser trained with noise_levels; this Restorer (task="
-                                 f"{self.task!r}, noise_levels={self.noise_levels!r}) does not take a noise level")
-            sig = np.asarray(sigma, dtype=np.float64).reshape(-1)
-            if sig.size == 1:
-                sig = np.repeat(sig, n)
-            if sig.size != n or not np.isfinite(sig).all() or (sig < 0).any():
-                raise ValueError(f"sigma={sigma!r}: expected one noise level >= 0 (in the images' units) or one "
-                                 f"per image ({n})")
-            lo, hi = self.value_range_
-            return list(sig / (hi - lo))
-        if masks is not None:
-            return [m.astype(bool) for m in read_class_maps(masks, images, name="masks")]
-        return [None] * n
-
     def _restore_units(self, images: Images, masks, sigma=None) -> list[np.ndarray]:
         sides = self._sides(images, masks, sigma)
         model = self.autoencoder_.model.eval()
@@ -371,34 +303,6 @@ class Restorer(ImageEstimator):
             raise ValueError(f"restore takes one image shaped (H, W), (H, W, C) or (C, H, W), got shape {arr.shape}; "
                              f"use predict for batches")
         return self.predict([arr], masks=None if mask is None else [np.asarray(mask)], sigma=sigma)[0]
-
-    def corrupt(self, X, *, random_state=0, return_masks: bool = False, sigma: float | None = None):
-        """Apply the task's degradation to clean images, as in training (one corruption drawn per image):
-        what ``predict`` expects. ``super-resolve`` returns images ``scale`` times smaller (sides cropped
-        to a multiple of ``scale`` first); ``colorize`` grey replicated over the channels. With
-        ``return_masks`` (inpainting) also the missing pixels, one (H, W) boolean map per image.
-        ``sigma`` (a denoiser trained with ``noise_levels``): add noise of this level, in the images'
-        units, instead of one drawn from the range."""
-        self._check_fitted()
-        images = read_images(X)
-        self._check_channels(images)
-        seed = resolve_seed(random_state)
-        task = self.task_
-        if sigma is not None:
-            level = float(self._sides(images, None, sigma)[0])
-            task = make_restoration_task(self.task, scale=self.scale, noise_levels=(level, level))
-        outs, holes = [], []
-        for i, img in enumerate(images.items):
-            x = torch.from_numpy(self._unit(img))[None]                   # (1, C, H, W)
-            if x.shape[2] < task.scale or x.shape[3] < task.scale:
-                raise ValueError(f"image {i} ({x.shape[2]}x{x.shape[3]}) is smaller than scale={task.scale}")
-            with torch.no_grad():
-                out, missing = task.degrade(x, self.corruptions_, torch.Generator().manual_seed(seed * 1_000_003 + i))
-            if task.needs_mask:
-                holes.append(missing[0].numpy())                          # (H, W) True = missing
-            outs.append(self._raw(out[0].numpy()))
-        result = images.back(outs)
-        return (result, holes) if return_masks else result
 
     def score(self, X, y=None, *, masks=None) -> float:
         """Mean PSNR in dB (on [0, 1] units) of the restorations of ``X`` against the clean ``y``; without

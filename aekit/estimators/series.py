@@ -32,17 +32,16 @@ import copy
 import math
 
 import numpy as np
-import torch
-from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import OutlierMixin
 
-from aekit.data import infer_layout
 from aekit.data.errors import DataError
-from aekit.estimators._base import AutoencoderEstimator, register_estimator
+from aekit.estimators._core import register_estimator
+from aekit.estimators._series import SeriesEstimator
+from aekit.estimators._state import Codec, saved_as
 from aekit.estimators.detect.ensemble import window_errors
 from aekit.estimators.detect.refit import PeriodicRefit
 from aekit.estimators.detect.stream import StreamState, SurpriseNovelty
-from aekit.estimators.detect.thresholds import THRESHOLD_CONSTRAINTS, Thresholded, anomaly_ranges
+from aekit.estimators.detect.thresholds import THRESHOLD_CONSTRAINTS, THRESHOLD_STATE, Thresholded, anomaly_ranges
 from aekit.models.base import list_models
 from aekit.seeding import resolve_seeds
 from aekit.validation import Either, Integer, NoneOr, Options, Real
@@ -51,7 +50,7 @@ from aekit.operations import Operation, verdict
 __all__ = ["StreamState", "TimeSeriesAnomalyDetector", "anomaly_ranges"]  # the first two from the parts
 
 @register_estimator("series-anomaly-detector")
-class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator):
+class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
     """Per-timestamp anomaly scores in [0, 1] for a time series, from an autoencoder over sliding windows.
 
     ``X`` is one series: an array ``(T,)`` or ``(T, C)`` (rows are timestamps, columns channels) or an
@@ -112,11 +111,14 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator)
     True
     """
 
-    _data_kind = "sequence"
     _default_rule = "nab"  # threshold="auto" without a float contamination (detect/thresholds.py)
-    corruption = None
     stream_scorer = SurpriseNovelty  # the series scorer part (detect/stream.py)
     refit_policy = PeriodicRefit     # the refit policy part (detect/refit.py)
+
+    # beyond the family's (layout_, n_channels_, ...): the threshold part's (with train_scores_) and the stream's
+    # history, saved as "stream" (a scorer part with another state_class redeclares it)
+    _fitted = {**SeriesEstimator._fitted, **THRESHOLD_STATE,
+               "state_": saved_as(Codec(StreamState.to_dict, stream_scorer.state_class.from_dict), "stream")}
 
     # what aekit apply, aekit serve and the explorer offer (aekit.operations): whole series, not windows
     purpose = "time-series anomaly detection"
@@ -170,7 +172,7 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator)
         self.verbose = verbose
 
     _constraints = {
-        **AutoencoderEstimator._constraints,
+        **SeriesEstimator._constraints,
         **THRESHOLD_CONSTRAINTS,
         "epochs": Either(Integer(1), Options("auto")),
         "batch_size": Either(Integer(1), Options("auto")),
@@ -187,38 +189,6 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator)
         "stride": Integer(1),
     }
 
-    # ------------------------------------------------------------------------------------ inputs
-    def _series(self, X, *, reset: bool) -> np.ndarray:
-        """``X`` as float64 ``(T, C)``, checked: numeric, finite, 1-D or 2-D, the fitted channel count."""
-        values = getattr(X, "values", X)  # a Series
-        source = getattr(X, "source", "") or "X"
-        try:
-            x = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError(f"{source}: the series is not numeric; expected an array (T,) or (T, C) of numbers "
-                            "(read CSV files with aekit.data.read_series)") from None
-        if x.ndim == 1:
-            x = x[:, None]
-        if x.ndim != 2:
-            raise DataError(f"{source}: a series of shape {x.shape}; expected (T,) or (T, C) (rows are timestamps)")
-        bad = ~np.isfinite(x)
-        if bad.any():
-            r, c = (int(i) for i in np.argwhere(bad)[0])
-            raise DataError(f"{source}: {int(bad.sum())} NaN/inf value(s), the first at row {r}, channel {c}; "
-                            "expected finite values (fill or drop them first)")
-        if reset:
-            if len(x) < int(self.window) + 1:
-                raise DataError(f"{source}: {len(x)} rows, too few to train on windows of {self.window} rows; "
-                                f"expected at least {int(self.window) + 1} rows (or a smaller window)")
-        elif x.shape[1] != self.n_channels_:
-            raise DataError(f"{source}: {x.shape[1]} channel(s), but the detector was fitted on {self.n_channels_}")
-        return x
-
-    def _windows(self, x: np.ndarray, stride: int = 1) -> np.ndarray:
-        """Scaled float32 windows ``(n, C, window)`` of raw rows ``x`` ``(T, C)``."""
-        w = sliding_window_view(x, int(self.window), axis=0)[::stride]
-        return self.autoencoder_.scaler.transform(w).astype(np.float32)
-
     # ------------------------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
         super()._check_params()
@@ -226,9 +196,6 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator)
         if self.model not in list_models("sequence"):
             raise ValueError(f"TimeSeriesAnomalyDetector: model={self.model!r} is not a sequence model; expected one "
                              f"of {list_models('sequence')}")
-
-    def _model_name(self, input_shape):
-        return self.model
 
     def _batch_size(self) -> int:
         return int(self.batch_size) if self.batch_size != "auto" else 64
@@ -239,12 +206,9 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator)
     def fit(self, X, y=None):
         """Train on the windows of the series ``X`` and start the stream after its last row; returns ``self``."""
         self._check_params()
-        x = self._series(X, reset=True)
-        raw_windows = np.ascontiguousarray(sliding_window_view(x, int(self.window), axis=0)[::int(self.stride)],
-                                           dtype=np.float32)  # (n, C, window)
-        _, self.layout_ = infer_layout(raw_windows[:2], "sequence")
-        self.sample_shape_, self.channels_last_ = tuple(self.layout_.sample_shape), False
-        self.n_features_in_ = self.n_channels_ = int(x.shape[1])
+        x = self._read_series(X, reset=True)
+        raw_windows = self._raw_windows(x, int(self.stride))  # (n, C, window)
+        self._learn_windows(x, raw_windows)
         fitted = self._train(raw_windows, seeds=resolve_seeds(self.random_state).member(0),
                              model=self._model_spec(tuple(raw_windows.shape[1:])), objective="mse",
                              epochs=self._epochs_for(len(raw_windows)))
@@ -265,7 +229,7 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator)
         scores; the training rows score 0 (they are the warm-up). Each score uses only the rows up to its own."""
         if not (isinstance(train_fraction, (int, float)) and 0 < train_fraction < 1):
             raise ValueError(f"train_fraction must lie in (0, 1), got {train_fraction!r}")
-        x = self._series(X, reset=True)
+        x = self._read_series(X, reset=True)
         n_train = int(math.floor(train_fraction * len(x))) if train_rows is None else int(train_rows)
         n_train = max(n_train, int(self.window) + 1)
         if n_train >= len(x):
@@ -284,7 +248,7 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator)
         first = max(0, L - 1 - m)  # the first row of x with a full window
         err = np.full((n, self.n_channels_), np.nan)
         if first < n:
-            err[first:] = window_errors(self.autoencoder_.model, self._windows(full[m + first - (L - 1):]))
+            err[first:] = window_errors(self.autoencoder_.model, self._scaled_windows(full[m + first - (L - 1):]))
         return err
 
     def _advance(self, state: StreamState, x: np.ndarray) -> np.ndarray:
@@ -301,25 +265,25 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator)
         With ``refit_every``, the autoencoder is fine-tuned on the last ``refit_history`` rows each time that
         many rows have passed (before scoring the rows after that point)."""
         self._check_fitted()
-        return self.refit_policy.of(self).run(self, self.state_, self._series(X, reset=False))
+        return self.refit_policy.of(self).run(self, self.state_, self._read_series(X, reset=False))
 
     def anomaly_score(self, X) -> np.ndarray:
         """Scores ``(T,)`` of the rows of ``X`` taken as the continuation of the stream, without keeping them
         (``update`` keeps them). Higher is more abnormal."""
         self._check_fitted()
-        return self._advance(copy.deepcopy(self.state_), self._series(X, reset=False))
+        return self._advance(copy.deepcopy(self.state_), self._read_series(X, reset=False))
 
     def error_map(self, X) -> np.ndarray:
         """Squared reconstruction error per row and channel ``(T, C)`` (scaled units) of the window ending at each
         row, with ``X`` taken as the continuation of the stream; rows without a full window are NaN."""
         self._check_fitted()
-        return self._row_errors(self.state_, self._series(X, reset=False))
+        return self._row_errors(self.state_, self._read_series(X, reset=False))
 
     def reconstruct(self, X) -> np.ndarray:
         """Reconstruction ``(T, C)`` of a series from its non-overlapping windows (raw units; the last
         ``T mod window`` rows from the last full window)."""
         self._check_fitted()
-        x = self._series(X, reset=False)
+        x = self._read_series(X, reset=False)
         L = int(self.window)
         if len(x) < L:
             raise DataError(f"X: {len(x)} rows, fewer than one window of {L} rows")
@@ -339,20 +303,3 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, AutoencoderEstimator)
         (ISO strings) when ``timestamps`` is given."""
         self._check_fitted()
         return anomaly_ranges(np.asarray(scores) > self.threshold_, int(self.window), timestamps)
-
-    # ------------------------------------------------------------------------------------ persistence
-    def _get_state(self) -> dict:
-        return {**super()._get_state(), **self._threshold_state(), "n_channels_": self.n_channels_,
-                "stream": self.state_.to_dict()}
-
-    def _set_state(self, state: dict) -> None:
-        super()._set_state(state)
-        self._set_threshold_state(state)
-        self.n_channels_ = int(state["n_channels_"])
-        self.state_ = self.stream_scorer.state_class.from_dict(state["stream"])
-
-    def _get_tensors(self):
-        return {"train_scores": torch.as_tensor(np.asarray(self.train_scores_, dtype=np.float64))}
-
-    def _set_tensors(self, tensors) -> None:
-        self.train_scores_ = tensors["train_scores"].numpy()

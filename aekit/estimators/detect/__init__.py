@@ -6,6 +6,7 @@
   codes, kNN distance of the codes) that save their own statistics; a score type combines them;
 * :mod:`~aekit.estimators.detect.thresholds`: the threshold part and the outlier API built on it;
 * :mod:`~aekit.estimators.detect.defaults`: AnomalyDetector's "auto" settings by data kind;
+* :mod:`~aekit.estimators.detect.fitted`: AnomalyDetector's members and scorer parts as attributes and saved;
 * :mod:`~aekit.estimators.detect.stream`: the series scorer part (surprise, novelty, suppression) and its state;
 * :mod:`~aekit.estimators.detect.refit`: the series refit policy part (fine-tuning on the recent past).
 """

@@ -2,7 +2,7 @@
 
 ``PeriodicRefit`` fine-tunes it every ``refit_every`` rows on the windows of the last ``refit_history`` rows
 (the past only, so scores stay causal), for about ``refit_steps`` optimisation steps at a third of the fit's
-learning rate, through the estimator's one training function (``AutoencoderEstimator._train``: its progress
+learning rate, through the estimator's one training function (``Estimator._train``: its progress
 setting, batch size, ``max_time`` and device, with the fit's first member seeds). ``refit_every=None``: never.
 
 A policy reads the detector parameters it names in ``params`` and scores rows with the detector's
@@ -58,7 +58,7 @@ class PeriodicRefit:
         """Fine-tune ``detector.autoencoder_`` on the windows of ``rows`` (nothing when there is no window)."""
         if len(rows) < int(detector.window) + 1:
             return
-        windows = detector._windows(rows)
+        windows = detector._scaled_windows(rows)
         steps_per_epoch = math.ceil(len(windows) / min(detector._batch_size(), len(windows)))
         detector._train(windows, seeds=resolve_seeds(detector.random_state).member(0),
                         model=detector.autoencoder_.model, scaler=None, objective="mse",

@@ -5,14 +5,16 @@ A detector that mixes :class:`Thresholded` in provides ``anomaly_score(X)`` (hig
 ``train_scores_``, the parameters ``threshold`` and ``contamination`` (and each rule's own, e.g.
 ``percentile``, ``n_sigma``; see :data:`THRESHOLD_CONSTRAINTS`) and a ``_default_rule`` for
 ``threshold="auto"`` without a float ``contamination``; it gets ``set_threshold``, ``score_samples``,
-``decision_function``, ``predict`` and the saved threshold state.
+``decision_function``, ``predict`` and the saved threshold state (:data:`THRESHOLD_STATE`).
 """
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
+import torch
 
+from aekit.estimators._state import FLOAT, JSON, Codec, saved_as
 from aekit.estimators.scoring import ThresholdWarning, list_threshold_rules, threshold_rule
 from aekit.validation import Either, Instance, Options, Real, check_params
 
@@ -22,6 +24,12 @@ THRESHOLD_CONSTRAINTS = {
     "percentile": Real(0, 100, closed="right"),
     "n_sigma": Real(0),
 }
+
+# the fitted state of the part, declared once (aekit.estimators._state): a detector adds it to its ``_fitted``;
+# the training scores are a float64 tensor saved as "train_scores" (the name folders have always used)
+TRAIN_SCORES = saved_as(Codec(lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64)), lambda t: t.numpy(),
+                              tensor=True), "train_scores")
+THRESHOLD_STATE = {"threshold_": FLOAT, "offset_": FLOAT, "threshold_rule_": JSON, "train_scores_": TRAIN_SCORES}
 
 
 class Thresholded:
@@ -95,14 +103,6 @@ class Thresholded:
     def predict(self, X) -> np.ndarray:
         """+1 for normal samples, -1 for anomalies (scores above ``threshold_``)."""
         return np.where(self.decision_function(X) < 0, -1, 1)
-
-    # ------------------------------------------------------------------------------------ persistence
-    def _threshold_state(self) -> dict:
-        return {"threshold_": self.threshold_, "offset_": self.offset_, "threshold_rule_": self.threshold_rule_}
-
-    def _set_threshold_state(self, state: dict) -> None:
-        self.threshold_, self.offset_ = float(state["threshold_"]), float(state["offset_"])
-        self.threshold_rule_ = state["threshold_rule_"]
 
 
 def anomaly_labels(y, n: int) -> np.ndarray:
