@@ -187,9 +187,12 @@ class Generator(AutoencoderEstimator):
             rng = np.random.default_rng(seed)
             w = np.asarray(self.gmm_.weights_, dtype=np.float64)
             comp = rng.choice(len(w), size=n_samples, p=w / w.sum())
-            chol = np.linalg.cholesky(self.gmm_.covariances_)                       # (K, d, d)
+            # float64 whatever the mixture was fitted in, so a reloaded model (its JSON reads back as float64)
+            # draws exactly the same samples
+            chol = np.linalg.cholesky(np.asarray(self.gmm_.covariances_, dtype=np.float64))   # (K, d, d)
             eps = rng.standard_normal((n_samples, chol.shape[-1]))                  # (n, d)
-            z = self.gmm_.means_[comp] + np.einsum("nij,nj->ni", chol[comp], eps)   # (n, d)
+            means = np.asarray(self.gmm_.means_, dtype=np.float64)
+            z = means[comp] + np.einsum("nij,nj->ni", chol[comp], eps)              # (n, d)
             out = self._decode(z.astype(np.float32))
         else:
             gen = torch.Generator().manual_seed(seed)
