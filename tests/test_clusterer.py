@@ -31,7 +31,9 @@ def test_codes_umap_mixture_beat_kmeans_on_pixels():
     except (DataError, OSError) as exc:   # never the network in tests
         pytest.skip(f"real MNIST is not in AEKIT_DATA_DIR ({exc})")
     X, y = ds.test.X, ds.test.y
-    clusterer = Clusterer(n_clusters=10, min_steps=1000, model_params={"hidden": [256, 256, 512]})  # a quick one
+    # the default training length (min_steps=2400): a shorter one (1000 steps) lands near the floor on some seeds
+    # and machines (ACC 0.665-0.753 over three seeds here, against 0.767 with the default)
+    clusterer = Clusterer(n_clusters=10, model_params={"hidden": [256, 256, 512]})
     ours = clustering_scores(y, clusterer.fit_predict(X))
     raw = clustering_scores(y, KMeans(10, n_init=10, random_state=0).fit_predict(X.reshape(len(X), -1) / 255.0))
     assert ours["acc"] > raw["acc"] + 0.1 and ours["nmi"] > raw["nmi"] + 0.1, (ours, raw)
