@@ -190,6 +190,7 @@ def test_images_decoded_by_worker_processes_train_a_model(tmp_path):
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
 
 
+@pytest.mark.e2e  # two real processes under torchrun (gloo): an end-to-end run, 8-14 s
 def test_two_processes_under_torchrun_each_read_their_own_blocks(tmp_path):
     """DDP on a stream: 2 CPU processes (gloo), each reading its share of the blocks; rank 0 saves."""
     X, _ = digits()

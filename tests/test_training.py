@@ -263,6 +263,7 @@ DDP_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.e2e  # two real processes under torchrun (gloo): an end-to-end run, 8-14 s
 def test_ddp_two_cpu_processes_match_single_process(tmp_path):
     from safetensors.torch import load_file
 
