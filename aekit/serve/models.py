@@ -88,16 +88,10 @@ def _outputs(op: Operation) -> list[str]:
 def load_served(folder: str | os.PathLike, name: str | None = None) -> ServedModel:
     """Open ``folder`` (or ``pretrained:NAME``) with :func:`aekit.load` and list what it can do."""
     import aekit
-
-    obj = aekit.load(folder)
-    folder = Path(folder) if not str(folder).startswith("pretrained:") else _pretrained_folder(str(folder))
-    return served_model(obj, name or folder.resolve().name, folder)
-
-
-def _pretrained_folder(spec: str) -> Path:
     from aekit.zoo import resolve_model
 
-    return Path(resolve_model(spec))
+    folder = Path(resolve_model(folder))   # pretrained:NAME -> its folder (named NAME); others as they are
+    return served_model(aekit.load(folder), name or folder.resolve().name, folder)
 
 
 def served_model(obj, name: str, folder: Path) -> ServedModel:
