@@ -11,12 +11,14 @@ from aekit.version import __version__
 
 # public name -> the module that defines it
 _EXPORTS = {
-    **dict.fromkeys(["AnomalyDetector", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "ImageCodec", "Reducer", "Restorer",
+    **dict.fromkeys(["AnomalyDetector", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "ImageCodec",
+                     "Reducer", "Restorer",
                      "Segmenter", "TimeSeriesAnomalyDetector", "load_estimator"], "aekit.estimators"),
     **dict.fromkeys(["create_model", "list_models"], "aekit.models"),
     **dict.fromkeys(["TrainedAutoencoder", "export_onnx", "save_model"], "aekit.persistence"),
     **dict.fromkeys(["load", "transfer_weights"], "aekit.artifacts"),
     "set_num_threads": "aekit.threads",
+    "log_to": "aekit.training.loggers",
     **dict.fromkeys(["pretrained", "list_pretrained"], "aekit.zoo"),
 }
 __all__ = [*_EXPORTS, "__version__"]

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from aekit.cli.common import CLIError, add_output_folder, output_folder, parse_param, save_npy
-from aekit.cli.grammar import deprecated
+from aekit.cli.grammar import add_log_flag, deprecated
 from aekit.fileio import atomic_write_bytes
 from aekit.version import __version__
 
@@ -167,6 +167,7 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--corruption", metavar="SPEC", help="corrupt training inputs, targets stay clean (denoising): "
                    "gaussian:0.5, salt_pepper:0.2, mask:0.5, block:8,n=3, watermark:text, watermark:marks,alpha=0.6"
                    " (default: none)")
+    add_log_flag(p)
     p.set_defaults(handler=run_train)
 
 
@@ -319,7 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = shown_by
         raise
     try:
-        return run_command(args)
+        from aekit.training.loggers import log_to
+
+        with log_to(*(getattr(args, "log", None) or [])):  # --log: every fit of the command logs there
+            return run_command(args)
     except KeyboardInterrupt:
         hint = "; run it again with --resume to continue from the last checkpoint" if args.command == "train" else ""
         print(f"aekit {args.command}: interrupted{hint}", file=sys.stderr)

@@ -9,6 +9,8 @@ wherever it appears, and an old spelling keeps working for one release with a on
   applies a saved model; otherwise ``--fit DATA`` fits a new one first and writes it to ``OUT/model``
   (``cluster`` fits on its ``--data`` unless told otherwise).
 - ``--truth PATH``: the ground truth of an input, for scoring.
+- ``--log KIND:TARGET``: send the training history of every fit the command runs to TensorBoard
+  (``tensorboard:DIR``) or MLflow (``mlflow:URI``), repeatable (:mod:`aekit.training.loggers`).
 """
 from __future__ import annotations
 
@@ -52,10 +54,29 @@ def batch_size(text: str):
     return value
 
 
+def log_destination(text: str) -> str:
+    """``--log``: a ``KIND:TARGET`` destination of :mod:`aekit.training.loggers` (``tensorboard:DIR``, ...)."""
+    from aekit.training.loggers import parse_destination
+
+    try:
+        parse_destination(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def add_log_flag(p) -> None:
+    """``--log KIND:TARGET`` on a parser or group; :func:`aekit.cli.main` runs the command inside
+    :func:`aekit.training.loggers.log_to` of the destinations given."""
+    p.add_argument("--log", action="append", default=[], type=log_destination, metavar="KIND:TARGET",
+                   help="log the training history to tensorboard:DIR or mlflow:URI (repeatable; needs "
+                   "aekit[tensorboard] or aekit[mlflow])")
+
+
 def add_fit_flags(p: argparse.ArgumentParser, name: str, *, registered: str, when: str = "",
                   seed_help: str = "") -> None:
     """The flags of a fit, the same in every command: ``--param``, ``--model-param``, ``--epochs``, ``--seed``,
-    ``--batch-size``, ``--max-time``, ``--device``. ``name``: the estimator (for the help texts);
+    ``--batch-size``, ``--max-time``, ``--device``, ``--log``. ``name``: the estimator (for the help texts);
     ``registered``: its name in ``aekit fit``; ``when``: the condition under which the command fits
     (e.g. "with --fit"); ``seed_help``: what else ``--seed`` seeds in this command."""
     g = p.add_argument_group(f"fitting the {name}" + (f" ({when})" if when else ""))
@@ -69,6 +90,7 @@ def add_fit_flags(p: argparse.ArgumentParser, name: str, *, registered: str, whe
     g.add_argument("--batch-size", type=batch_size, help=f"samples per optimization step (default: the {name}'s)")
     g.add_argument("--max-time", type=float, help="wall-clock budget of the fit in seconds (default: none)")
     g.add_argument("--device", help=f"cpu, cuda, cuda:1, ... (default: the {name}'s, cpu)")
+    add_log_flag(g)
 
 
 def add_model_source(p: argparse.ArgumentParser, name: str, *, registered: str, model_help: str = "",
@@ -83,7 +105,7 @@ def add_model_source(p: argparse.ArgumentParser, name: str, *, registered: str, 
 
 def fit_flags_given(args: argparse.Namespace, *, except_: tuple[str, ...] = ()) -> list[str]:
     """The fitting flags given on the command line (as typed: ``--epochs``), ``except_`` dests aside."""
-    given = [f"--{dest.replace('_', '-')}" for dest in (*FIT_FLAGS, "param", "model_param")
+    given = [f"--{dest.replace('_', '-')}" for dest in (*FIT_FLAGS, "param", "model_param", "log")
              if dest not in except_ and getattr(args, dest, None) not in (None, [])]
     return given
 

@@ -1,5 +1,6 @@
 """Training: the batch record and its augmentation, the loop, its config, checkpoints/resume, DDP set-up, and the one
-function every estimator and command trains through (:func:`train_autoencoder`, with a model's later stages).
+function every estimator and command trains through (:func:`train_autoencoder`, with a model's later stages), and
+the loggers that send its history to TensorBoard or MLflow (:func:`log_to`).
 
 Names are imported on first use (PEP 562): ``aekit.training.config`` alone does not load torch, which keeps
 the command line's ``--help`` fast.
@@ -8,7 +9,8 @@ import importlib
 
 _EXPORTS = {"TrainConfig": "config", "Fitted": "fitting", "ModelSpec": "fitting", "train_autoencoder": "fitting",
             "train_stage": "fitting", "fit_prior": "fitting", "Trainer": "loop", "TrainingError": "loop",
-            "TrainResult": "loop", "fit": "loop", "Batch": "batch", "Corrupt": "batch"}
+            "TrainResult": "loop", "fit": "loop", "Batch": "batch", "Corrupt": "batch",
+            "log_to": "loggers", "TensorBoardLogger": "loggers", "MLflowLogger": "loggers"}
 __all__ = list(_EXPORTS)
 
 

@@ -17,6 +17,7 @@ from aekit.diagnostics import check_code_size
 from aekit.models.base import Autoencoder, Stage, create_model
 from aekit.seeding import Seeds, torch_seeded
 from aekit.training.config import TrainConfig
+from aekit.training.loggers import loggers_for_fit
 from aekit.training.loop import Trainer, TrainResult
 from aekit.validation import Integer, NoneOr, Real, check_params
 
@@ -60,18 +61,29 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
                       callbacks: Sequence | Callable[[Autoencoder], Sequence] = (), resume: bool = False) -> Fitted:
     """Scale, build and train; returns :class:`Fitted`.
 
-    X, target : arrays in the model's layout ``(n, *input_shape)``; ``target`` replaces the input as the
+    Parameters
+    ----------
+    X, target
+        Arrays in the model's layout ``(n, *input_shape)``; ``target`` replaces the input as the
         training target (scaled with the inputs when the objective's targets are data).
-    fields : more named per-sample arrays for every batch record, as they are (not scaled): ``{"label": y}``
+    fields
+        More named per-sample arrays for every batch record, as they are (not scaled): ``{"label": y}``
         (int64 class indices, -1 unlabelled), weights, masks, ... (split with X).
-    augment, corruption : ``augment(batch, generator) -> batch`` for every training step, or a corruption of the
+    augment, corruption
+        ``augment(batch, generator) -> batch`` for every training step, or a corruption of the
         inputs (short for ``augment=Corrupt(corruption)``, :mod:`aekit.training.batch`).
-    model : a :class:`ModelSpec` (built for ``X``'s sample shape with ``seeds.init``) or a model to train as is.
-    config : the training budget; its ``random_state`` is replaced by ``seeds.train``.
-    scaler : an unfitted scaler (fitted here on ``X``), a fitted one, or None (data used as is).
-    val : held-out ``x`` or ``(x, target)`` in raw units; otherwise ``validation_fraction`` of ``X`` (at least
+    model
+        A :class:`ModelSpec` (built for ``X``'s sample shape with ``seeds.init``) or a model to train as is.
+    config
+        The training budget; its ``random_state`` is replaced by ``seeds.train``.
+    scaler
+        An unfitted scaler (fitted here on ``X``), a fitted one, or None (data used as is).
+    val
+        Held-out ``x`` or ``(x, target)`` in raw units; otherwise ``validation_fraction`` of ``X`` (at least
         20 samples) is held out, drawn with ``seeds.split``.
-    callbacks : callbacks for the Trainer, or a function of the built model that returns them.
+    callbacks
+        Callbacks for the Trainer, or a function of the built model that returns them; the loggers of the
+        enclosing :func:`aekit.training.loggers.log_to` block are added (one run per fit).
     """
     import dataclasses
 
@@ -95,8 +107,15 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
     if callable(callbacks):
         callbacks = callbacks(model)
     config = dataclasses.replace(config, random_state=seeds.train)
-    result = Trainer(model, config, objective=objective, augment=augment, corruption=corruption,
-                     callbacks=callbacks).fit(train, val, resume=resume)
+    name = getattr(model, "name", type(model).__name__)
+    loggers = loggers_for_fit(name, {"model": name, "latent_dim": getattr(model, "latent_dim", None),
+                                     "objective": objective.name, **config.to_dict()})
+    try:
+        result = Trainer(model, config, objective=objective, augment=augment, corruption=corruption,
+                         callbacks=[*callbacks, *loggers]).fit(train, val, resume=resume)
+    finally:
+        for logger in loggers:
+            logger.close()
     stages = {}
     if not isinstance(train, torch.utils.data.Dataset):  # later stages learn from the in-memory training inputs
         inputs = train["input"] if isinstance(train, dict) else train[0] if isinstance(train, tuple) else train
