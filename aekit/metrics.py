@@ -38,7 +38,8 @@ def masked_psnr(x: np.ndarray, y: np.ndarray, mask: np.ndarray, *, data_range: f
     try:
         m = np.broadcast_to(m, x.shape)
     except ValueError:
-        raise ValueError(f"masked_psnr: mask of shape {np.shape(mask)} does not fit samples of shape {x.shape}") from None
+        raise ValueError(f"masked_psnr: mask of shape {np.shape(mask)} does not fit samples of shape "
+                         f"{x.shape}") from None
     err = ((x - y) ** 2 * m).reshape(len(x), -1).sum(1)
     count = m.reshape(len(x), -1).sum(1)
     keep = count > 0

@@ -9,7 +9,7 @@ Strings (``"mse"``, ``"bce"``, ``"ce"``, ``"dice"``, ``"ce+dice"``, ``"classific
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,7 @@ from aekit.losses import (RECONSTRUCTION_LOSSES, SEGMENTATION_LOSSES, LossBreakd
                           total_loss)
 from aekit.registry import Registry
 
-_OBJECTIVES: Registry[Callable[[str], "Objective"]] = Registry("objective")
+_OBJECTIVES: Registry[Any] = Registry("objective")  # Objective classes and factories of no argument
 
 
 class Objective:

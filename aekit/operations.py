@@ -55,7 +55,7 @@ class Operation:
     takes: str
     outputs: tuple[str, ...]
     doc: str
-    run: Callable | None
+    run: Callable | str | None
     batched: bool | None = None          # None: True for stateless "samples" operations, else False
     stateful: bool = False               # changes the object (a stream's state): run in order, never batched
     when: Callable | None = field(default=None, compare=False)
@@ -224,9 +224,9 @@ def check_input(op: Operation, spec: InputSpec, payload, *, owner: str = "the mo
             raise ValueError(f"{where} takes a series (T, {want}) (rows are timestamps, {want} channel(s)); got "
                              f"shape {list(x.shape)}")
         return x
-    want = tuple(spec.sample_shape)
-    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want or len(x) == 0:
-        raise ValueError(f"{where} takes samples of shape (n, {', '.join(map(str, want))}); got shape "
+    shape = tuple(spec.sample_shape)
+    if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != shape or len(x) == 0:
+        raise ValueError(f"{where} takes samples of shape (n, {', '.join(map(str, shape))}); got shape "
                          f"{list(x.shape)}")
     return x
 

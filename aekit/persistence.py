@@ -25,6 +25,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,6 +33,9 @@ import torch
 from aekit.models.base import Autoencoder, create_model, model_class
 from aekit.fileio import atomic_write_bytes
 from aekit.operations import Operation, sample_autoencoder
+
+if TYPE_CHECKING:
+    from aekit.data.scalers import Scaler
 
 FORMAT = "aekit-model"
 FORMAT_VERSION = 1
@@ -58,7 +62,7 @@ class TrainedAutoencoder:
     """
 
     model: Autoencoder
-    scaler: object | None = None          # aekit.data.Scaler, or None when the data was used as is
+    scaler: Scaler | None = None          # aekit.data.Scaler, or None when the data was used as is
     metadata: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # named tensors saved beside the model (an estimator's head, ...)
 

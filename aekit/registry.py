@@ -20,7 +20,7 @@ class Registry(Generic[T]):
             if name in self._classes:
                 raise ValueError(f"{self.kind} name {name!r} is already registered by "
                                  f"{self._classes[name].__name__}")
-            cls.name = name
+            cls.name = name  # type: ignore[attr-defined]  # a registered class declares no name of its own
             self._classes[name] = cls
             return cls
 

@@ -133,9 +133,10 @@ def train_run(opts: RunOptions) -> dict:
         codes = codes.reshape(len(codes), -1)  # grids (VQ-VAE, U-Net) are mapped as flat vectors
         if ds.kind == "image":
             figures.update(_generation_figures(trained.model, x_eval))
-        rows = [{"method": f"aekit {opts.model}", "code_size": opts.latent_dim, "test_mse": metrics[f"{split_name}_mse"],
-                 "fit_time_s": result.elapsed},
-                {"method": "PCA", "code_size": pca["code_size"], "test_mse": pca["test_mse"], "fit_time_s": pca["fit_time"]}]
+        rows = [{"method": f"aekit {opts.model}", "code_size": opts.latent_dim,
+                 "test_mse": metrics[f"{split_name}_mse"], "fit_time_s": result.elapsed},
+                {"method": "PCA", "code_size": pca["code_size"], "test_mse": pca["test_mse"],
+                 "fit_time_s": pca["fit_time"]}]
         if clip is not None:
             rows.append({"method": "PCA, clipped to [0, 1]", "code_size": pca["code_size"],
                          "test_mse": pca["test_mse_clipped"], "fit_time_s": pca["fit_time"]})

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import numbers
 import reprlib
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -38,7 +39,9 @@ class InvalidParameterError(ValueError, TypeError):
 class Constraint:
     """What one parameter may be: ``accepts(value)`` and a human ``description``."""
 
-    description = "a valid value"
+    @property
+    def description(self) -> str:
+        return "a valid value"
 
     def accepts(self, value) -> bool:
         raise NotImplementedError
@@ -153,7 +156,9 @@ class Options(Constraint):
 class Boolean(Constraint):
     """True or False (a numpy bool too)."""
 
-    description = "True or False"
+    @property
+    def description(self) -> str:
+        return "True or False"
 
     def accepts(self, value) -> bool:
         return isinstance(value, (bool, np.bool_))
@@ -222,7 +227,7 @@ RANDOM_STATE = Either(Integer(0, 2**32 - 1), Instance(np.random.RandomState, np.
 """scikit-learn's ``random_state``: None, a seed, or a numpy random generator."""
 
 
-def check_params(owner: str, values: dict, constraints: dict[str, Constraint]) -> None:
+def check_params(owner: str, values: dict, constraints: Mapping[str, Constraint]) -> None:
     """Check each value in ``values`` that has a constraint in ``constraints`` (names without one are
     not checked); raise :class:`InvalidParameterError` naming ``owner``, the parameter, the value and
     what was expected, e.g. ``Reducer: epochs=0 must be a positive integer`` or

@@ -11,6 +11,7 @@ line (``aekit apply``, ``aekit serve``, ...) a model folder may be given as ``pr
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
@@ -43,7 +44,7 @@ def pretrained_path(name: str) -> Path:
     return folder
 
 
-def resolve_model(spec: str | Path) -> str | Path:
+def resolve_model(spec: str | os.PathLike) -> str | os.PathLike:
     """``"pretrained:NAME"`` -> that model's folder; any other model folder unchanged."""
     if isinstance(spec, str) and spec.startswith(PREFIX):
         return pretrained_path(spec[len(PREFIX):])

@@ -6,9 +6,9 @@
 
 Writes ``scores.csv`` (index, anomaly_score, prediction: 1 normal / -1 anomaly, the true
 ``is_anomaly`` when labels are known, and for tables ``top_features``: the three features with the largest
-shares of the row's reconstruction error, e.g. ``TSH 61%; T3 22%; age 5%``), ``heatmaps/`` (images: error-map overlays of the most abnormal
-samples), ``model/`` (with ``--fit``) and ``report.html`` (score histogram with the threshold, ROC
-curve when labels are known, per-class reconstruction error over the training epochs).
+shares of the row's reconstruction error, e.g. ``TSH 61%; T3 22%; age 5%``), ``heatmaps/`` (images: error-map
+overlays of the most abnormal samples), ``model/`` (with ``--fit``) and ``report.html`` (score histogram with the
+threshold, ROC curve when labels are known, per-class reconstruction error over the training epochs).
 """
 from __future__ import annotations
 

@@ -42,7 +42,8 @@ def as_samples_float32(X: np.ndarray, source: str, what: str = "X") -> np.ndarra
     if X.ndim == 0 or X.shape[0] == 0:
         raise DataError(f"{source}: {what} is empty (shape {X.shape}), expected at least one sample")
     if X.size == 0:
-        raise DataError(f"{source}: {what} has shape {X.shape} with no features, expected at least one value per sample")
+        raise DataError(f"{source}: {what} has shape {X.shape} with no features, expected at least one value per "
+                        "sample")
     integral = X.dtype.kind in "biu"  # always finite in float32
     with np.errstate(over="ignore", invalid="ignore"):
         X = np.ascontiguousarray(X, dtype=np.float32)

@@ -71,7 +71,8 @@ IDX_DATASETS: dict[str, IdxDataset] = {
             "test_images": IdxFile("t10k-images-idx3-ubyte", 7_840_016, gz_md5="bef4ecab320f06d8554ea6380940ec79"),
             "test_labels": IdxFile("t10k-labels-idx1-ubyte", 10_008, gz_md5="bb300cfdad3c16e7a12a480ee83cd310"),
         },
-        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                 "Ankle boot"),
     ),
 }
 

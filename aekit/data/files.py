@@ -321,7 +321,8 @@ def load_npy(path: str | os.PathLike, *, limit: int | None = None, name: str | N
     except DataError:
         raise
     except _NPY_ERRORS as exc:
-        raise DataError(f"{path}: cannot read .npy file ({exc}), expected a numeric NumPy array without pickled objects") from exc
+        raise DataError(f"{path}: cannot read .npy file ({exc}), expected a numeric NumPy array without pickled "
+                        "objects") from exc
     if not isinstance(arr, np.ndarray):
         raise DataError(f"{path}: is an .npz archive, expected a single .npy array (rename it to .npz)")
     X, kind = _samples(arr, str(path), limit)
@@ -366,7 +367,8 @@ def load_npz(path: str | os.PathLike, *, limit: int | None = None, name: str | N
     try:
         archive = np.load(path, allow_pickle=False)
     except _NPY_ERRORS as exc:
-        raise DataError(f"{path}: cannot read .npz file ({exc}), expected a NumPy .npz archive without pickled objects") from exc
+        raise DataError(f"{path}: cannot read .npz file ({exc}), expected a NumPy .npz archive without pickled "
+                        "objects") from exc
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: holds a single array, expected an .npz archive (rename it to .npy)")
     with archive:
@@ -389,7 +391,8 @@ def load_npz(path: str | os.PathLike, *, limit: int | None = None, name: str | N
             except DataError:
                 raise
             except _NPY_ERRORS as exc:
-                raise DataError(f"{path}: cannot read array {key!r} ({exc}), expected a numeric array without pickled objects") from exc
+                raise DataError(f"{path}: cannot read array {key!r} ({exc}), expected a numeric array without "
+                                "pickled objects") from exc
 
         raw_x, raw_y, raw_xt, raw_yt = get(x_key), get(y_key), get(xt_key), get(yt_key)
 
@@ -517,14 +520,16 @@ def load_csv(path: str | os.PathLike, *, limit: int | None = None, name: str | N
                 if label is not None:
                     labels.append(row[label].strip())
         except (csv.Error, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: malformed CSV near line {reader.line_num} ({exc}), expected UTF-8 comma-separated text") from exc
+            raise DataError(f"{path}: malformed CSV near line {reader.line_num} ({exc}), expected UTF-8 "
+                            "comma-separated text") from exc
     if not rows:
         raise DataError(f"{path}: no data rows after the header {names}, expected at least one")
     X = as_samples_float32(np.array(rows, dtype=np.float64), str(path))
     y, classes = None, None
     if label is not None:
         column = labels
-        raw = np.array([float(v) for v in column]) if all(_is_number(v) for v in column) else np.array(column, dtype=str)
+        numeric = all(_is_number(v) for v in column)
+        raw = np.array([float(v) for v in column]) if numeric else np.array(column, dtype=str)
         (y,), classes = encode_labels([raw], f"{path}: column {names[label]!r}")
         y = y[: len(rows)]
     return Dataset(

@@ -212,7 +212,8 @@ class Scaler:
         bad = ~np.isfinite(X)
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise DataError(f"Scaler.fit: X contains {int(bad.sum())} NaN/inf value(s), first at index {first}; expected finite values")
+            raise DataError(f"Scaler.fit: X contains {int(bad.sum())} NaN/inf value(s), first at index {first}; "
+                            "expected finite values")
 
     def fit_transform(self, X: Any, value_range: tuple[float, float] | None = None) -> np.ndarray:
         return self.fit(X, value_range).transform(X)
@@ -306,7 +307,8 @@ class Scaler:
         shape, offset, scale = d.get("feature_shape"), d.get("offset"), d.get("scale")
         if shape is None and offset is None and scale is None:
             return scaler  # unfitted
-        if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
+        if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0
+                                                  for s in shape):
             raise DataError(f"Scaler.from_dict: feature_shape is {shape!r}, expected a list of positive ints")
         size = 1 if method in _GLOBAL else shape[0] if per == "channel" else math.prod(shape)
         for key, values in (("offset", offset), ("scale", scale)):

@@ -18,9 +18,10 @@ How an :class:`ArrayStream` shuffles (per epoch, seeded by ``(seed, epoch)``, th
 
 Memory: the buffer + one block per worker + one batch, whatever the data's size. Every row is seen exactly
 once per epoch in one process; under DDP every process takes the same number of full batches (a process
-whose blocks run out goes round them again, as ``DistributedSampler`` pads). The trainer's batches are made here (``batch_size`` rows per item), so no per-row Python work
-happens in the DataLoader. ``skip(n)`` resumes an epoch after its first ``n`` rows (the same order is drawn
-again and the first rows are discarded, so a resumed epoch sees exactly the rows the interrupted one had not).
+whose blocks run out goes round them again, as ``DistributedSampler`` pads). The trainer's batches are made here
+(``batch_size`` rows per item), so no per-row Python work happens in the DataLoader. ``skip(n)`` resumes an epoch
+after its first ``n`` rows (the same order is drawn again and the first rows are discarded, so a resumed epoch sees
+exactly the rows the interrupted one had not).
 """
 from __future__ import annotations
 
@@ -100,6 +101,8 @@ class ArrayStream(torch.utils.data.IterableDataset):
     transform : callable, optional
         Applied to every block ``(n, *sample_shape)`` float32 array after reading (the fitted scaler).
 
+    Notes
+    -----
     The trainer calls :meth:`configure` (batch size, seed) and :meth:`set_epoch`; iterating yields
     ``(inputs, targets)`` float32 tensor batches (targets = inputs).
     """

@@ -20,7 +20,8 @@ from aekit.estimators.segmenter import Segmenter
 from aekit.estimators.series import TimeSeriesAnomalyDetector, anomaly_ranges
 
 __all__ = ["AnomalyDetector", "AutoencoderEstimator", "Estimator", "ImageEstimator", "SeriesEstimator",
-           "rebuild_estimator", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "ImageCodec", "Reducer", "Restorer",
-           "Segmenter", "TimeSeriesAnomalyDetector", "anomaly_ranges", "RestorationTask", "estimator_class", "list_estimators", "list_restoration_tasks", "load_estimator",
+           "rebuild_estimator", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "ImageCodec", "Reducer",
+           "Restorer", "Segmenter", "TimeSeriesAnomalyDetector", "anomaly_ranges", "RestorationTask", "estimator_class",
+           "list_estimators", "list_restoration_tasks", "load_estimator",
            "register_estimator", "register_restoration_task", "list_score_types", "list_threshold_rules",
            "register_score_type", "register_threshold_rule", "list_scorers", "register_scorer"]

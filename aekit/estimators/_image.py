@@ -277,19 +277,19 @@ def tiled_apply(fn, image: np.ndarray, *, tile: int, overlap: int, factor: int, 
     stride = tile - overlap
     win = ramp_window(tile, overlap)
     win2 = torch.from_numpy(np.outer(win, win).astype(np.float32))   # (tile, tile)
-    corners = [(t, l) for t in tile_starts(hh, tile, stride) for l in tile_starts(ww, tile, stride)]
+    corners = [(t, left) for t in tile_starts(hh, tile, stride) for left in tile_starts(ww, tile, stride)]
     acc = weight = None
     src = torch.from_numpy(np.ascontiguousarray(img))
     for i in range(0, len(corners), batch_size):
         part = corners[i:i + batch_size]
-        xb = torch.stack([src[:, t:t + tile, l:l + tile] for t, l in part])  # (B, C, tile, tile)
+        xb = torch.stack([src[:, t:t + tile, left:left + tile] for t, left in part])  # (B, C, tile, tile)
         out = fn(xb).float()                                                # (B, K, tile, tile)
         if acc is None:
             acc = torch.zeros(out.shape[1], hh, ww)
             weight = torch.zeros(hh, ww)
-        for (t, l), o in zip(part, out):
-            acc[:, t:t + tile, l:l + tile] += o * win2
-            weight[t:t + tile, l:l + tile] += win2
+        for (t, left), o in zip(part, out):
+            acc[:, t:t + tile, left:left + tile] += o * win2
+            weight[t:t + tile, left:left + tile] += win2
     return (acc / weight)[:, :h, :w].numpy()
 
 

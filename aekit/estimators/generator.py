@@ -46,8 +46,8 @@ class Generator(AutoencoderEstimator):
         look real only with their noise. "auto": "residual" for sequences, else "none". For sequences the
         ``vae-seq`` model also defaults to ``beta=1e-4``: these three defaults took the sequence VAE's
         discriminative score below an AR model's on four NAB series (benchmarks/series_generation.py).
-    model_params, epochs, batch_size, lr, max_time, validation_fraction, scaler, random_state, device,
-    verbose : as in :class:`aekit.Reducer`.
+    model_params, epochs, batch_size, lr, max_time, validation_fraction, scaler, random_state, device, verbose
+        As in :class:`aekit.Reducer`.
 
     Attributes
     ----------
@@ -89,9 +89,9 @@ class Generator(AutoencoderEstimator):
                                  "batch_size": 32}]}
 
     def __init__(self, latent_dim: int = 16, *, model: str = "auto", density: str = "auto", n_components: int = 10,
-                 noise: str = "auto", model_params: dict | None = None, epochs: int = 50, batch_size: int = 128, lr: float = 3e-3,
-                 max_time: float | None = None, validation_fraction: float = 0.1, scaler: str = "auto",
-                 random_state=0, device: str = "cpu", verbose: bool = False):
+                 noise: str = "auto", model_params: dict | None = None, epochs: int = 50, batch_size: int = 128,
+                 lr: float = 3e-3, max_time: float | None = None, validation_fraction: float = 0.1,
+                 scaler: str = "auto", random_state=0, device: str = "cpu", verbose: bool = False):
         self.latent_dim = latent_dim
         self.model = model
         self.density = density
@@ -213,7 +213,7 @@ class Generator(AutoencoderEstimator):
         return noise.astype(np.float32)
 
     def interpolate(self, x_a, x_b, *, steps: int = 8) -> np.ndarray:
-        """Decode ``steps`` points on the line between the codes of two samples: (steps, *sample_shape)."""
+        """Decode ``steps`` points on the line between the codes of two samples: ``(steps, *sample_shape)``."""
         self._check_fitted()
         check_params("Generator.interpolate", {"steps": steps}, {"steps": Integer(2)})
         ends = self._validate(np.stack([np.asarray(x_a), np.asarray(x_b)]), reset=False)

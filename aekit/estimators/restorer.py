@@ -125,7 +125,8 @@ class Restorer(TaskInputs, ImageEstimator):
         **ImageEstimator._constraints, **TILING_CONSTRAINTS,
         "task": Instance(str, what="a registered restoration task (list_restoration_tasks())"),
         "corruption": NoneOr(Instance(str, Corruption, list, tuple,
-                                      what="a corruption spec such as 'gaussian:0.3', a Corruption, or a list of them")),
+                                      what="a corruption spec such as 'gaussian:0.3', a Corruption, or a list of "
+                                           "them")),
         "scale": Integer(1), "patch_size": NoneOr(Integer(1)), "n_patches": Integer(1),
         "noise_levels": NoneOr(Instance(tuple, list, what="(low, high) noise sigmas")),
     }

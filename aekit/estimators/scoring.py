@@ -100,7 +100,8 @@ class CombinedScore(ScoreType):
     """The sum of the standardised log-error and the standardised latent NLL (training statistics)."""
 
     def __call__(self, err, nll, stats):
-        return (np.log(err + 1e-12) - stats["err_mean"]) / stats["err_std"] + (nll - stats["nll_mean"]) / stats["nll_std"]
+        return ((np.log(err + 1e-12) - stats["err_mean"]) / stats["err_std"]
+                + (nll - stats["nll_mean"]) / stats["nll_std"])
 
 
 @register_score_type("error+knn")

@@ -86,8 +86,8 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
     stride : int, default 1
         Rows between the starts of training windows.
     epochs : int, default 30
-    batch_size, lr, min_steps, max_time, validation_fraction, scaler, model_params, random_state, device,
-    verbose : as in :class:`aekit.AnomalyDetector`.
+    batch_size, lr, min_steps, max_time, validation_fraction, scaler, model_params, random_state, device, verbose
+        As in :class:`aekit.AnomalyDetector`.
 
     Attributes
     ----------

@@ -107,15 +107,15 @@ class Autoencoder(nn.Module):
         return (self.latent_dim,)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, *input_shape) -> (B, latent_dim)"""
+        """``(B, *input_shape) -> (B, latent_dim)``"""
         return self.encoder(x)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, latent_dim) -> (B, *input_shape), before the output activation."""
+        """``(B, latent_dim) -> (B, *input_shape)``, before the output activation."""
         return self.decoder(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, latent_dim) -> (B, *input_shape)"""
+        """``(B, latent_dim) -> (B, *input_shape)``"""
         return self.out_act(self.decode_logits(z))
 
     def set_training_progress(self, step: int, total_steps: int) -> None:

@@ -7,7 +7,8 @@ probability of the quantisation bin). Here ``p`` is, per code unit, a mixture of
 logistic mixture of Salimans et al., "PixelCNN++", ICLR 2017, arxiv 1701.05517). The decoder also sees the
 noisy code in training: that noise is what pushes the encoder to spread its code over many quantisation
 bins (a straight-through rounding gives no such push and left the code too coarse here). In eval mode the
-code is rounded and the rate is that of the rounded code. Quantising and entropy coding real streams is aekit.codec's job.
+code is rounded and the rate is that of the rounded code. Quantising and entropy coding real streams is
+aekit.codec's job.
 """
 from __future__ import annotations
 

@@ -125,7 +125,8 @@ class _RecurrentDecoder(nn.Module):
         self.out = nn.Linear(hidden, channels)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h0 = torch.tanh(self.init(z)).view(-1, self.num_layers, self.hidden).transpose(0, 1).contiguous()  # (layers, B, hidden)
+        h0 = torch.tanh(self.init(z)).view(-1, self.num_layers, self.hidden)
+        h0 = h0.transpose(0, 1).contiguous()  # (layers, B, hidden)
         steps = z.unsqueeze(1).expand(-1, self.length, -1)  # (B, T, k)
         h, _ = self.lstm(steps, (h0, torch.zeros_like(h0)))  # (B, T, hidden)
         return self.out(h).transpose(1, 2)                   # (B, C, T)

@@ -10,7 +10,8 @@ import numpy as np
 
 from aekit.report.figures import figure_to_png, new_figure
 
-__all__ = ["score_histogram", "roc_curve_figure", "class_error_curves", "heatmap_overlay", "heatmap_grid", "series_figure"]
+__all__ = ["score_histogram", "roc_curve_figure", "class_error_curves", "heatmap_overlay", "heatmap_grid",
+           "series_figure"]
 
 
 def score_histogram(scores: np.ndarray, threshold: float, *, is_anomaly: np.ndarray | None = None) -> bytes:

@@ -67,7 +67,8 @@ class Batcher:
     def _take(self, room: int, *, first: bool = False) -> list:
         """Waiting requests that fit in ``room`` rows, oldest first (with ``first``, the oldest whatever its
         size); requests whose caller gave up (timed out) are dropped."""
-        taken, rows = [], 0
+        taken: list = []
+        rows = 0
         while self._pending:
             x, future = self._pending[0]
             if not future.done() and rows + len(x) > room and not (first and not taken):

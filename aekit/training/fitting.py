@@ -8,7 +8,7 @@ through the same Trainer, and returns what it built (:class:`Fitted`); it sets n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from aekit.training.config import TrainConfig
 from aekit.training.loggers import loggers_for_fit
 from aekit.training.loop import Trainer, TrainResult
 from aekit.validation import Integer, NoneOr, Real, check_params
+
+if TYPE_CHECKING:
+    from aekit.data.scalers import Scaler
 
 
 @dataclass
@@ -43,7 +46,7 @@ class Fitted:
     later stage of the model by name (``{"prior": ...}`` for a VQ-VAE)."""
 
     model: Autoencoder
-    scaler: object | None
+    scaler: Scaler | None
     result: TrainResult
     stages: dict[str, TrainResult] = field(default_factory=dict)
 

@@ -113,7 +113,7 @@ def anomaly_labels(y, n: int) -> np.ndarray:
     values = set(np.unique(y).tolist())
     if values <= {-1, 1} and -1 in values:
         return (y == -1).astype(int)                  # scikit-learn's predict convention
-    if not values <= {0, 1, True, False}:
+    if not values <= {0, 1}:  # True and False are 1 and 0
         raise ValueError(f"y must hold 0/1 (1 = anomaly) or -1/+1 (-1 = anomaly) labels, got {sorted(values)[:5]}")
     return y.astype(int)
 
