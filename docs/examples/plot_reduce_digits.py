@@ -8,7 +8,6 @@ Here the codes of the held-out digits feed a logistic regression (how much of th
 and a second reducer with a 2-D code draws the digits on a plane.
 """
 import matplotlib.pyplot as plt
-import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
