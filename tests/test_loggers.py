@@ -10,7 +10,8 @@ import aekit
 from aekit.cli import main
 from aekit.training.loggers import log_to, parse_destination, scalar_tag
 
-FAST = ["--epochs", "3", "--batch-size", "128", "--limit", "400", "--quiet"]
+# a short run without its HTML report (whose 2-D map compiles numba's code: about 40 s of CPU the first time)
+FAST = ["--epochs", "3", "--batch-size", "128", "--limit", "400", "--param", "report=false", "--quiet"]
 
 
 def read_scalars(folder) -> dict[str, list[tuple[int, float]]]:
@@ -24,7 +25,7 @@ def read_scalars(folder) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
-@pytest.mark.e2e  # aekit train writes its report too: about 5 s with numba's first compile aside
+@pytest.mark.e2e  # a real aekit train run
 def test_aekit_train_log_tensorboard_writes_the_loss_curves(tmp_path):
     pytest.importorskip("tensorboard")
     out, logdir = tmp_path / "run", tmp_path / "tb"

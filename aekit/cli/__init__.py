@@ -35,7 +35,7 @@ _TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "max
                 "weight_decay": "weight_decay", "optimizer": "optimizer", "schedule": "schedule",
                 "precision": "precision"}
 _RUN_KEYS = {"data", "out", "model", "latent_dim", "data_dir", "image_size", "grayscale", "scaler",
-             "val_fraction", "test_fraction", "limit", "resume", "corruption"}
+             "val_fraction", "test_fraction", "limit", "resume", "corruption", "report"}
 
 
 # modules under aekit/cli/ that add task sub-commands: add_parser(sub) sets defaults(handler=fn(args) -> int)
