@@ -38,10 +38,13 @@ exclude_patterns = ["_build", "README.md", "examples/README.rst", "auto_examples
                     "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.md5", "auto_examples/*.json"]
 templates_path: list[str] = []
 
-# API reference: members in source order, numpydoc sections read by napoleon; the signatures show the hints
+# API reference: members in source order, numpydoc sections read by napoleon; signatures show names and
+# defaults, the type hints go beside the parameters the docstring describes (dataclasses' string annotations
+# would show quoted in a signature)
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": True}
-autodoc_typehints = "signature"
+autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented_params"
 autodoc_preserve_defaults = True  # defaults as written ("auto", None), not their repr at import
 autoclass_content = "class"
 napoleon_google_docstring = False
