@@ -38,6 +38,7 @@ flat = Reducer(latent_dim=2, epochs=30, batch_size=64).fit(X_train).transform(X_
 fig, ax = plt.subplots(figsize=(5, 4.5))
 points = ax.scatter(flat[:, 0], flat[:, 1], c=y_test, cmap="tab10", s=10)
 fig.colorbar(points, ax=ax, label="digit")
+# sphinx_gallery_thumbnail_number = 2
 ax.set_title("2-D autoencoder codes of the held-out digits")
 fig.tight_layout()
 plt.show()
