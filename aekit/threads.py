@@ -115,6 +115,11 @@ def _controller():
     return _pools[0]
 
 
+def limit_pools(n: int) -> None:
+    """Limit the BLAS / OpenMP pools loaded now to ``n`` threads for the rest of the process (a server)."""
+    _controller().limit(limits=n)
+
+
 @contextlib.contextmanager
 def compute_threads(n: int):
     """Run the block with ``n`` torch intra-op threads (and the BLAS / OpenMP pools ``threadpoolctl`` finds
@@ -269,6 +274,12 @@ def held():
         yield
     finally:
         _depth.n = depth
+
+
+def hold_this_thread() -> None:
+    """Every later call in this thread keeps the process's count as it is (:func:`held` for the thread's whole
+    life: a server's worker thread)."""
+    _depth.n = max(getattr(_depth, "n", 0), 1)
 
 
 def threaded_call(method):
