@@ -17,13 +17,20 @@ The rule, first match wins:
    with two threads each on two cores ran 10-30 times slower than alone (OpenMP threads spin while they
    wait), one thread each runs them at their share.
 
+A whole estimator call (``fit``, ``predict``, ``score_samples``, ...: scoring, statistics and mixtures as
+well as training) runs under :func:`call_threads`, which applies the same rule once at its start, so
+concurrent fits share the cores in every phase, not only in the training loop.
+
 :func:`compute_threads` applies a count to torch (and, through ``threadpoolctl``, to the BLAS / OpenMP pools
 of NumPy and scikit-learn) for the duration of a block, then restores the caller's.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import sys
+import threading
 import time
 
 import torch
@@ -95,16 +102,32 @@ def one_blas_thread():
         yield
 
 
+_pools: list = [None, -1]     # a threadpoolctl controller, and len(sys.modules) when it was made
+
+
+def _controller():
+    """The BLAS / OpenMP pools loaded in this process, found once and again only after new imports (finding
+    them costs ~18 ms: ``threadpool_limits`` looked them up afresh on every call, every fit)."""
+    if _pools[0] is None or _pools[1] != len(sys.modules):
+        from threadpoolctl import ThreadpoolController
+
+        _pools[:] = [ThreadpoolController(), len(sys.modules)]
+    return _pools[0]
+
+
+def limit_pools(n: int) -> None:
+    """Limit the BLAS / OpenMP pools loaded now to ``n`` threads for the rest of the process (a server)."""
+    _controller().limit(limits=n)
+
+
 @contextlib.contextmanager
 def compute_threads(n: int):
     """Run the block with ``n`` torch intra-op threads (and the BLAS / OpenMP pools ``threadpoolctl`` finds
     limited to ``n``); the caller's settings come back afterwards."""
-    from threadpoolctl import threadpool_limits
-
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
-        with threadpool_limits(limits=n):
+        with _controller().limit(limits=n):
             yield n
     finally:
         torch.set_num_threads(before)
@@ -119,29 +142,48 @@ def training_threads(model: torch.nn.Module, example: torch.Tensor, batch_size: 
 class ThreadGovernor:
     """Adapts the thread count of a running fit to what other processes use of the machine (rule 3 only).
 
-    ``start()`` samples the machine for ``probe`` seconds and returns the count to begin with; ``update()``,
-    called after every step, re-decides about once every ``interval`` seconds and applies the change with
-    ``torch.set_num_threads``. The count is ``wanted`` minus the cores the other processes keep busy (at least
-    one). Without ``/proc/stat`` (not Linux) it keeps ``wanted``.
+    ``start()`` returns the count to begin with at once, from the processes the machine runs at that instant
+    (``procs_running`` in ``/proc/stat``; it used to sample the machine for 50 ms, 6 % of a 128-step ``mlp``
+    epoch); ``update()``, called after every step, re-decides from the busy CPU time of the other processes
+    ``probe`` seconds later, then about once every ``interval`` seconds, and applies a change with
+    ``torch.set_num_threads``. The count is ``wanted`` minus the cores the other processes keep busy (at
+    least one). Without ``/proc/stat`` (not Linux) it keeps ``wanted``.
     """
 
-    def __init__(self, wanted: int, *, interval: float = 1.0, probe: float = 0.05):
+    def __init__(self, wanted: int, *, interval: float = 1.0, probe: float = 0.2):
         self.wanted, self.interval, self.probe = wanted, interval, probe
         self.current = wanted
         self._last = None
+        self._wait = probe
 
     @staticmethod
-    def _machine() -> float | None:
-        """Busy CPU seconds of the whole machine since boot, from /proc/stat's first line."""
+    def _read_stat() -> list[str]:
         try:
             with open("/proc/stat") as f:
-                fields = [float(v) for v in f.readline().split()[1:]]
-        except (OSError, ValueError):
+                return f.read().splitlines()
+        except OSError:
+            return []
+
+    @classmethod
+    def _machine(cls) -> float | None:
+        """Busy CPU seconds of the whole machine since boot, from /proc/stat's first line."""
+        lines = cls._read_stat()
+        try:
+            fields = [float(v) for v in lines[0].split()[1:]]
+        except (IndexError, ValueError):
             return None
         tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)          # idle + iowait
         total = sum(fields[:8])                                              # guest time is inside user time
         return (total - idle) / tick
+
+    @classmethod
+    def _running(cls) -> int | None:
+        """Threads of the whole machine running or ready to run at this instant (this one included)."""
+        for line in cls._read_stat():
+            if line.startswith("procs_running "):
+                return int(line.split()[1])
+        return None
 
     def _sample(self):
         machine = self._machine()
@@ -150,24 +192,26 @@ class ThreadGovernor:
     def _decide(self, before, after) -> int:
         wall = after[0] - before[0]
         others = max(0.0, (after[2] - before[2]) - (after[1] - before[1])) / max(wall, 1e-9)  # busy cores
-        free = available_cores() - others
-        return max(1, min(self.wanted, int(free + 0.5)))
+        return self._fit(others)
+
+    def _fit(self, others: float) -> int:
+        """The count that leaves the cores ``others`` keep busy to them."""
+        return max(1, min(self.wanted, int(available_cores() - others + 0.5)))
 
     def start(self) -> int:
         if self.wanted > 1:
-            first = self._sample()
-            if first is not None:
-                time.sleep(self.probe)
-                self._last = self._sample()
-                self.current = self._decide(first, self._last)
+            self._last = self._sample()
+            running = self._running() if self._last is not None else None
+            if running is not None:
+                self.current = self._fit(max(0, running - 1))
         return self.current
 
     def update(self) -> None:
-        if self._last is None or time.perf_counter() - self._last[0] < self.interval:
+        if self._last is None or time.perf_counter() - self._last[0] < self._wait:
             return
         now = self._sample()
         n = self._decide(self._last, now)
-        self._last = now
+        self._last, self._wait = now, self.interval
         if n != self.current:
             torch.set_num_threads(n)
             self.current = n
@@ -195,3 +239,55 @@ def step_flops(model: torch.nn.Module, example: torch.Tensor, batch_size: int) -
         return 3.0 * counter.get_total_flops() * batch_size
     except Exception:  # an operator the counter does not know: no estimate
         return None
+
+
+_depth = threading.local()    # calls of call_threads active in this thread (nested calls keep the outer count)
+
+
+@contextlib.contextmanager
+def call_threads():
+    """Run a whole estimator call with the count of the rule above: fixed by the setting or the environment,
+    else the cores other processes leave free at its start (:meth:`ThreadGovernor.start`). A call inside
+    another (``fit`` scoring its training data) keeps the outer one's count; the training loop inside decides
+    its own (smaller for small steps, governed while it runs)."""
+    if getattr(_depth, "n", 0):
+        with held():
+            yield torch.get_num_threads()
+        return
+    n = num_threads()
+    gov = governor(n)
+    _depth.n = 1
+    try:
+        with compute_threads(gov.start() if gov is not None else n) as used:
+            yield used
+    finally:
+        _depth.n = 0
+
+
+@contextlib.contextmanager
+def held():
+    """Calls made in this thread inside the block keep the process's count as it is (a server that set its
+    threads once, :func:`aekit.serve.app.use_threads`): no per-call decision."""
+    depth = getattr(_depth, "n", 0)
+    _depth.n = depth + 1
+    try:
+        yield
+    finally:
+        _depth.n = depth
+
+
+def hold_this_thread() -> None:
+    """Every later call in this thread keeps the process's count as it is (:func:`held` for the thread's whole
+    life: a server's worker thread)."""
+    _depth.n = max(getattr(_depth, "n", 0), 1)
+
+
+def threaded_call(method):
+    """Decorator: ``method`` runs under :func:`call_threads` (the estimators' public methods, see
+    ``aekit.estimators._core``)."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with call_threads():
+            return method(*args, **kwargs)
+    wrapper.__aekit_threaded__ = True
+    return wrapper

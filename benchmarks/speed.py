@@ -2,6 +2,7 @@
 
     python benchmarks/speed.py                  # ~5 min on 2 cores; run it alone
     python benchmarks/speed.py --quick          # fewer repeats
+    python benchmarks/speed.py --bare-only      # the ceiling and aekit's Trainer step against a bare loop
 
 1. The ceiling: this machine's peak float32 FLOP/s for a matrix product (``torch.mm``, square sizes
    512-4096) and for a convolution (``torch.nn.functional.conv2d``, 3x3, several channel counts), the best of
@@ -12,7 +13,9 @@
    MNIST-shaped data at several batch sizes; the FLOPs of one step (forward + backward) are counted by
    ``torch.utils.flop_counter.FlopCounterMode``; achieved FLOP/s = FLOPs per step x steps / seconds, and its
    fraction of the matching ceiling (matmul for ``mlp``, convolution for ``conv``).
-3. Inference: reconstruction samples/s and FLOP/s at several batch sizes for PyTorch eager (``no_grad``),
+3. The Trainer step against a bare PyTorch loop (same model, AdamW, batch 128, data in memory; see
+   ``bare_loop_seconds``), interleaved in one process so that the machine's load hits both alike.
+4. Inference: reconstruction samples/s and FLOP/s at several batch sizes for PyTorch eager (``no_grad``),
    ``torch.compile`` and ONNX Runtime (``aekit.export_onnx``), side by side.
 
 The training data is random (the speed of a step does not depend on the values). Writes
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -106,6 +110,66 @@ def training_speed(name: str, batch: int, n: int, ceiling: float, variant: str =
             "achieved_gflops": achieved, "fraction_of_ceiling": achieved / ceiling, "threads": torch.get_num_threads()}
 
 
+def bare_loop_seconds(model, x: np.ndarray, batch: int) -> tuple[float, int]:
+    """The reference a user would write: the same model, ``torch.optim.AdamW(lr=3e-3)`` as constructed by default,
+    shuffled batches sliced from the data in memory, MSE, ``zero_grad`` / ``backward`` / ``step``; no hooks,
+    metrics, schedule, checks or thread decisions. Returns (seconds, CPU seconds, steps)."""
+    t, c = time.perf_counter(), time.process_time()
+    data = torch.from_numpy(x)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    order = torch.randperm(len(data))
+    steps = 0
+    for start in range(0, len(data), batch):
+        xb = data.index_select(0, order[start:start + batch])
+        loss = torch.nn.functional.mse_loss(model(xb).recon, xb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        steps += 1
+    return time.perf_counter() - t, time.process_time() - c, steps
+
+
+def trainer_seconds(model, x: np.ndarray, config) -> tuple[float, int]:
+    """aekit's Trainer over the same data: the whole ``fit`` (setup, steps, the end-of-fit checks)."""
+    from aekit.training import Trainer
+
+    t, c = time.perf_counter(), time.process_time()
+    steps = Trainer(model, config).fit(x).steps
+    return time.perf_counter() - t, time.process_time() - c, steps
+
+
+def step_against_bare(name: str, batch: int, n: int, rounds: int, ceiling: float) -> dict:
+    """aekit's Trainer step against the bare loop, interleaved (bare, Trainer, bare, ...) in this process so a
+    change in the machine's load hits both alike; medians over ``rounds`` of the per-step times and of their
+    ratio."""
+    from aekit import create_model
+    from aekit.training import TrainConfig
+
+    model = create_model(name, input_shape=(1, 28, 28), latent_dim=32)
+    flops = step_flops(model, batch)
+    x = np.random.default_rng(0).random((n, 1, 28, 28), dtype=np.float32)
+    config = TrainConfig(epochs=1, batch_size=batch, progress=False, early_stopping=None, device="cpu")
+    trainer_seconds(model, x[:batch * 3], config)              # warm-up of both: allocations, oneDNN kernels
+    bare_loop_seconds(model, x[:batch * 3], batch)
+    bare, ours, bare_cpu, ours_cpu = [], [], [], []
+    for _ in range(rounds):
+        s, c, k = bare_loop_seconds(model, x, batch)
+        bare.append(s / k)
+        bare_cpu.append(c / k)
+        s, c, k = trainer_seconds(model, x, config)
+        ours.append(s / k)
+        ours_cpu.append(c / k)
+    med = statistics.median
+    ratios = [o / b for o, b in zip(ours, bare)]
+    return {"model": name, "batch": batch, "rounds": rounds, "bare_ms": 1e3 * med(bare), "trainer_ms": 1e3 * med(ours),
+            "ratio": med(ratios), "ratios": ratios,
+            "cpu_ratio": med([o / b for o, b in zip(ours_cpu, bare_cpu)]),   # CPU seconds: steadier under load
+            "trainer_fraction_of_ceiling": flops / med(ours) / 1e9 / ceiling,
+            "bare_fraction_of_ceiling": flops / med(bare) / 1e9 / ceiling, "threads": torch.get_num_threads(),
+            "load": os.getloadavg()[0]}
+
+
 def inference_speed(name: str, batches: list[int], repeats: int, ceiling: float) -> list[dict]:
     from aekit import create_model, export_onnx
 
@@ -153,7 +217,7 @@ def report(res: dict) -> str:
              "## Training (aekit's Trainer, one epoch of random MNIST-shaped data)", "",
              "| model | variant | batch | samples/s | GFLOP per step | achieved GFLOP/s | fraction of ceiling |",
              "|---|---|---:|---:|---:|---:|---:|"]
-    for r in res["training"]:
+    for r in res.get("training", []):
         lines.append(f"| {r['model']} | {r['variant']} | {r['batch']} | {r['samples_per_s']:.0f} | {r['gflops_per_step']:.3f} | "
                      f"{r['achieved_gflops']:.1f} | {100 * r['fraction_of_ceiling']:.0f} % |")
     lines += ["", "Ceiling for `mlp`: the matmul ceiling; for `conv`: the convolution ceiling (both float32, so a "
@@ -163,9 +227,21 @@ def report(res: dict) -> str:
               "## Inference (reconstruction)", "",
               "| model | runtime | batch | samples/s | achieved GFLOP/s | fraction of ceiling |",
               "|---|---|---:|---:|---:|---:|"]
-    for r in res["inference"]:
+    for r in res.get("inference", []):
         lines.append(f"| {r['model']} | {r['runtime']} | {r['batch']} | {r['samples_per_s']:.0f} | "
                      f"{r['achieved_gflops']:.1f} | {100 * r['fraction_of_ceiling']:.0f} % |")
+    if res.get("bare"):
+        lines += ["", "## Trainer step against a bare PyTorch loop (`--bare-only` runs just this)", "",
+                  "Interleaved in one process (bare, Trainer, bare, ...), medians over the rounds; the bare loop: "
+                  "the same model, `torch.optim.AdamW(lr=3e-3)` as constructed by default, batches sliced from the "
+                  "data in memory, MSE; the Trainer's time is its whole `fit` (setup and end-of-fit checks included).",
+                  "", "| model | batch | bare loop (ms/step) | Trainer (ms/step) | Trainer / bare (median) | CPU-time ratio | "
+                  "Trainer fraction of ceiling | bare fraction | threads | load |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in res["bare"]:
+            lines.append(f"| {r['model']} | {r['batch']} | {r['bare_ms']:.2f} | {r['trainer_ms']:.2f} | "
+                         f"{r['ratio']:.3f} | {r['cpu_ratio']:.3f} | {100 * r['trainer_fraction_of_ceiling']:.0f} % | "
+                         f"{100 * r['bare_fraction_of_ceiling']:.0f} % | {r['threads']} | {r['load']:.2f} |")
     lines += ["", f"Load average when written: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)."]
     return "\n".join(lines) + "\n"
 
@@ -180,10 +256,24 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repeats and samples")
     ap.add_argument("--batches", default="64,128,256,512", help="training batch sizes")
     ap.add_argument("--tag", default="speed")
+    ap.add_argument("--bare-only", action="store_true", help="only the ceiling and the Trainer-vs-bare-loop rows")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the Trainer-vs-bare comparison")
     args = ap.parse_args()
     repeats, n = (3, 4096) if args.quick else (10, 16384)
     ceiling = {"matmul": matmul_ceiling(repeats), "conv": conv_ceiling(repeats)}
     print(json.dumps({k: round(v["gflops"], 1) for k, v in ceiling.items()}), flush=True)
+    bare = []
+    for name, ref in (("mlp", "matmul"), ("conv", "conv")):
+        bare.append(step_against_bare(name, 128, n, args.rounds, ceiling[ref]["gflops"]))
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in bare[-1].items()}), flush=True)
+    if args.bare_only:
+        res = {"ceiling": ceiling, "bare": bare}
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"{args.tag}.json").write_text(json.dumps(res, indent=1))
+        md = report(res)
+        (RESULTS / f"{args.tag}.md").write_text(md)
+        print(md)
+        return
     training = []
     for name, ref, default_batch in (("mlp", "matmul", 128), ("conv", "conv", 128)):
         for batch in [int(b) for b in args.batches.split(",")]:
@@ -195,7 +285,7 @@ def main() -> None:
     inference = []
     for name, ref in (("mlp", "matmul"), ("conv", "conv")):
         inference += inference_speed(name, [1, 64, 1024], repeats, ceiling[ref]["gflops"])
-    res = {"ceiling": ceiling, "training": training, "inference": inference}
+    res = {"ceiling": ceiling, "bare": bare, "training": training, "inference": inference}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.tag}.json").write_text(json.dumps(res, indent=1))
     md = report(res)

@@ -1,5 +1,7 @@
 """aekit decides its compute threads in one place: the setting, then the environment, then the cores this
 process may use (shared among torchrun's local processes), and one thread for small training steps."""
+import time
+
 import pytest
 import torch
 
@@ -84,9 +86,10 @@ def test_governor_gives_up_the_cores_other_processes_use(monkeypatch, others_bus
 
 def test_governor_applies_its_decision_between_steps(monkeypatch):
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
-    samples = iter([(0.0, 0.0, 0.0), (0.05, 0.0, 0.0), (2.0, 1.0, 3.0)])   # idle at first, then another process
+    samples = iter([(0.0, 0.0, 0.0), (2.0, 1.0, 3.0)])   # idle at first, then another process
     gov = threads.ThreadGovernor(2, probe=0.0)
     monkeypatch.setattr(gov, "_sample", lambda: next(samples))
+    monkeypatch.setattr(gov, "_running", lambda: 1)      # only this process runs when the fit starts
     monkeypatch.setattr(threads.time, "perf_counter", lambda: 2.0)
     before = torch.get_num_threads()
     try:
@@ -102,3 +105,32 @@ def test_no_governor_when_the_count_is_fixed(monkeypatch):
     assert threads.governor(2) is None
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert threads.governor(1) is None and isinstance(threads.governor(2), threads.ThreadGovernor)
+
+
+@pytest.mark.parametrize("running, expected", [(1, 2), (2, 1), (5, 1)])
+def test_governor_starts_at_once_from_the_processes_running(monkeypatch, running, expected):
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    gov = threads.ThreadGovernor(2)
+    monkeypatch.setattr(gov, "_running", lambda: running)
+    t0 = time.perf_counter()
+    assert gov.start() == expected
+    assert time.perf_counter() - t0 < 0.04                   # no sampling pause before the first step
+
+
+def test_a_whole_estimator_call_runs_under_one_decision(monkeypatch):
+    seen = []
+    real = threads.compute_threads
+
+    def spy(n):
+        seen.append(n)
+        return real(n)
+
+    monkeypatch.setattr(threads, "compute_threads", spy)
+    aekit.set_num_threads(1)
+    reducer = aekit.Reducer(latent_dim=2, epochs=1).fit(torch.rand(40, 6).numpy())
+    assert seen == [1]                               # fit: one decision (its inner calls keep it)
+    reducer.transform(torch.rand(5, 6).numpy())
+    assert seen == [1, 1]
+    with threads.held():                             # a server that set its threads once: no decision
+        reducer.transform(torch.rand(5, 6).numpy())
+    assert seen == [1, 1]

@@ -17,6 +17,7 @@ function, :func:`aekit.training.train_autoencoder`).
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -33,6 +34,7 @@ from aekit.estimators._state import JSON, dump_state, jsonable, load_state
 from aekit.persistence import ModelFileError, TrainedAutoencoder, read_model, save_model
 from aekit.registry import Registry
 from aekit.seeding import Seeds
+from aekit.threads import threaded_call
 from aekit.training.fitting import Fitted, ModelSpec
 from aekit.validation import RANDOM_STATE, Boolean, Either, Instance, Integer, NoneOr, Options, Real, check_params
 
@@ -55,6 +57,11 @@ def estimator_class(name: str) -> type["Estimator"]:
 
 
 VALIDATION_FRACTION = Real(0, 1, closed="left")
+# the public methods that compute (each runs under one thread decision, aekit/threads.py)
+THREADED_METHODS = ("fit", "partial_fit", "fit_predict", "fit_transform", "predict", "predict_proba",
+                    "predict_channels", "transform", "inverse_transform", "score", "score_samples",
+                    "decision_function", "anomaly_score", "error_map", "reconstruct", "compress", "decompress",
+                    "sample", "interpolate", "encode_codes", "score_to", "reconstruct_to", "transform_to")
 
 
 class Estimator(BaseEstimator):
@@ -89,6 +96,15 @@ class Estimator(BaseEstimator):
     # what a fitted estimator keeps beyond its autoencoder ({attribute: codec}, aekit.estimators._state);
     # a subclass extends it: {**Parent._fitted, "classes_": ARRAY}
     _fitted: dict = {"history_": JSON, "n_iter_": JSON}
+
+    def __init_subclass__(cls, **kwargs):
+        """Every public compute method a class defines runs under one thread count for the whole call
+        (training, scoring, statistics, mixtures: :func:`aekit.threads.call_threads`)."""
+        super().__init_subclass__(**kwargs)
+        for name in THREADED_METHODS:
+            method = cls.__dict__.get(name)
+            if inspect.isfunction(method) and not getattr(method, "__aekit_threaded__", False):
+                setattr(cls, name, threaded_call(method))
 
     # ------------------------------------------------------------------------------------ parameters
     def _check_params(self) -> None:

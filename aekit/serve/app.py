@@ -283,20 +283,29 @@ def _unsupported(ctype: str, accepted: list[str], op: Operation) -> RequestError
 
 # ---------------------------------------------------------------------------------------- processes
 def use_threads(n: int) -> None:
-    """``n`` torch compute threads in this process (one per worker is the default), and one inter-op thread."""
+    """``n`` torch compute threads in this process (one per worker is the default), the BLAS / OpenMP pools
+    limited to ``n`` as well, and one inter-op thread. The worker threads keep this count on every call
+    (:func:`aekit.serve.batching.serving_thread`)."""
     import torch
 
-    from aekit.threads import set_num_threads
+    from aekit.threads import limit_pools, set_num_threads
 
     set_num_threads(n)
     torch.set_num_threads(n)
+    limit_pools(n)
     with contextlib.suppress(RuntimeError):   # allowed only before torch's first parallel work
         torch.set_num_interop_threads(1)
 
 
 def load_models(folders: dict[str, str]) -> dict[str, ServedModel]:
-    """name -> folder, opened with :func:`load_served`."""
-    return {name: load_served(folder, name) for name, folder in folders.items()}
+    """name -> folder, opened with :func:`load_served`; small requests go through ONNX Runtime where it is
+    faster for a model's operation (:func:`aekit.serve.onnx.accelerate`, timed here at load)."""
+    from aekit.serve.onnx import accelerate
+
+    served = {name: load_served(folder, name) for name, folder in folders.items()}
+    for model in served.values():
+        accelerate(model)
+    return served
 
 
 def from_environment():

@@ -24,10 +24,10 @@ class QueueFull(Exception):
 
 
 class Runner:
-    """One model's worker thread."""
+    """One model's worker thread (set up by :func:`serving_thread`)."""
 
     def __init__(self, name: str):
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"aekit-serve-{name}")
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"aekit-serve-{name}", initializer=serving_thread)
 
     async def call(self, fn: Callable, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -36,6 +36,26 @@ class Runner:
         """End the thread once its call returns; waits for nothing (the server has already waited for its
         requests, and a model stuck past a request's timeout must not hold the shutdown)."""
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def serving_thread() -> None:
+    """What a worker thread computes under, set once in it (both settings are this thread's own):
+
+    - the process's compute threads as the server set them (:func:`aekit.serve.app.use_threads`), with no
+      thread decision per call (:func:`aekit.threads.hold_this_thread`);
+    - scikit-learn's input checks skipped (``assume_finite``, ``skip_parameter_validation``): the server has
+      checked every input (finite numbers of the declared shape) and every output (a non-finite one is an
+      error that names it), and the fitted parts' parameters were checked when they were fitted. A detector's
+      nearest-neighbour scores call scikit-learn several times per request: one table row scored in 7.5 ms
+      of CPU with the checks, 5.3 ms without (a loaded 2-core machine)."""
+    from aekit.threads import hold_this_thread
+
+    hold_this_thread()
+    try:
+        import sklearn
+    except ImportError:
+        return
+    sklearn.set_config(assume_finite=True, skip_parameter_validation=True)
 
 
 class Batcher:
