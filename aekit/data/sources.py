@@ -87,6 +87,8 @@ def open_stream(source, *, data_dir=None, limit: int | None = None) -> ArrayStre
     rows = len(stream) if limit is None else min(len(stream), int(limit))
     if rows * stream.row_bytes <= threshold:
         return None
+    if len(stream) < 64 * stream.block_size:   # blocks fine enough to hold some out for validation and testing
+        stream = ArrayStream(path, block_size=max(1, len(stream) // 64))
     if rows < len(stream):
         stream = _head(stream, rows)
     return stream
