@@ -155,23 +155,22 @@ def fit_scaler(stream: ArrayStream, layout: Callable[[np.ndarray], np.ndarray], 
     if kind == "image" and dtypes == {np.dtype(np.uint8)} and method in (None, "range", "none"):
         scaler = Scaler(method or "range")   # an 8-bit file needs no pass: its range is known, its values finite
         return scaler.fit(example, value_range=(0.0, 255.0)), (0.0, 255.0)
-    lo, hi = np.inf, -np.inf
-
-    def pieces():
-        nonlocal lo, hi
-        for rows in stream.chunks(rows=chunk_rows(stream)):
-            x = layout(rows)
-            lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
-            yield x
-
-    stats = Scaler(method if method in ("minmax", "standard") else "minmax",
-                   per=get_kind(kind).default_scaler().per)
-    stats.fit_chunks(pieces())   # checks every value is finite
-    value_range = (0.0, 1.0) if kind == "image" and lo >= 0.0 and hi <= 1.0 else None
+    if method == "standard":   # means and deviations, merged piece by piece
+        return Scaler("standard", per=get_kind(kind).default_scaler().per).fit_chunks(
+            layout(rows) for rows in stream.chunks(rows=chunk_rows(stream))), None
+    lo = hi = None   # per value: what "minmax" needs, and the raw range, in one cheap pass
+    for rows in stream.chunks(rows=chunk_rows(stream)):
+        x = layout(rows)
+        p_lo, p_hi = x.min(axis=0), x.max(axis=0)
+        lo, hi = (p_lo, p_hi) if lo is None else (np.minimum(lo, p_lo), np.maximum(hi, p_hi))
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):   # NaN and inf reach the minimum or maximum
+        raise DataError(f"{stream.paths[0]}: the data hold NaN or infinite values; expected finite numbers")
+    low, high = float(lo.min()), float(hi.max())
+    value_range = (0.0, 1.0) if kind == "image" and low >= 0.0 and high <= 1.0 else None
     scaler = Scaler(method) if method else get_kind(kind).default_scaler(value_range=value_range)
-    if scaler.method == stats.method and scaler.per == stats.per:
-        return stats, value_range
-    return scaler.fit(example, value_range=value_range or (lo, hi + 1e-12)), value_range
+    if scaler.method == "minmax":   # the two rows' minimum and maximum are the data's, per value and per channel
+        return scaler.fit(np.stack([lo, hi])), value_range
+    return scaler.fit(example, value_range=value_range or (low, high + 1e-12)), value_range
 
 
 def write_rows(path, stream: ArrayStream, fn: Callable[[np.ndarray], np.ndarray]) -> tuple[int, ...]:
