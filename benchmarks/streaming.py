@@ -209,7 +209,7 @@ def make_float_images(path: Path, gb: float, sparse: bool) -> int:
 def timed(cmd: list[str]) -> dict:
     """Run ``cmd`` under ``/usr/bin/time -v``: its peak RSS (GB) and wall time (s)."""
     t = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
+    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise RuntimeError(" ".join(cmd) + "\n" + proc.stderr[-3000:])
@@ -232,7 +232,8 @@ def cli(source: str, gb: float, sparse: bool, delete: bool) -> dict:
             ds = load_dataset(source)
             size = (ds.train.X.nbytes + (ds.test.X.nbytes if ds.test is not None else 0)) / 2**30
             del ds
-            base = timed([sys.executable, "-c", "import torch, aekit.run, aekit.training, aekit.report, sklearn.decomposition"])
+            imports = "import torch, aekit.run, aekit.training, aekit.report, sklearn.decomposition"
+            base = timed([sys.executable, "-c", imports])
             run = timed([*aekit, "train", "--data", source, "--model", "conv", "--epochs", "1", "--max-time", "20",
                          "--quiet", "--out", str(work / "train")])
             return {"data": f"{source}: {size:.3f} GB as float32", "float32_gb": size, "imports": base, "train": run,
@@ -270,8 +271,9 @@ def cli_report(res: dict) -> str:
         if "rss_over_float32" in part:
             lines.append(f"| {part['data']} | peak RSS / float32 size: {part['rss_over_float32']:.2f}x; above the imports: "
                          f"{part['rss_above_imports_over_float32']:.2f}x | | | |")
-    lines += ["", f"{os.cpu_count()} CPU cores; RAM {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} "
-              "GiB. The streaming threshold was the default ($AEKIT_STREAM_BYTES unset)."]
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    lines += ["", (f"{os.cpu_count()} CPU cores; RAM {ram:.0f} GiB. The streaming threshold was the default "
+                   "($AEKIT_STREAM_BYTES unset).")]
     return "\n".join(lines) + "\n"
 
 

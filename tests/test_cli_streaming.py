@@ -81,7 +81,7 @@ def test_outputs_are_written_a_piece_at_a_time(monkeypatch, images, tmp_path):
 def test_a_streamed_run_holds_out_bounded_parts_and_fits_the_scaler_in_one_pass(monkeypatch, images):
     from aekit.run import RunOptions, prepare_stream
 
-    path, x = images
+    path, _ = images
     monkeypatch.setattr("aekit.run.EVAL_ROWS", 50)
     monkeypatch.setenv(STREAM_ENV, "100K")
     passes = []
@@ -98,7 +98,7 @@ def test_a_streamed_run_holds_out_bounded_parts_and_fits_the_scaler_in_one_pass(
 
 @pytest.mark.e2e
 def test_train_and_encode_stream_a_file_past_the_threshold(monkeypatch, images, tmp_path):
-    path, x = images
+    path, _ = images
     monkeypatch.setenv(STREAM_ENV, "100K")
     out = tmp_path / "run"
     assert main(["train", "--data", str(path), "--model", "mlp", "--latent-dim", "4", "--epochs", "1",

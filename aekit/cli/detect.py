@@ -19,7 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.cli.common import add_output_folder, is_stream, load_all, make_estimator, output_folder, pieces, take
+from aekit.cli.common import (
+    add_output_folder,
+    is_stream,
+    load_all,
+    make_estimator,
+    output_folder,
+    pieces,
+    take,
+)
 from aekit.cli.grammar import Renamed, add_fit_flags, add_model_source, refuse_fit_flags
 
 

@@ -15,18 +15,30 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from aekit.data._images import check_image_size, convert_channels, resize, to_channels_first
+from aekit.data._images import (
+    check_image_size,
+    convert_channels,
+    resize,
+    to_channels_first,
+)
 from aekit.data.errors import DataError
 from aekit.data.scalers import Scaler
 from aekit.data.streaming import ArrayStream, csv_to_shards
 
-__all__ = ["STREAM_ENV", "stream_threshold", "open_stream", "model_layout", "fit_scaler", "write_rows",
-           "chunk_rows"]
+__all__ = [
+    "STREAM_ENV",
+    "chunk_rows",
+    "fit_scaler",
+    "model_layout",
+    "open_stream",
+    "stream_threshold",
+    "write_rows",
+]
 
 STREAM_ENV = "AEKIT_STREAM_BYTES"
 DEFAULT_MAX_BYTES = 1 << 30

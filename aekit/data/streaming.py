@@ -155,7 +155,7 @@ class ArrayStream(torch.utils.data.IterableDataset):
                            shuffle=self.shuffle if shuffle is None else shuffle, transform=transform,
                            exclude=self.exclude)
 
-    def hold_out(self, n_rows: int, seed: int = 0) -> tuple["ArrayStream", list[tuple[int, int, int]]]:
+    def hold_out(self, n_rows: int, seed: int = 0) -> tuple[ArrayStream, list[tuple[int, int, int]]]:
         """Set aside whole blocks drawn at random until they hold at least ``n_rows`` rows (none for 0): returns
         (this stream without them, the blocks set aside as (shard, start, stop), to :meth:`read`)."""
         order = np.random.default_rng(seed).permutation(len(self._kept))
