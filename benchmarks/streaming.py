@@ -236,7 +236,7 @@ def cli(source: str, gb: float, sparse: bool, delete: bool) -> dict:
             base = timed([sys.executable, "-c", imports])
             run = timed([*aekit, "train", "--data", source, "--model", "conv", "--epochs", "1", "--max-time", "20",
                          "--quiet", "--out", str(work / "train")])
-            return {"data": f"{source}: {size:.3f} GB as float32", "float32_gb": size, "imports": base, "train": run,
+            return {"data": f"{source}: {size:.3f} GiB as float32", "float32_gb": size, "imports": base, "train": run,
                     "rss_over_float32": run["peak_rss_gb"] / size,
                     "rss_above_imports_over_float32": (run["peak_rss_gb"] - base["peak_rss_gb"]) / size}
         path = Path(source)
@@ -252,7 +252,7 @@ def cli(source: str, gb: float, sparse: bool, delete: bool) -> dict:
         finally:
             if delete:
                 path.unlink()
-        return {"data": f"{path.stat().st_size / 2**30 if path.exists() else gb:.1f} GB float32 .npy, {n:,} "
+        return {"data": f"{path.stat().st_size / 2**30 if path.exists() else gb:.1f} GiB float32 .npy, {n:,} "
                         f"28x28 images{' (sparse: zeros)' if sparse else ''}", "make_s": made, "train": train,
                 "detect": detect}
     finally:
@@ -261,7 +261,7 @@ def cli(source: str, gb: float, sparse: bool, delete: bool) -> dict:
 
 def cli_report(res: dict) -> str:
     lines = ["# The command line on big data (`python benchmarks/streaming.py cli ...`)", "",
-             "| data | command | peak RSS GB | wall s | load average |", "|---|---|---:|---:|---:|"]
+             "| data | command | peak RSS GiB | wall s | load average |", "|---|---|---:|---:|---:|"]
     for part in res.values():
         for key in ("imports", "train", "detect"):
             if key in part:
