@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from aekit.persistence import TrainedAutoencoder
 
 CHECKPOINTS = "checkpoints"   # OUT/checkpoints/: the resume state (safetensors + JSON), apart from the model
+EVAL_ROWS = 10_000            # a streamed run's validation and test parts hold at most this many rows each
 
 
 @dataclass
@@ -49,16 +50,46 @@ class RunOptions:
 
 
 def prepare_data(opts: RunOptions):
-    """Load and split the data, fit the scaler on the training split: (dataset, splits, scaler)."""
-    from aekit.data import Scaler, load_dataset, train_val_test_split
+    """Load and split the data, fit the scaler on the training split: (dataset, splits, scaler). The dataset's
+    own arrays are let go once split (the splits are copies), so memory holds the data about once."""
+    from aekit.data import Scaler, Split, load_dataset, train_val_test_split
 
     ds = load_dataset(opts.data, data_dir=opts.data_dir, image_size=opts.image_size, grayscale=opts.grayscale,
                       limit=opts.limit)
     train, val, test = train_val_test_split(ds, val_fraction=opts.val_fraction, test_fraction=opts.test_fraction,
                                             random_state=opts.train.get("random_state", 0) or 0)
+    ds.train = Split(np.empty((0, *ds.train.X.shape[1:]), dtype=np.float32))
     scaler = Scaler(opts.scaler) if opts.scaler else Scaler.default_for(ds)
     scaler.fit(train.X, value_range=ds.value_range)
     return ds, (train, val, test), scaler
+
+
+def prepare_stream(opts: RunOptions, stream):
+    """:func:`prepare_data` for data streamed from disk (:func:`aekit.data.sources.open_stream`): the scaler
+    fitted in one pass, validation and test parts of at most :data:`EVAL_ROWS` rows each, set aside as whole
+    blocks of the file drawn at random. Returns (dataset, splits, scaler, the training rows as a stream, scaled
+    and shuffled as they are read); the dataset's and the train split's ``X`` are an ``EVAL_ROWS`` sample of
+    the training rows (raw), for the PCA baseline."""
+    import math
+
+    from aekit.data import Dataset, Split
+    from aekit.data.sources import fit_scaler, model_layout
+
+    seed = opts.train.get("random_state", 0) or 0
+    layout, kind, _ = model_layout(stream, opts.data, image_size=opts.image_size, grayscale=opts.grayscale)
+    n = len(stream)
+    rest, test_blocks = stream.hold_out(min(math.ceil(opts.test_fraction * n), EVAL_ROWS), seed=seed)
+    rest, val_blocks = rest.hold_out(min(math.ceil(opts.val_fraction * n), EVAL_ROWS), seed=seed + 1)
+    raw = rest.with_transform(layout)
+    scaler, value_range = fit_scaler(raw, layout, kind, opts.scaler)
+    test = Split(raw.read(test_blocks)) if test_blocks else None
+    val = Split(raw.read(val_blocks) if val_blocks else np.empty((0, *layout(stream.take([0])).shape[1:]),
+                                                                   dtype=np.float32))
+    train = Split(raw.sample(EVAL_ROWS, seed=seed))
+    ds = Dataset(name=opts.data, kind=kind, train=train, test=None, value_range=value_range)
+    scaled = rest.with_transform(lambda rows: scaler.transform(layout(rows), copy=False), shuffle=True)
+    scaled.sample_shape = tuple(train.X.shape[1:])
+    return ds, (train, val, test), scaler, scaled
 
 
 def train_run(opts: RunOptions) -> dict:
@@ -77,9 +108,17 @@ def train_run(opts: RunOptions) -> dict:
     objective = make_objective(train_options.pop("loss", "mse"))
     config = TrainConfig.from_dict({**train_options, "checkpoint_dir": str(out / CHECKPOINTS)})
     seeds = resolve_seeds(config.random_state)
-    ds, (train, val, test), scaler = prepare_data(opts)
+    from aekit.data.sources import open_stream
+
+    stream = open_stream(opts.data, data_dir=opts.data_dir, limit=opts.limit)
+    if stream is not None:   # larger than memory holds comfortably: trained on as it is read
+        ds, (train, val, test), scaler, x_train = prepare_stream(opts, stream)
+        x_pca = scaler.transform(train.X)
+    else:   # scaled once, in place (the split is a copy): for training and for the PCA baseline below
+        ds, (train, val, test), scaler = prepare_data(opts)
+        x_train = x_pca = scaler.transform(train.X, copy=False)
+    n_train = len(x_train)
     model = ModelSpec(opts.model, opts.latent_dim, opts.model_params).build(ds.sample_shape, seeds.init)
-    x_train = scaler.transform(train.X)   # scaled once: for training and for the PCA baseline below
     info = init_distributed()
     summary = model_summary(model)
     if opts.verbose and info.is_main:
@@ -94,7 +133,7 @@ def train_run(opts: RunOptions) -> dict:
         return {}
 
     trained = TrainedAutoencoder(model.cpu().eval(), scaler, metadata={
-        "dataset": ds.name, "data_kind": ds.kind, "run": _jsonable(dataclasses.asdict(opts)),
+        "dataset": ds.name, "data_kind": ds.kind, "streamed": stream is not None, "run": _jsonable(dataclasses.asdict(opts)),
         "train_config": config.to_dict(), "corruption": to_spec(corruption) if corruption else None,
         "aekit_version": _version()})
     save_model(out, trained.model, scaler=scaler, metadata=trained.metadata)
@@ -111,7 +150,7 @@ def train_run(opts: RunOptions) -> dict:
         f"{split_name}_psnr": psnr(np.clip(x_eval, 0, 1), np.clip(recon, 0, 1)) if ds.kind == "image" else None,
         "train_time_s": result.elapsed, "wall_time_s": wall, "epochs": len(result.history),
         "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-        "n_train": len(train.X), "n_val": len(val.X), f"n_{split_name}": len(eval_split.X),
+        "n_train": n_train, "n_val": len(val.X), f"n_{split_name}": len(eval_split.X),
         "collapse": {k: v for k, v in result.diagnostics.items() if k != "warnings"},
         "warnings": result.diagnostics.get("warnings", []),
     }
@@ -121,7 +160,7 @@ def train_run(opts: RunOptions) -> dict:
         metrics.update(_denoising(trained, x_eval, corruption, figures if opts.report and ds.kind == "image" else None,
                                   split_name))
     clip = (0.0, 1.0) if ds.kind == "image" else None
-    pca = pca_baseline(x_train, x_eval, opts.latent_dim, clip=clip)
+    pca = pca_baseline(x_pca, x_eval, opts.latent_dim, clip=clip)
     metrics[f"pca_{split_name}_mse"] = pca["test_mse"]
     _write_json(out / "metrics.json", metrics)
 
@@ -142,7 +181,7 @@ def train_run(opts: RunOptions) -> dict:
                          "test_mse": pca["test_mse_clipped"], "fit_time_s": pca["fit_time"]})
         write_report(out / "report.html", title=f"aekit {opts.model} on {ds.name}",
                      summary={"dataset": ds.name, "samples (train/val/" + split_name + ")":
-                              f"{len(train.X)}/{len(val.X)}/{len(eval_split.X)}",
+                              f"{n_train}/{len(val.X)}/{len(eval_split.X)}",
                               "sample shape": str(ds.sample_shape), "model": opts.model,
                               "latent dim": opts.latent_dim, "epochs run": len(result.history),
                               "training time (s)": round(result.elapsed, 1), "scaler": scaler.method,

@@ -4,6 +4,9 @@
     python benchmarks/streaming.py make-csv /big/table.csv --gb 5
     python benchmarks/streaming.py images /big/images.npy                   # streamed vs in-memory, peak RSS
     python benchmarks/streaming.py table /big/table.csv --shards /big/table-shards
+    python benchmarks/streaming.py cli /big/big.npy --gb 4 --delete       # the command line on a big .npy
+    python benchmarks/streaming.py cli /big/big.npy --gb 30 --sparse --delete
+    python benchmarks/streaming.py cli mnist                               # data that fit: RSS / float32 size
 
 ``images``: a conv autoencoder (aekit's default for 28 x 28 images) trained for ``--steps`` steps on the big
 array through :class:`aekit.data.streaming.ArrayStream` (blocks in a random order over the whole file, a
@@ -13,6 +16,13 @@ another child. ``table``: the CSV converted to ``.npy`` shards in one chunked pa
 the default table model of ``AnomalyDetector`` (the batched ensemble) trained ``--steps`` steps on the
 shards, against the same steps on an in-memory slice. Reports samples/s of both, their ratio, and peak RSS.
 Writes benchmarks/results/streaming.md (+ .json); run it alone.
+
+``cli``: what a user meets, the command line with its defaults. With a path: a float32 ``.npy`` of 28 x 28
+images (MNIST's, repeated; ``--sparse``: zeros in a sparse file, written in no time) of ``--gb`` GB is made,
+then ``aekit train --model conv --latent-dim 16 --epochs 1 --max-time 60`` and ``aekit detect --train F --data F
+--epochs 1 --max-time 60`` run on it under ``/usr/bin/time -v``: peak RSS and wall time (``--delete`` removes
+the file after). With a dataset name (``mnist``): ``aekit train`` on it, peak RSS against its float32 size,
+and against the RSS of the imports alone. Writes benchmarks/results/streaming-cli.md (+ .json).
 """
 from __future__ import annotations
 
@@ -179,7 +189,112 @@ def report(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def make_float_images(path: Path, gb: float, sparse: bool) -> int:
+    """A float32 (N, 28, 28) ``.npy`` of ``gb`` GB: MNIST's images in [0, 1], repeated, or zeros (``sparse``: the
+    file is sized, not written). Returns N."""
+    n = int(gb * 2**30) // (28 * 28 * 4)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, 28, 28))
+    if not sparse:
+        from aekit.data import load_dataset
+
+        ds = load_dataset("mnist")
+        src = (np.concatenate([ds.train.X, ds.test.X])[:, 0] / 255.0).astype(np.float32)
+        for a in range(0, n, len(src)):
+            out[a:a + len(src)] = src[:n - a]
+    out.flush()
+    del out
+    return n
+
+
+def timed(cmd: list[str]) -> dict:
+    """Run ``cmd`` under ``/usr/bin/time -v``: its peak RSS (GB) and wall time (s)."""
+    t = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(" ".join(cmd) + "\n" + proc.stderr[-3000:])
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    row = {"command": " ".join(cmd[2:]), "peak_rss_gb": rss_kb / 2**20, "wall_s": wall, "load": os.getloadavg()[0]}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def cli(source: str, gb: float, sparse: bool, delete: bool) -> dict:
+    import shutil
+    import tempfile
+
+    aekit = [sys.executable, "-m", "aekit.cli"]
+    work = Path(tempfile.mkdtemp(prefix="aekit-cli-bench-"))
+    try:
+        if not Path(source).suffix:   # a dataset name: data that fit
+            from aekit.data import load_dataset
+
+            ds = load_dataset(source)
+            size = (ds.train.X.nbytes + (ds.test.X.nbytes if ds.test is not None else 0)) / 2**30
+            del ds
+            imports = "import torch, aekit.run, aekit.training, aekit.report, sklearn.decomposition"
+            base = timed([sys.executable, "-c", imports])
+            run = timed([*aekit, "train", "--data", source, "--model", "conv", "--epochs", "1", "--max-time", "20",
+                         "--quiet", "--out", str(work / "train")])
+            return {"data": f"{source}: {size:.3f} GiB as float32", "float32_gb": size, "imports": base, "train": run,
+                    "rss_over_float32": run["peak_rss_gb"] / size,
+                    "rss_above_imports_over_float32": (run["peak_rss_gb"] - base["peak_rss_gb"]) / size}
+        path = Path(source)
+        t = time.perf_counter()
+        n = make_float_images(path, gb, sparse)
+        made = time.perf_counter() - t
+        try:
+            fit = ["--epochs", "1", "--max-time", "60", "--quiet"]
+            train = timed([*aekit, "train", "--data", str(path), "--model", "conv", "--latent-dim", "16", *fit,
+                           "--out", str(work / "train")])
+            detect = timed([*aekit, "detect", "--fit", str(path), "--data", str(path), *fit, "--n-heatmaps", "4",
+                            "--out", str(work / "detect")])
+        finally:
+            if delete:
+                path.unlink()
+        return {"data": f"{path.stat().st_size / 2**30 if path.exists() else gb:.1f} GiB float32 .npy, {n:,} "
+                        f"28x28 images{' (sparse: zeros)' if sparse else ''}", "make_s": made, "train": train,
+                "detect": detect}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def cli_report(res: dict) -> str:
+    lines = ["# The command line on big data (`python benchmarks/streaming.py cli ...`)", "",
+             "| data | command | peak RSS GiB | wall s | load average |", "|---|---|---:|---:|---:|"]
+    for part in res.values():
+        for key in ("imports", "train", "detect"):
+            if key in part:
+                r = part[key]
+                lines.append(f"| {part['data']} | `{r['command'][:110]}` | {r['peak_rss_gb']:.2f} | {r['wall_s']:.0f} | "
+                             f"{r['load']:.1f} |")
+        if "rss_over_float32" in part:
+            lines.append(f"| {part['data']} | peak RSS / float32 size: {part['rss_over_float32']:.2f}x; above the imports: "
+                         f"{part['rss_above_imports_over_float32']:.2f}x | | | |")
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    lines += ["", (f"{os.cpu_count()} CPU cores; RAM {ram:.0f} GiB. The streaming threshold was the default "
+                   "($AEKIT_STREAM_BYTES unset).")]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "cli":
+        ap = argparse.ArgumentParser()
+        ap.add_argument("what")
+        ap.add_argument("source")
+        ap.add_argument("--gb", type=float, default=4.0)
+        ap.add_argument("--sparse", action="store_true")
+        ap.add_argument("--delete", action="store_true")
+        args = ap.parse_args()
+        path = RESULTS / "streaming-cli.json"
+        res = json.loads(path.read_text()) if path.exists() else {}
+        key = args.source if not Path(args.source).suffix else f"{args.gb:g}GB{'-sparse' if args.sparse else ''}"
+        res[key] = cli(args.source, args.gb, args.sparse, args.delete)
+        RESULTS.mkdir(exist_ok=True)
+        path.write_text(json.dumps(res, indent=1))
+        (RESULTS / "streaming-cli.md").write_text(cli_report(res))
+        print(cli_report(res))
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "estimator-child":
         print(json.dumps(estimator_child(sys.argv[2], float(sys.argv[3]))))
         return

@@ -322,7 +322,8 @@ def _embedding_calls(monkeypatch, *, umap_installed):
     return calls
 
 
-@pytest.mark.parametrize("umap_installed, method", [(False, "tsne"), (True, "umap")])
+# a report's map is small: t-SNE, whether or not UMAP (which compiles for ~15 s in every process) is installed
+@pytest.mark.parametrize("umap_installed, method", [(False, "tsne"), (True, "tsne")])
 def test_latent_map_embeds_wide_codes_on_a_bounded_subsample(monkeypatch, umap_installed, method):
     calls = _embedding_calls(monkeypatch, umap_installed=umap_installed)
     codes = np.random.default_rng(0).standard_normal((3000, 8))
@@ -369,3 +370,13 @@ def test_side_by_side_shows_small_images_large_and_large_ones_at_1_to_1():
     # a centre crop appears pixel for pixel: find the middle of its middle row in the picture
     row = np.round(big[256, 200:400] * 255).astype(np.uint8).tobytes()
     assert any(row in line.tobytes() for line in grey)
+
+
+@pytest.mark.parametrize("n, umap_installed, method", [(5000, True, "tsne"), (5001, True, "umap"),
+                                                        (5001, False, "tsne")])
+def test_auto_embedding_compiles_nothing_for_small_maps(monkeypatch, n, umap_installed, method):
+    from aekit.embedding import embedding_method
+
+    _embedding_calls(monkeypatch, umap_installed=umap_installed)
+    assert embedding_method("auto", n) == method
+    assert embedding_method("pca", n) == "pca"

@@ -224,6 +224,27 @@ def _select(args, trained):
     return ds, part.X
 
 
+def _write_streamed(args, trained) -> bool:
+    """``encode`` / ``reconstruct`` of all of data too large to hold comfortably
+    (:func:`aekit.data.sources.open_stream`): read and written a piece at a time. False when not streamed."""
+    from aekit.data.sources import model_layout, open_stream, write_rows
+
+    run = trained.metadata.get("run", {})
+    data = args.data or run.get("data")
+    if (args.split or "all") != "all" or data is None:
+        return False
+    stream = open_stream(data, data_dir=args.data_dir or run.get("data_dir"), limit=args.limit)
+    if stream is None:
+        return False
+    if not args.out.endswith(".npy"):
+        raise CLIError(f"--out {args.out}: expected a .npy file name")
+    layout = model_layout(stream, data, image_size=run.get("image_size"), grayscale=run.get("grayscale"))[0]
+    fn = trained.encode if args.command == "encode" else trained.reconstruct
+    shape = write_rows(args.out, stream, lambda rows: fn(layout(rows)))
+    print(f"wrote {shape} to {args.out} (streamed: {len(stream)} rows read a piece at a time)", file=sys.stderr)
+    return True
+
+
 def run_train(args: argparse.Namespace) -> int:
     from aekit.run import train_run
 
@@ -272,6 +293,8 @@ def run_command(args: argparse.Namespace) -> int:
         with torch.no_grad():
             want = trained.model(torch.from_numpy(x)).recon.numpy()
         print(f"wrote {path}; max |onnxruntime - torch| = {np.abs(got - want).max():.2e}", file=sys.stderr)
+        return 0
+    if args.command in ("encode", "reconstruct") and _write_streamed(args, trained):
         return 0
     ds, X = _select(args, trained)
     if args.command == "encode":

@@ -20,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.cli.common import CLIError, add_output_folder, load_all, make_estimator, output_folder
+from aekit.cli.common import CLIError, add_output_folder, bounded, is_stream, load_all, make_estimator, output_folder, \
+    pieces, take
+
+MAP_ROWS = 2000   # the report's map of streamed data: codes of this many rows drawn at random
 from aekit.cli.grammar import add_fit_flags, add_model_source, refuse_fit_flags
 
 
@@ -87,25 +90,31 @@ def _cluster(args: argparse.Namespace, out: Path, clusterer) -> int:
     from aekit.report.figures import latent_map
     from aekit.report.html import write_report
 
-    ds, X, y = load_all(args.data, args.data_dir, args.limit)
-    if args.model is not None:
-        labels = clusterer.predict(X)
-    elif args.fit is not None:
-        clusterer.fit(load_all(args.fit, args.data_dir, args.limit)[1])
-        labels = clusterer.predict(X)
-    else:
+    ds, X, y = load_all(args.data, args.data_dir, args.limit, stream=True)   # a stream when larger than memory
+    fitted_here = args.model is None and args.fit is None
+    if fitted_here and not is_stream(X):
         labels = clusterer.fit_predict(X)
+    else:
+        if args.model is None:   # data too large to hold are clustered on a sample; every row is then assigned
+            clusterer.fit(bounded(X if args.fit is None else load_all(args.fit, args.data_dir, args.limit,
+                                                                      stream=True)[1], "the Clusterer is fitted"))
+        labels = np.concatenate([clusterer.predict(part) for part in pieces(X)])
     if args.model is None:
+        clusterer.autoencoder_.metadata["fitted_on"] = {"dataset": args.fit or args.data, "data_dir": args.data_dir,
+                                                        "limit": args.limit}
         clusterer.save(out / "model")
-    rows = ["index,cluster" + (",label" if y is not None else "")]
-    rows += [f"{i},{c}" + (f",{y[i]}" if y is not None else "") for i, c in enumerate(labels)]
-    atomic_write_bytes(out / "clusters.csv", lambda f: f.write(("\n".join(rows) + "\n").encode()))
+    atomic_write_bytes(out / "clusters.csv", lambda f: _write_clusters(f, labels, y))
 
     sizes = np.bincount(labels, minlength=clusterer.n_clusters_)
     metrics = {"n_samples": len(X), "n_clusters": clusterer.n_clusters_, "largest_cluster": int(sizes.max()),
                "smallest_cluster": int(sizes.min())}
-    picture = clusterer.map_2d() if args.model is None and args.fit is None else clusterer.map_2d(X)
-    extra = {"2-D map of the codes, coloured by cluster": latent_map(picture, labels)}
+    shown = np.arange(len(X))
+    if is_stream(X):
+        shown = np.sort(np.random.default_rng(0).choice(len(X), size=min(len(X), MAP_ROWS), replace=False))
+        picture = clusterer.map_2d(take(X, shown))
+    else:
+        picture = clusterer.map_2d() if fitted_here else clusterer.map_2d(X)
+    extra = {"2-D map of the codes, coloured by cluster": latent_map(picture, labels[shown])}
     baselines = []
     if y is not None:
         from sklearn.cluster import KMeans
@@ -124,6 +133,14 @@ def _cluster(args: argparse.Namespace, out: Path, clusterer) -> int:
     print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, indent=2))
     print(f"wrote {out}/clusters.csv and {out}/report.html", file=sys.stderr)
     return 0
+
+
+def _write_clusters(f, labels: np.ndarray, y, rows: int = 100_000) -> None:
+    """clusters.csv (index, cluster and the known label), ``rows`` lines at a time."""
+    f.write(("index,cluster" + (",label" if y is not None else "") + "\n").encode())
+    for a in range(0, len(labels), rows):
+        f.write("".join(f"{i},{labels[i]}" + (f",{y[i]}" if y is not None else "") + "\n"
+                        for i in range(a, min(a + rows, len(labels)))).encode())
 
 
 def _contingency_figure(table: np.ndarray, classes, clusters) -> bytes:

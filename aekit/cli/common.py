@@ -14,6 +14,7 @@ import sys
 import tempfile
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -242,13 +243,76 @@ def read_labels(path: Path) -> np.ndarray:
         return np.asarray(im.convert("L"))
 
 
-def load_all(source: str, data_dir, limit):
-    """(dataset, X, y) with the train and test parts of ``source`` joined (y None when either has no labels)."""
+def load_all(source: str, data_dir, limit, *, stream: bool = False):
+    """(dataset, X, y) with the train and test parts of ``source`` joined (y None when either has no labels).
+
+    ``stream``: data too large to hold comfortably (:func:`aekit.data.sources.open_stream`) come back as an
+    :class:`~aekit.data.streaming.ArrayStream` ``X`` (rows as the file holds them, read a piece at a time:
+    :func:`pieces`, :func:`take`), with ``y`` None and a dataset that has only ``name``, ``kind`` (None) and
+    ``feature_names`` (a CSV table's columns)."""
     from aekit.data import load_dataset
 
+    streamed = open_streamed(source, data_dir, limit) if stream else None
+    if streamed is not None:
+        return (*streamed, None)
     ds = load_dataset(source, data_dir=data_dir, limit=limit)
     X, y = ds.train.X, ds.train.y
     if ds.test is not None:
         X = np.concatenate([X, ds.test.X])
         y = None if y is None or ds.test.y is None else np.concatenate([y, ds.test.y])
     return ds, X, y
+
+
+@dataclass
+class StreamedData:
+    """What a command knows of data it streams (:func:`load_all`), in place of the dataset it would load."""
+
+    name: str
+    feature_names: list[str] | None = None
+    kind: str | None = None
+
+
+def open_streamed(source: str, data_dir, limit):
+    """(:class:`StreamedData`, stream) when ``source`` is too large to hold comfortably
+    (:func:`aekit.data.sources.open_stream`), else None."""
+    from aekit.data.sources import open_stream
+
+    rows = open_stream(source, data_dir=data_dir, limit=limit)
+    if rows is None:
+        return None
+    names = rows.paths[0].parent / "columns.txt"   # written by csv_to_shards
+    return StreamedData(str(source), names.read_text().split() if names.is_file() else None), rows
+
+
+def is_stream(X) -> bool:
+    return hasattr(X, "chunks") and hasattr(X, "take")
+
+
+def pieces(X) -> Iterator[np.ndarray]:
+    """``X`` a piece at a time: an array as it is, a stream in file order, about 32 MB per piece."""
+    if not is_stream(X):
+        yield X
+        return
+    from aekit.data.sources import chunk_rows
+
+    yield from X.chunks(rows=chunk_rows(X))
+
+
+def take(X, index) -> np.ndarray:
+    """The rows of ``X`` (an array or a stream) at ``index``."""
+    return X.take(index) if is_stream(X) else X[index]
+
+
+def bounded(X, what: str, seed: int = 0, *, first: bool = False):
+    """``X`` as an array: a stream becomes a uniform sample of the rows that fit comfortably in memory (all of
+    them when they do; ``first``: its first rows, to stay aligned with other files), with a note on stderr
+    naming ``what`` is done with it."""
+    if not is_stream(X):
+        return X
+    from aekit.data.sources import stream_threshold
+
+    n = max(2, stream_threshold() // X.row_bytes)
+    if n < len(X):
+        print(f"aekit: {what} on a sample of {n} of the {len(X)} rows (the data are larger than memory holds "
+              "comfortably; $AEKIT_STREAM_BYTES sets how much)", file=sys.stderr)
+    return X.take(np.arange(min(n, len(X)))) if first else X.sample(n, seed=seed)

@@ -19,7 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.cli.common import add_output_folder, load_all, make_estimator, output_folder
+from aekit.cli.common import (
+    add_output_folder,
+    is_stream,
+    load_all,
+    make_estimator,
+    output_folder,
+    pieces,
+    take,
+)
 from aekit.cli.grammar import Renamed, add_fit_flags, add_model_source, refuse_fit_flags
 
 
@@ -83,13 +91,15 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
     from aekit.report import anomaly as figs
     from aekit.report.html import write_report
 
-    ds, X, y = load_all(args.data, args.data_dir, args.limit)
+    ds, X, y = load_all(args.data, args.data_dir, args.limit, stream=True)   # a stream when larger than memory
     truth = _anomaly_truth(y, normal)
     if args.fit is not None:
-        tds, Xt, yt = load_all(args.fit, args.data_dir, args.limit)
+        tds, Xt, yt = load_all(args.fit, args.data_dir, args.limit, stream=True)
         if normal is not None:
             if yt is None:
-                raise ValueError(f"--normal-class needs labels, but {args.fit} has none")
+                raise ValueError(f"--normal-class needs labels, but {args.fit} has none"
+                                 + (" (it is streamed: only .npz files and datasets hold labels)" if is_stream(Xt)
+                                    else ""))
             Xt = Xt[np.isin(yt, normal)]
             if len(Xt) < 2:
                 raise ValueError(f"--normal-class {args.normal_class}: fewer than 2 training samples have these labels")
@@ -107,16 +117,10 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
             raise ValueError(f"{args.model} holds a {type(det).__name__}, not an anomaly detector")
         source = str(args.model)
 
-    scores = det.anomaly_score(X)
+    scores = np.concatenate([det.anomaly_score(part) for part in pieces(X)])
     pred = np.where(scores > det.threshold_, -1, 1)
     is_image = det.layout_.kind == "image"
-    tops = top_features(det.error_map(X), ds.feature_names) if not is_image else None
-    lines = ["index,anomaly_score,prediction" + (",is_anomaly" if truth is not None else "")
-             + (",top_features" if tops is not None else "")]
-    for i, (s, p) in enumerate(zip(scores, pred)):
-        lines.append(f"{i},{s:.8g},{p}" + (f",{truth[i]}" if truth is not None else "")
-                     + (f",{_csv_field(tops[i])}" if tops is not None else ""))
-    atomic_write_bytes(out / "scores.csv", lambda f: f.write(("\n".join(lines) + "\n").encode()))
+    atomic_write_bytes(out / "scores.csv", lambda f: _write_scores(f, det, X, scores, pred, truth, ds.feature_names))
 
     metrics = {"n_samples": len(X), "threshold": det.threshold_, "threshold_rule": det.threshold_rule_,
                "flagged": int((pred == -1).sum()), "flagged_fraction": float((pred == -1).mean())}
@@ -133,8 +137,9 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
             det.class_error_history_)
     if is_image and args.n_heatmaps > 0:
         top = np.argsort(-scores, kind="stable")[:args.n_heatmaps]
-        maps = det.error_map(X[top])                              # (k, H, W)
-        images = det.layout_.to_model(np.asarray(X[top], dtype=np.float32))   # (k, C, H, W)
+        rows = take(X, top)
+        maps = det.error_map(rows)                                # (k, H, W)
+        images = det.layout_.to_model(np.asarray(rows, dtype=np.float32))     # (k, C, H, W)
         heat = out / "heatmaps"
         heat.mkdir(exist_ok=True)
         vmax = float(np.percentile(maps, 99.5))
@@ -143,9 +148,11 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
             atomic_write_bytes(heat / f"rank{rank:03d}_index{i}.png", lambda f, b=png: f.write(b))
         extra["Most abnormal samples (red: reconstruction error)"] = figs.heatmap_grid(images, maps, scores[top])
     flagged_rows = []
-    if tops is not None:  # the most abnormal flagged rows and what drives each
-        for i in [int(i) for i in np.argsort(-scores, kind="stable")[:20] if pred[i] == -1]:
-            flagged_rows.append({"row": i, "anomaly_score": float(scores[i]), "top_features": tops[i],
+    flagged = [int(i) for i in np.argsort(-scores, kind="stable")[:20] if pred[i] == -1]
+    if not is_image and flagged:  # the most abnormal flagged rows and what drives each
+        tops = top_features(det.error_map(take(X, flagged)), ds.feature_names)
+        for i, top in zip(flagged, tops):
+            flagged_rows.append({"row": i, "anomaly_score": float(scores[i]), "top_features": top,
                                  **({"is_anomaly": int(truth[i])} if truth is not None else {})})
     summary = {"detector": source, "data": ds.name, "score_type": det.score_type_,
                "n_estimators": len(det.members_), "mode": det.mode, "epochs": det.n_iter_}
@@ -156,6 +163,21 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
     print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, indent=2))
     print(f"wrote {out}/scores.csv and {out}/report.html", file=sys.stderr)
     return 0
+
+
+def _write_scores(f, det, X, scores, pred, truth, names) -> None:
+    """scores.csv, a piece of ``X`` at a time (a stream's rows are read again for the top features of tables,
+    named by ``names``, else f0, f1, ...)."""
+    tabular = det.layout_.kind != "image"
+    f.write(("index,anomaly_score,prediction" + (",is_anomaly" if truth is not None else "")
+             + (",top_features" if tabular else "") + "\n").encode())
+    at = 0
+    for part in pieces(X):
+        tops = top_features(det.error_map(part), names) if tabular else None
+        lines = [f"{i},{scores[i]:.8g},{pred[i]}" + (f",{truth[i]}" if truth is not None else "")
+                 + (f",{_csv_field(tops[i - at])}" if tops is not None else "") for i in range(at, at + len(part))]
+        f.write(("\n".join(lines) + "\n").encode())
+        at += len(part)
 
 
 def top_features(contributions: np.ndarray, names=None, k: int = 3) -> list[str]:

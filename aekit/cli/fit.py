@@ -8,7 +8,8 @@ import argparse
 import json
 import sys
 
-from aekit.cli.common import add_output_folder, make_estimator, output_folder, read_targets
+from aekit.cli.common import add_output_folder, bounded, is_stream, make_estimator, open_streamed, output_folder, \
+    read_targets
 from aekit.cli.grammar import add_fit_flags
 
 
@@ -69,14 +70,12 @@ def estimator_parameters(name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from sklearn.base import is_classifier
 
-    from aekit.data import load_dataset
     from aekit.estimators import estimator_class
 
     cls = estimator_class(args.estimator)
     est = make_estimator(cls, args)
     with output_folder(args.out, overwrite=args.overwrite) as out:
-        ds = load_dataset(args.data, data_dir=args.data_dir, limit=args.limit)
-        X, y = ds.train.X, ds.train.y
+        ds, X, y = _training_data(args, est)
         if args.targets:
             targets = read_targets(args.targets, args.data_dir)[:len(X)]
             if len(targets) != len(X):
@@ -92,10 +91,27 @@ def run(args: argparse.Namespace) -> int:
             est.fit(X, y)
         else:
             est.fit(X)
-        est.autoencoder_.metadata["fitted_on"] = {"dataset": args.data, "data_dir": args.data_dir, "limit": args.limit}
+        est.autoencoder_.metadata["fitted_on"] = {"dataset": args.data, "data_dir": args.data_dir, "limit": args.limit,
+                                                  "streamed": is_stream(X)}
         est.save(out)
     summary = {"estimator": args.estimator, "data": ds.name, "n_samples": len(X), "epochs": est.n_iter_,
                "out": args.out}
     print(json.dumps(summary, indent=2))
     print(f"saved {cls.__name__} to {args.out}", file=sys.stderr)
     return 0
+
+
+def _training_data(args, est):
+    """(dataset, X, y) of ``--data``'s training part; data larger than memory holds comfortably are streamed to
+    the estimators that train on streams (those that write their results piece by piece: ``transform_to``,
+    ``score_to``), and sampled for the others (and for pairs: ``--targets``)."""
+    from aekit.data import load_dataset
+
+    streamed = open_streamed(args.data, args.data_dir, args.limit)
+    if streamed is None:
+        ds = load_dataset(args.data, data_dir=args.data_dir, limit=args.limit)
+        return ds, ds.train.X, ds.train.y
+    ds, X = streamed
+    if args.targets or not any(callable(getattr(est, m, None)) for m in ("transform_to", "score_to")):
+        X = bounded(X, f"{type(est).__name__} is fitted", first=bool(args.targets))
+    return ds, X, None

@@ -102,6 +102,7 @@ def _fit(args, est, out: Path, y=None):
     cls = type(est)
     X, _ = _training_data(args, cls.__name__)
     est.fit(X) if y is None else est.fit(X, y)
+    est.autoencoder_.metadata["fitted_on"] = {"dataset": args.fit, "data_dir": args.data_dir, "limit": args.limit}
     if args.model is not None:   # the old form: --model was the fitted model's folder
         with output_folder(args.model, overwrite=args.overwrite, option="--model") as folder:
             est.save(folder)

@@ -91,6 +91,7 @@ def _detect(args, out: Path, det, series, windows) -> int:
 
     scores = det.fit_stream(series, train_fraction=args.train_fraction)
     n_train = len(det.train_scores_)
+    det.autoencoder_.metadata["fitted_on"] = {"dataset": args.data, "train_fraction": args.train_fraction}
     det.save(out / "model")
     flagged = scores > det.threshold_
     t = series.timestamps

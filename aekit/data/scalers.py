@@ -238,10 +238,12 @@ class Scaler:
             )
         return X
 
-    def transform(self, X: Any) -> np.ndarray:
-        """Raw values -> model range. Returns float32 of the same shape as ``X``."""
+    def transform(self, X: Any, *, copy: bool = True) -> np.ndarray:
+        """Raw values -> model range. Returns float32 of the same shape as ``X``; ``copy=False`` scales a
+        writable float32 array in place (and returns it), so that large data is not held twice."""
         X = self._checked(X, "transform")
-        out = np.array(X, dtype=np.float32, copy=True)
+        in_place = not copy and isinstance(X, np.ndarray) and X.dtype == np.float32 and X.flags.writeable
+        out = X if in_place else np.array(X, dtype=np.float32, copy=True)
         if self.method != "none":
             out -= self.offset_.astype(np.float32)
             out /= self.scale_.astype(np.float32)

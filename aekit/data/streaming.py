@@ -100,6 +100,9 @@ class ArrayStream(torch.utils.data.IterableDataset):
         False: rows in file order (for statistics and inference).
     transform : callable, optional
         Applied to every block ``(n, *sample_shape)`` float32 array after reading (the fitted scaler).
+    exclude : iterable of (shard, start), optional
+        Blocks (of ``block_size`` rows, named by their shard and first row) left out of every read: the
+        rows :meth:`hold_out` set aside for validation or testing.
 
     Notes
     -----
@@ -108,25 +111,34 @@ class ArrayStream(torch.utils.data.IterableDataset):
     """
 
     def __init__(self, source, *, block_size: int = 1024, buffer_size: int = 16384, shuffle: bool = True,
-                 transform: Callable[[np.ndarray], np.ndarray] | None = None):
+                 transform: Callable[[np.ndarray], np.ndarray] | None = None, exclude=()):
         super().__init__()
         if int(block_size) < 1 or int(buffer_size) < 0:
             raise ValueError(f"block_size must be >= 1 and buffer_size >= 0, got {block_size} and {buffer_size}")
         self.paths = _npy_paths(source)
         self.block_size, self.buffer_size, self.shuffle = int(block_size), int(buffer_size), bool(shuffle)
         self.transform = transform
+        self.exclude = frozenset((int(s), int(a)) for s, a in exclude)
         headers = [_header(p) for p in self.paths]                 # (shape, dtype, data offset) per shard
         shapes = {h[0][1:] for h in headers}
         if len(shapes) > 1:
             raise DataError(f"the shards have different sample shapes {sorted(shapes)}; expected one")
         self.lengths = [h[0][0] for h in headers]
-        self.sample_shape = headers[0][0][1:]
-        self._layout = [(dtype, int(np.prod(self.sample_shape)) * dtype.itemsize, offset)  # dtype, row bytes, offset
+        # the rows' shape in the files; sample_shape is what the transform makes of it (a caller may set it)
+        self.row_shape = self.sample_shape = headers[0][0][1:]
+        self._layout = [(dtype, int(np.prod(self.row_shape)) * dtype.itemsize, offset)  # dtype, row bytes, offset
                         for _, dtype, offset in headers]
         self.batch_size, self.seed, self.epoch, self._skip = 256, 0, 0, 0
+        self._kept = [(s, a, min(a + self.block_size, n)) for s, n in enumerate(self.lengths)
+                      for a in range(0, n, self.block_size) if (s, a) not in self.exclude]
 
     def __len__(self) -> int:
-        return int(sum(self.lengths))
+        return int(sum(b - a for _, a, b in self._kept))
+
+    @property
+    def row_bytes(self) -> int:
+        """Bytes of one row as float32 (what a row costs in memory once read)."""
+        return 4 * int(np.prod(self.row_shape))
 
     # ------------------------------------------------------------------ what the trainer sets
     def configure(self, *, batch_size: int, seed: int) -> "ArrayStream":
@@ -143,13 +155,33 @@ class ArrayStream(torch.utils.data.IterableDataset):
     def with_transform(self, transform, *, shuffle: bool | None = None) -> "ArrayStream":
         """The same rows through ``transform`` (e.g. a fitted scaler's), optionally with another ``shuffle``."""
         return ArrayStream(self.paths, block_size=self.block_size, buffer_size=self.buffer_size,
-                           shuffle=self.shuffle if shuffle is None else shuffle, transform=transform)
+                           shuffle=self.shuffle if shuffle is None else shuffle, transform=transform,
+                           exclude=self.exclude)
+
+    def hold_out(self, n_rows: int, seed: int = 0) -> tuple[ArrayStream, list[tuple[int, int, int]]]:
+        """Set aside whole blocks drawn at random until they hold at least ``n_rows`` rows (none for 0): returns
+        (this stream without them, the blocks set aside as (shard, start, stop), to :meth:`read`)."""
+        order = np.random.default_rng(seed).permutation(len(self._kept))
+        held, got = [], 0
+        for i in order.tolist():
+            if got >= n_rows or len(held) == len(self._kept) - 1:  # keep at least one block to train on
+                break
+            held.append(self._kept[i])
+            got += held[-1][2] - held[-1][1]
+        held.sort()
+        rest = ArrayStream(self.paths, block_size=self.block_size, buffer_size=self.buffer_size, shuffle=self.shuffle,
+                           transform=self.transform, exclude=self.exclude | {(s, a) for s, a, _ in held})
+        return rest, held
+
+    def read(self, blocks: list[tuple[int, int, int]]) -> np.ndarray:
+        """The rows of ``blocks`` ((shard, start, stop) each, e.g. from :meth:`hold_out`), joined, raw or
+        through ``transform``."""
+        return np.concatenate([self._read(b) for b in blocks])
 
     # ------------------------------------------------------------------ reading
     def blocks(self) -> list[tuple[int, int, int]]:
-        """(shard, start, stop) of every block, in this epoch's order."""
-        out = [(s, a, min(a + self.block_size, n)) for s, n in enumerate(self.lengths)
-               for a in range(0, n, self.block_size)]
+        """(shard, start, stop) of every block (less those excluded), in this epoch's order."""
+        out = list(self._kept)
         if self.shuffle:
             rng = np.random.default_rng([self.seed, self.epoch])
             out = [out[i] for i in rng.permutation(len(out))]
@@ -158,9 +190,12 @@ class ArrayStream(torch.utils.data.IterableDataset):
     def _read(self, block: tuple[int, int, int]) -> np.ndarray:
         """Rows ``start:stop`` of a shard, read from the file into a new array (one sequential read: no
         memory map, so the pages read stay in the page cache, not in this process's memory)."""
+        return self._converted(self._raw(block))
+
+    def _raw(self, block: tuple[int, int, int]) -> np.ndarray:
         shard, start, stop = block
         dtype, row_bytes, offset = self._layout[shard]
-        rows = np.empty((stop - start, *self.sample_shape), dtype=dtype)
+        rows = np.empty((stop - start, *self.row_shape), dtype=dtype)
         with open(self.paths[shard], "rb", buffering=0) as f:
             f.seek(offset + start * row_bytes)
             view = memoryview(rows).cast("B")
@@ -170,17 +205,25 @@ class ArrayStream(torch.utils.data.IterableDataset):
                 if not n:
                     raise DataError(f"{self.paths[shard]}: the file ends before row {stop}; it is truncated")
                 got += n
-        return self._converted(rows)
+        return rows
 
     def _converted(self, rows: np.ndarray) -> np.ndarray:
         rows = rows.astype(np.float32, copy=False)
         return rows if self.transform is None else np.asarray(self.transform(rows), dtype=np.float32)
 
     def chunks(self, rows: int = 65536) -> Iterator[np.ndarray]:
-        """The rows in file order, ``rows`` at a time (raw, or through ``transform``), in this process."""
-        for s, n in enumerate(self.lengths):
-            for a in range(0, n, rows):
-                yield self._read((s, a, min(a + rows, n)))
+        """The rows in file order (less the blocks excluded), at most ``rows`` at a time (raw, or through
+        ``transform``), in this process."""
+        rows = max(1, int(rows))
+        runs: list[list[int]] = []  # [shard, start, stop] of consecutive kept blocks
+        for s, a, b in self._kept:
+            if runs and runs[-1][0] == s and runs[-1][2] == a:
+                runs[-1][2] = b
+            else:
+                runs.append([s, a, b])
+        for s, a, b in runs:
+            for at in range(a, b, rows):
+                yield self._read((s, at, min(at + rows, b)))
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` rows drawn uniformly without replacement (all rows when there are fewer), in file order,
@@ -188,22 +231,37 @@ class ArrayStream(torch.utils.data.IterableDataset):
         ``transform``)."""
         total = len(self)
         picks = np.sort(np.random.default_rng(seed).choice(total, size=min(int(n), total), replace=False))
-        out, at = [], 0
-        for s, length in enumerate(self.lengths):
-            here = picks[(picks >= at) & (picks < at + length)] - at
-            if len(here):
-                dtype, row_bytes, offset = self._layout[s]
-                rows = np.empty((len(here), *self.sample_shape), dtype=dtype)
-                flat = memoryview(rows).cast("B")
-                fd = os.open(self.paths[s], os.O_RDONLY)
-                try:
-                    for j, i in enumerate(here.tolist()):
-                        flat[j * row_bytes:(j + 1) * row_bytes] = os.pread(fd, row_bytes, offset + i * row_bytes)
-                finally:
-                    os.close(fd)
-                out.append(self._converted(rows))
-            at += length
-        return np.concatenate(out)
+        sizes = np.array([b - a for _, a, b in self._kept])
+        ends = np.cumsum(sizes)
+        block = np.searchsorted(ends, picks, side="right")               # the kept block of each pick
+        starts = np.array([a for _, a, _ in self._kept])
+        shards = np.array([s for s, _, _ in self._kept])
+        offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        return self.take(offsets[shards[block]] + starts[block] + picks - (ends[block] - sizes[block]))
+
+    def take(self, index) -> np.ndarray:
+        """The rows at ``index`` (positions over all shards in file order, excluded blocks included), in the
+        order given, each read on its own (memory holds only these rows; raw, or through ``transform``)."""
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        ends = np.cumsum(self.lengths)
+        if len(index) and (index.min() < 0 or index.max() >= ends[-1]):
+            raise IndexError(f"row index {int(index.min() if index.min() < 0 else index.max())} is out of range for "
+                             f"{int(ends[-1])} rows")
+        shard = np.searchsorted(ends, index, side="right")
+        dtype = np.result_type(*[d for d, _, _ in self._layout])
+        rows = np.empty((len(index), *self.row_shape), dtype=dtype)
+        for s in np.unique(shard).tolist():
+            here = np.flatnonzero(shard == s)
+            first = ends[s] - self.lengths[s]
+            d, row_bytes, offset = self._layout[s]
+            fd = os.open(self.paths[s], os.O_RDONLY)
+            try:
+                for j in here.tolist():
+                    raw = os.pread(fd, row_bytes, offset + (int(index[j]) - first) * row_bytes)
+                    rows[j] = np.frombuffer(raw, dtype=d).reshape(self.row_shape)
+            finally:
+                os.close(fd)
+        return self._converted(rows)
 
     def rows(self) -> Iterator[np.ndarray]:
         """This process's and worker's rows for the epoch, shuffled through the buffer, as arrays of rows."""

@@ -9,7 +9,6 @@ caller's. The root of every estimator, the registry and the loader are in :mod:`
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -116,25 +115,16 @@ class AutoencoderEstimator(Estimator):
             raise TypeError(f"{type(self).__name__}.fit takes arrays or an aekit.data.streaming.ArrayStream; got "
                             f"a {type(stream).__name__}")
 
-    def _write_stream(self, stream, path, fn, *, rows: int = 8192) -> Path:
-        """Apply ``fn`` (arrays in the caller's layout -> (n, ...) arrays) to a stream's rows in file order,
-        ``rows`` at a time, writing the results into the ``.npy`` file ``path`` as they come (memory-mapped;
-        written to a temporary name and renamed at the end, so an interrupted run leaves no partial file)."""
+    def _write_stream(self, stream, path, fn) -> Path:
+        """Apply ``fn`` (arrays in the caller's layout -> (n, ...) arrays) to a stream's rows in file order, a
+        piece at a time, writing the results into the ``.npy`` file ``path`` as they come
+        (:func:`aekit.data.sources.write_rows`: memory-mapped, renamed into place at the end)."""
+        from aekit.data.sources import write_rows
+
         self._check_fitted()
         self._check_stream(stream)
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        out, at = None, 0
-        for chunk in stream.chunks(rows=rows):
-            res = np.asarray(fn(chunk))
-            if out is None:
-                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=res.dtype, shape=(len(stream), *res.shape[1:]))
-            out[at:at + len(res)] = res
-            at += len(res)
-        out.flush()
-        del out
-        os.replace(tmp, path)
-        return path
+        write_rows(path, stream, fn)
+        return Path(path)
 
     def _to_user_layout(self, Y: np.ndarray) -> np.ndarray:
         """Inverse of the layout change in :meth:`_validate` (model layout -> the caller's)."""

@@ -213,7 +213,8 @@ class Clusterer(ClusterMixin, AutoencoderEstimator):
 
     def map_2d(self, X=None, *, embedding: str = "auto", random_state=0) -> np.ndarray:
         """A 2-D map of the codes of ``X`` (default: the training samples) for plotting: (n_samples, 2), by
-        UMAP when umap-learn is installed, else t-SNE (``embedding``: "umap", "tsne" or "pca")."""
+        t-SNE, or UMAP for large maps when umap-learn is installed (:func:`aekit.embedding.embed_2d`;
+        ``embedding``: "umap", "tsne" or "pca")."""
         from aekit.embedding import embed_2d
 
         self._check_fitted()

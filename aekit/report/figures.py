@@ -479,9 +479,11 @@ def latent_map(
         ``MAX_EMBED_POINTS`` for t-SNE / UMAP, so a report takes seconds).
     embedding : {"auto", "tsne", "umap", "pca"}, optional
         The 2-D view of codes with ``k > 2``: t-SNE (scikit-learn, PCA
-        initialisation) keeps neighbourhoods, so clusters show; UMAP does too
-        and is what ``"auto"`` picks when umap-learn is installed (else
-        t-SNE); PCA is the linear projection of largest variance.
+        initialisation) keeps neighbourhoods, so clusters show, and is what
+        ``"auto"`` picks for the at most ``MAX_EMBED_POINTS`` points drawn
+        (UMAP, which does too, compiles for ~15 s first: see
+        :func:`aekit.embedding.embedding_method`); PCA is the linear
+        projection of largest variance.
     seed : int, optional
         Seed of the subsampling and of the embedding.
 
@@ -519,7 +521,8 @@ def latent_map(
     if max_points < 1:
         raise ValueError(f"max_points must be >= 1, got {max_points}")
 
-    method = embedding_method(embedding) if z.ndim == 2 and z.shape[1] > 2 else None
+    method = embedding_method(embedding, min(z.shape[0], max_points, MAX_EMBED_POINTS)) \
+        if z.ndim == 2 and z.shape[1] > 2 else None
     if method in ("tsne", "umap"):
         max_points = min(max_points, MAX_EMBED_POINTS)
     index = np.arange(z.shape[0])
