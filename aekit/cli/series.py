@@ -4,8 +4,9 @@
     aekit detect-series sensors.csv --train-fraction 0.3 --param window=64 --epochs 10 --seed 1 --out runs/sensors
     aekit detect-series nyc_taxi.csv --labels nab/combined_windows.json --out runs/taxi   # labelled windows
 
-Fits a :class:`aekit.TimeSeriesAnomalyDetector` on the first ``--train-fraction`` of the rows, then scores
-every later row using only the rows up to it (the training rows score 0). Writes ``scores.csv`` in NAB's
+Fits a :class:`aekit.TimeSeriesAnomalyDetector` on the first rows (by default NAB's probationary period: 15 %
+of the rows, at most 750; ``--train-fraction`` for another share), then scores every later row using only the
+rows up to it (the training rows score 0): the protocol and figures of ``benchmarks/timeseries.py``. Writes ``scores.csv`` in NAB's
 results layout (``timestamp,value,anomaly_score,label``: label 1 for flagged rows; one value column per
 channel for multivariate series), ``ranges.json`` (merged flagged ranges), ``model/`` and ``report.html``
 (the series, the score, the threshold, the flagged ranges shaded, the labelled windows when given, and their
@@ -30,8 +31,9 @@ def add_parser(sub) -> None:
                        "layout, ranges.json, model/, report.html")
     p.add_argument("data", metavar="DATA", help="a CSV with a timestamp column and numeric value columns (NAB's "
                    "timestamp,value files as they are), or a .npy array (T,) / (T, C)")
-    p.add_argument("--train-fraction", type=float, default=0.15, help="fraction of the first rows to train on "
-                   "(default 0.15, NAB's probationary period); later rows are scored causally")
+    p.add_argument("--train-fraction", type=float, default=None, help="fraction of the first rows to train on "
+                   "(default: NAB's probationary period, 15 %% of the rows and at most 750); later rows are scored "
+                   "causally")
     p.add_argument("--timestamp-column", default="auto", help="the timestamp column (default: 'timestamp' or "
                    "the first column of dates)")
     p.add_argument("--value-columns", help="comma-separated value columns (default: all but the timestamp)")
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from aekit.data.series import read_series
     from aekit.estimators import TimeSeriesAnomalyDetector
 
-    if not 0 < args.train_fraction < 1:
+    if args.train_fraction is not None and not 0 < args.train_fraction < 1:
         raise ValueError(f"--train-fraction={args.train_fraction} must lie in (0, 1)")
     det = make_estimator(TimeSeriesAnomalyDetector, args)
     columns = [c.strip() for c in args.value_columns.split(",")] if args.value_columns else None
@@ -120,7 +122,7 @@ def _detect(args, out: Path, det, series, windows) -> int:
     extra = {"Series, anomaly score and flagged ranges": figs.series_figure(
         series.values, scores, det.threshold_, rows, timestamps=t, labelled=labelled, columns=series.columns)}
     summary = {"data": str(args.data), "model": det.model, "window": det.window, "latent_dim": det.latent_dim,
-               "epochs": det.n_iter_, "train_fraction": args.train_fraction}
+               "epochs": det.n_iter_, "training_rows": n_train}
     write_report(out / "report.html", title="aekit time-series anomaly detection", summary=summary,
                  metrics=metrics, baselines=[], history=det.history_, extra_figures=extra)
     print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, indent=2))
