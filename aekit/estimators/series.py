@@ -1,7 +1,8 @@
 """Anomalies in time series: an autoencoder over sliding windows, scored causally as a stream.
 
 Each row ``t`` of a series ``(T, C)`` is scored by the window of ``window`` rows that ends at it, so the
-score at ``t`` uses rows up to ``t`` only. Three parts make the score, each a known device:
+score at ``t`` uses rows up to ``t`` only. The default scorer part ("surprise") makes the score from three
+known devices:
 
 * the reconstruction error of that window by an autoencoder trained on normal windows (Malhotra et al.,
   "LSTM-based encoder-decoder for multi-sensor anomaly detection", ICML Anomaly Detection Workshop 2016),
@@ -11,20 +12,18 @@ score at ``t`` uses rows up to ``t`` only. Three parts make the score, each a kn
 * a *novelty*: how far the row lies outside the range of every earlier value, in units of that range (the
   "spatial anomaly" check of Numenta's NAB detector);
 * *suppression*: a row keeps its combined score only when it exceeds the largest combined score of the
-  ``suppress`` rows before it, so that one event raises one alarm instead of a burst (NAB's scoring rewards
-  the first detection in an anomaly window and charges every later one outside it).
+  ``suppress`` rows before it (NAB rewards the first detection in a window and charges every later one).
 
 ``combined = novelty_weight * novelty + error_weight * max(surprise - error_offset, 0)``, and the score is
-``combined / (1 + combined)`` in [0, 1). The defaults were chosen on the 35 NAB files in the shared data
-(``benchmarks/timeseries.py``), one configuration for every file.
+``combined / (1 + combined)`` in [0, 1). The "likelihood" part is Numenta's own calibration instead. The
+defaults were chosen on the 35 NAB files of the shared data (``benchmarks/timeseries.py``), one configuration
+for every file.
 
 Streams: :meth:`TimeSeriesAnomalyDetector.fit` trains on a first part, :meth:`update` scores new rows and
-keeps them as history (optionally fine-tuning the autoencoder on the recent past every ``refit_every`` rows),
-and :meth:`fit_stream` does both over a whole series, NAB's protocol.
-
-The detector is composed of parts (:mod:`aekit.estimators.detect`): a series scorer part (``stream_scorer``,
-the three devices above, :mod:`~aekit.estimators.detect.stream`), a refit policy part (``refit_policy``,
-:mod:`~aekit.estimators.detect.refit`) and the threshold part it shares with :class:`~aekit.AnomalyDetector`.
+keeps them as history (fine-tuning the autoencoder on a replay of the recent past every ``refit_every``
+rows), and :meth:`fit_stream` does both over a whole series, NAB's protocol. The parts
+(:mod:`aekit.estimators.detect`): the series scorer part (``scorer``, or a ``stream_scorer`` class attribute),
+the refit policy part (``refit_policy``) and the threshold part shared with :class:`~aekit.AnomalyDetector`.
 """
 from __future__ import annotations
 
@@ -67,18 +66,29 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
     latent_dim : int, default 4
     model : str, default "conv1d-seq"
         A sequence model: ``conv1d-seq``, ``lstm-seq`` or ``vae-seq``.
-    novelty_weight, error_weight, error_offset : float, default 1.0, 0.03, 6.0
-        ``combined = novelty_weight * novelty + error_weight * max(surprise - error_offset, 0)`` (module
-        docstring).
-    suppress : int, default 100
-        A row keeps its combined score only when it exceeds the largest one of the ``suppress`` rows before
-        it (0: no suppression).
+    scorer : str, default "surprise"
+        The registered series scorer part that turns window errors into scores: "surprise" (the three devices
+        of the module docstring, :mod:`~aekit.estimators.detect.stream`) or "likelihood" (NAB's numenta
+        anomaly likelihood against a rolling history, max-combined with the spatial check,
+        :mod:`~aekit.estimators.detect.likelihood`).
+    scales : tuple of int or None, default None
+        Views of each window: its error over the last ``s`` rows for each ``s`` (``window``: the whole window),
+        :mod:`~aekit.estimators.detect.views`; None: the whole window only. "likelihood" judges each view on
+        its own and takes the most surprised; "surprise" averages them.
+    average, history, reestimate_every, learning_rows, spatial_tolerance : default 10, 8640, 100, 0, 0.05
+        The "likelihood" part's settings (NAB's numenta detector's): raw scores averaged over ``average``
+        rows, judged against the last ``history`` averaged scores, re-estimated every ``reestimate_every``
+        rows after the first ``learning_rows`` rows of the stream (fit rows included); a value more than
+        ``spatial_tolerance`` of the seen range outside it scores 1.
+    novelty_weight, error_weight, error_offset, suppress : default 1.0, 0.03, 6.0, 100
+        The "surprise" part's settings (module docstring; ``suppress=0``: no suppression).
     refit_every : int or None, default None
         In :meth:`update`, fine-tune the autoencoder every this many rows on the last ``refit_history``
         rows (the past only); None: never.
     refit_history : int, default 4000
     refit_steps : int, default 200
-        Optimisation steps per refit.
+        Optimisation steps per refit: one pass over every k-th window of the last ``refit_history`` rows,
+        k chosen so that the pass takes about this many batches (a replay of the recent past).
     threshold : str, default "auto"
         A registered threshold rule; "auto": "nab", the threshold that optimises NAB's standard profile
         (on labelled rows given to :meth:`set_threshold`, else the one chosen on the NAB corpus for the
