@@ -64,7 +64,7 @@ class AnomalyLikelihood:
         self.learning, self.tolerance = int(learning_rows), float(spatial_tolerance)
 
     @classmethod
-    def of(cls, detector) -> "AnomalyLikelihood":
+    def of(cls, detector) -> AnomalyLikelihood:
         """The part configured by ``detector``'s parameters."""
         return cls(**{p: getattr(detector, p) for p in cls.params})
 
