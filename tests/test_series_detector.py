@@ -272,6 +272,21 @@ def test_detect_series_writes_nab_layout_ranges_model_and_report(tmp_path, capsy
     assert again.returncode == 2 and "not empty" in again.stderr
 
 
+@pytest.mark.e2e
+def test_detect_series_scores_several_files_in_one_run_from_the_probationary_period(tmp_path, capsys):
+    """Several files: each into OUT/<name>/ with its own detector; by default the training rows are NAB's
+    probationary period (15 % of 300 rows: 45, raised to window + 1 = 17 at least), so later rows are scored."""
+    for i in range(2):
+        np.save(tmp_path / f"s{i}.npy", _sine(300, seed=i)[:, 0])
+    r = _cli("detect-series", tmp_path / "s0.npy", tmp_path / "s1.npy", "--param", "epochs=1", "--param",
+             "window=16", "--quiet", "--out", tmp_path / "out", capsys=capsys)
+    assert r.returncode == 0, r.stderr
+    for i in range(2):
+        rows = (tmp_path / "out" / f"s{i}" / "scores.csv").read_text().splitlines()[1:]
+        scores = np.array([float(row.split(",")[-2]) for row in rows])
+        assert len(scores) == 300 and np.all(scores[:45] == 0) and np.any(scores[45:] > 0)
+
+
 def test_detect_series_bad_csv_is_one_line_error(tmp_path, capsys):
     csv = tmp_path / "bad.csv"
     csv.write_text("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,oops\n")
