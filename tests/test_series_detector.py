@@ -40,21 +40,24 @@ def test_scores_lie_in_unit_interval_and_find_the_spike():
     assert 1195 <= int(np.argmax(scores)) <= 1205
 
 
-def test_a_score_depends_only_on_rows_up_to_it():
+@pytest.mark.parametrize("online", [{}, {"refit_every": 50, "refit_steps": 2, "scorer": "likelihood"}])
+def test_a_score_depends_only_on_rows_up_to_it(online):
+    """Causal with online learning on too: the refits before row t train on rows before t only."""
     x = _sine(900)
-    a = TimeSeriesAnomalyDetector(**FAST).fit_stream(x, train_fraction=0.4)
+    a = TimeSeriesAnomalyDetector(**FAST, **online).fit_stream(x, train_fraction=0.4)
     y = x.copy()
     y[700:] = 50.0                                       # change the future only
-    b = TimeSeriesAnomalyDetector(**FAST).fit_stream(y, train_fraction=0.4)
+    b = TimeSeriesAnomalyDetector(**FAST, **online).fit_stream(y, train_fraction=0.4)
     np.testing.assert_array_equal(a[:700], b[:700])
     assert b[700] > a[700]
 
 
-@pytest.mark.parametrize("refit_every", [None, 150])
-def test_update_in_chunks_equals_one_update(refit_every):
+@pytest.mark.parametrize("refit_every, scorer", [(None, "surprise"), (150, "surprise"), (150, "likelihood")])
+def test_update_in_chunks_equals_one_update(refit_every, scorer):
     x = _sine(1000, spike=(800, 0))
-    one = TimeSeriesAnomalyDetector(**FAST, refit_every=refit_every, refit_steps=5).fit(x[:300])
-    chunked = TimeSeriesAnomalyDetector(**FAST, refit_every=refit_every, refit_steps=5).fit(x[:300])
+    kw = dict(FAST, refit_every=refit_every, refit_steps=5, scorer=scorer, reestimate_every=40)
+    one = TimeSeriesAnomalyDetector(**kw).fit(x[:300])
+    chunked = TimeSeriesAnomalyDetector(**kw).fit(x[:300])
     whole = one.update(x[300:])
     parts = np.concatenate([chunked.update(x[300:301]), chunked.update(x[301:560]), chunked.update(x[560:])])
     np.testing.assert_allclose(parts, whole, rtol=0, atol=1e-12)
@@ -117,17 +120,45 @@ def test_scorer_and_refit_parts_can_be_swapped():
     np.testing.assert_array_equal(det.train_scores_[:FAST["window"] - 1], 0.0)   # no full window yet: 0
 
 
+def test_likelihood_part_is_chunk_invariant_and_flags_values_outside_the_range():
+    """The calibrated scorer part alone (no model): scores in [0, 1], the same in chunks as in one pass, a
+    surprising error scores near 1 after its learning period, and a value far outside the seen range scores 1."""
+    from aekit.estimators.detect.likelihood import AnomalyLikelihood, LikelihoodState
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1200, 2))
+    err = np.exp(rng.normal(size=(1200, 2)) * 0.3)
+    err[:5] = np.nan                                    # no full window yet
+    err[900:910, 1] *= 50                               # the second view is surprised
+    x[1100, 0] = 40.0
+    part = AnomalyLikelihood(average=5, history=500, reestimate_every=30, learning_rows=200, spatial_tolerance=0.05)
+    one = part.score(LikelihoodState(context=np.zeros((0, 2))), x, err)
+    state = LikelihoodState(context=np.zeros((0, 2)))
+    parts = np.concatenate([part.score(state, x[a:b], err[a:b]) for a, b in [(0, 7), (7, 250), (250, 1200)]])
+    np.testing.assert_allclose(parts, one, rtol=0, atol=1e-12)
+    assert one.min() >= 0 and one.max() <= 1
+    assert np.all((one[:200] < 0.1) | (one[:200] == 1.0))  # learning: 0.5 likelihood, or the range check
+    assert one[905] > 0.5 > np.median(one[300:900]) and one[1100] == 1.0
+
+
+def test_unknown_scorer_is_refused_with_the_registered_names():
+    with pytest.raises(ValueError, match="likelihood"):
+        TimeSeriesAnomalyDetector(**FAST, scorer="nope").fit(_sine(200))
+
+
 def test_anomaly_score_does_not_advance_the_stream(fitted):
     x = _sine(300, seed=1)
     a = fitted.anomaly_score(x)
     np.testing.assert_array_equal(a, fitted.anomaly_score(x))
 
 
-def test_saved_detector_reloads_and_continues_the_stream_identically(tmp_path):
+@pytest.mark.parametrize("online", [{}, {"refit_every": 100, "refit_steps": 2, "scorer": "likelihood",
+                                         "scales": (16, 4)}])
+def test_saved_detector_reloads_and_continues_the_stream_identically(tmp_path, online):
     from aekit import load
 
     x = _sine(900, spike=(700, 0))
-    det = TimeSeriesAnomalyDetector(**FAST).fit(x[:300])
+    det = TimeSeriesAnomalyDetector(**FAST, **online).fit(x[:300])
     det.update(x[300:500])
     det.save(tmp_path / "m")
     back = load(tmp_path / "m")
@@ -239,6 +270,21 @@ def test_detect_series_writes_nab_layout_ranges_model_and_report(tmp_path, capsy
     assert (out / "model" / "config.json").is_file()
     again = _cli("detect-series", str(csv), "--quiet", "--out", tmp_path / "out", capsys=capsys)
     assert again.returncode == 2 and "not empty" in again.stderr
+
+
+@pytest.mark.e2e
+def test_detect_series_scores_several_files_in_one_run_from_the_probationary_period(tmp_path, capsys):
+    """Several files: each into OUT/<name>/ with its own detector; by default the training rows are NAB's
+    probationary period (15 % of 300 rows: 45, raised to window + 1 = 17 at least), so later rows are scored."""
+    for i in range(2):
+        np.save(tmp_path / f"s{i}.npy", _sine(300, seed=i)[:, 0])
+    r = _cli("detect-series", tmp_path / "s0.npy", tmp_path / "s1.npy", "--param", "epochs=1", "--param",
+             "window=16", "--quiet", "--out", tmp_path / "out", capsys=capsys)
+    assert r.returncode == 0, r.stderr
+    for i in range(2):
+        rows = (tmp_path / "out" / f"s{i}" / "scores.csv").read_text().splitlines()[1:]
+        scores = np.array([float(row.split(",")[-2]) for row in rows])
+        assert len(scores) == 300 and np.all(scores[:45] == 0) and np.any(scores[45:] > 0)
 
 
 def test_detect_series_bad_csv_is_one_line_error(tmp_path, capsys):

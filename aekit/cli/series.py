@@ -3,9 +3,11 @@
     aekit detect-series nab/realKnownCause/nyc_taxi.csv --out runs/taxi
     aekit detect-series sensors.csv --train-fraction 0.3 --param window=64 --epochs 10 --seed 1 --out runs/sensors
     aekit detect-series nyc_taxi.csv --labels nab/combined_windows.json --out runs/taxi   # labelled windows
+    aekit detect-series nab/realKnownCause/*.csv --out runs/known     # each file into runs/known/<name>/
 
-Fits a :class:`aekit.TimeSeriesAnomalyDetector` on the first ``--train-fraction`` of the rows, then scores
-every later row using only the rows up to it (the training rows score 0). Writes ``scores.csv`` in NAB's
+Fits a :class:`aekit.TimeSeriesAnomalyDetector` on the first rows (by default NAB's probationary period: 15 %
+of the rows, at most 750; ``--train-fraction`` for another share), then scores every later row using only the
+rows up to it (the training rows score 0): the protocol and figures of ``benchmarks/timeseries.py``. Writes ``scores.csv`` in NAB's
 results layout (``timestamp,value,anomaly_score,label``: label 1 for flagged rows; one value column per
 channel for multivariate series), ``ranges.json`` (merged flagged ranges), ``model/`` and ``report.html``
 (the series, the score, the threshold, the flagged ranges shaded, the labelled windows when given, and their
@@ -28,10 +30,13 @@ from aekit.cli.grammar import add_fit_flags
 def add_parser(sub) -> None:
     p = sub.add_parser("detect-series", help="anomalies in a time series (CSV or .npy): scores.csv in NAB's "
                        "layout, ranges.json, model/, report.html")
-    p.add_argument("data", metavar="DATA", help="a CSV with a timestamp column and numeric value columns (NAB's "
-                   "timestamp,value files as they are), or a .npy array (T,) / (T, C)")
-    p.add_argument("--train-fraction", type=float, default=0.15, help="fraction of the first rows to train on "
-                   "(default 0.15, NAB's probationary period); later rows are scored causally")
+    p.add_argument("data", metavar="DATA", nargs="+", help="a CSV with a timestamp column and numeric value "
+                   "columns (NAB's timestamp,value files as they are), or a .npy array (T,) / (T, C); several "
+                   "files are each scored by their own detector in one process (no start-up per file), into "
+                   "OUT/<file name without suffix>/")
+    p.add_argument("--train-fraction", type=float, default=None, help="fraction of the first rows to train on "
+                   "(default: NAB's probationary period, 15 %% of the rows and at most 750); later rows are scored "
+                   "causally")
     p.add_argument("--timestamp-column", default="auto", help="the timestamp column (default: 'timestamp' or "
                    "the first column of dates)")
     p.add_argument("--value-columns", help="comma-separated value columns (default: all but the timestamp)")
@@ -51,16 +56,23 @@ def run(args: argparse.Namespace) -> int:
     from aekit.data.series import read_series
     from aekit.estimators import TimeSeriesAnomalyDetector
 
-    if not 0 < args.train_fraction < 1:
+    if args.train_fraction is not None and not 0 < args.train_fraction < 1:
         raise ValueError(f"--train-fraction={args.train_fraction} must lie in (0, 1)")
-    det = make_estimator(TimeSeriesAnomalyDetector, args)
     columns = [c.strip() for c in args.value_columns.split(",")] if args.value_columns else None
     tcol = None if args.timestamp_column.lower() == "none" else args.timestamp_column
-    series = read_series(args.data, timestamp_column=tcol, value_columns=columns, gaps=args.gaps,
-                         duplicates=args.duplicates)
-    windows = _read_labels(args.labels, args.data) if args.labels else None
+    stems = [Path(d).stem for d in args.data]
+    if len(set(stems)) < len(stems):
+        raise ValueError(f"DATA: files with the same name {sorted(s for s in stems if stems.count(s) > 1)}; "
+                         "expected distinct names (each is written to OUT/<name>/)")
     with output_folder(args.out, overwrite=args.overwrite) as out:
-        return _detect(args, out, det, series, windows)
+        for data, stem in zip(args.data, stems):
+            series = read_series(data, timestamp_column=tcol, value_columns=columns, gaps=args.gaps,
+                                 duplicates=args.duplicates)
+            windows = _read_labels(args.labels, data) if args.labels else None
+            folder = out if len(args.data) == 1 else out / stem
+            folder.mkdir(exist_ok=True)
+            _detect(args, folder, data, make_estimator(TimeSeriesAnomalyDetector, args), series, windows)
+    return 0
 
 
 def _read_labels(path: str, data: str) -> np.ndarray:
@@ -83,7 +95,7 @@ def _read_labels(path: str, data: str) -> np.ndarray:
     return to_datetimes(raw, name=f"--labels {path}").reshape(-1, 2)
 
 
-def _detect(args, out: Path, det, series, windows) -> int:
+def _detect(args, out: Path, data: str, det, series, windows) -> None:
     from aekit import nab
     from aekit.fileio import atomic_write_bytes
     from aekit.report import anomaly as figs
@@ -120,10 +132,9 @@ def _detect(args, out: Path, det, series, windows) -> int:
                 metrics[f"NAB normalised ({prof})"] = nab.normalized_score(fs.score, len(windows), profile=prof)
     extra = {"Series, anomaly score and flagged ranges": figs.series_figure(
         series.values, scores, det.threshold_, rows, timestamps=t, labelled=labelled, columns=series.columns)}
-    summary = {"data": str(args.data), "model": det.model, "window": det.window, "latent_dim": det.latent_dim,
-               "epochs": det.n_iter_, "train_fraction": args.train_fraction}
+    summary = {"data": str(data), "model": det.model, "window": det.window, "latent_dim": det.latent_dim,
+               "epochs": det.n_iter_, "training_rows": n_train}
     write_report(out / "report.html", title="aekit time-series anomaly detection", summary=summary,
                  metrics=metrics, baselines=[], history=det.history_, extra_figures=extra)
     print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, indent=2))
     print(f"wrote {out}/scores.csv, {out}/ranges.json and {out}/report.html", file=sys.stderr)
-    return 0

@@ -1,7 +1,8 @@
 """Anomalies in time series: an autoencoder over sliding windows, scored causally as a stream.
 
 Each row ``t`` of a series ``(T, C)`` is scored by the window of ``window`` rows that ends at it, so the
-score at ``t`` uses rows up to ``t`` only. Three parts make the score, each a known device:
+score at ``t`` uses rows up to ``t`` only. The default scorer part ("surprise") makes the score from three
+known devices:
 
 * the reconstruction error of that window by an autoencoder trained on normal windows (Malhotra et al.,
   "LSTM-based encoder-decoder for multi-sensor anomaly detection", ICML Anomaly Detection Workshop 2016),
@@ -11,20 +12,18 @@ score at ``t`` uses rows up to ``t`` only. Three parts make the score, each a kn
 * a *novelty*: how far the row lies outside the range of every earlier value, in units of that range (the
   "spatial anomaly" check of Numenta's NAB detector);
 * *suppression*: a row keeps its combined score only when it exceeds the largest combined score of the
-  ``suppress`` rows before it, so that one event raises one alarm instead of a burst (NAB's scoring rewards
-  the first detection in an anomaly window and charges every later one outside it).
+  ``suppress`` rows before it (NAB rewards the first detection in a window and charges every later one).
 
 ``combined = novelty_weight * novelty + error_weight * max(surprise - error_offset, 0)``, and the score is
-``combined / (1 + combined)`` in [0, 1). The defaults were chosen on the 35 NAB files in the shared data
-(``benchmarks/timeseries.py``), one configuration for every file.
+``combined / (1 + combined)`` in [0, 1). The "likelihood" part is Numenta's own calibration instead. The
+defaults were chosen on the 35 NAB files of the shared data (``benchmarks/timeseries.py``), one configuration
+for every file.
 
 Streams: :meth:`TimeSeriesAnomalyDetector.fit` trains on a first part, :meth:`update` scores new rows and
-keeps them as history (optionally fine-tuning the autoencoder on the recent past every ``refit_every`` rows),
-and :meth:`fit_stream` does both over a whole series, NAB's protocol.
-
-The detector is composed of parts (:mod:`aekit.estimators.detect`): a series scorer part (``stream_scorer``,
-the three devices above, :mod:`~aekit.estimators.detect.stream`), a refit policy part (``refit_policy``,
-:mod:`~aekit.estimators.detect.refit`) and the threshold part it shares with :class:`~aekit.AnomalyDetector`.
+keeps them as history (fine-tuning the autoencoder on a replay of the recent past every ``refit_every``
+rows), and :meth:`fit_stream` does both over a whole series, NAB's protocol. The parts
+(:mod:`aekit.estimators.detect`): the series scorer part (``scorer``, or a ``stream_scorer`` class attribute),
+the refit policy part (``refit_policy``) and the threshold part shared with :class:`~aekit.AnomalyDetector`.
 """
 from __future__ import annotations
 
@@ -38,13 +37,15 @@ from aekit.data.errors import DataError
 from aekit.estimators._core import register_estimator
 from aekit.estimators._series import SeriesEstimator
 from aekit.estimators._state import Codec, saved_as
-from aekit.estimators.detect.ensemble import window_errors
+from aekit.estimators.detect.likelihood import LikelihoodState
 from aekit.estimators.detect.refit import PeriodicRefit
-from aekit.estimators.detect.stream import StreamState, SurpriseNovelty
+from aekit.estimators.detect.stream import StreamState, get_series_scorer
+from aekit.estimators.detect.views import window_view_errors
 from aekit.estimators.detect.thresholds import THRESHOLD_CONSTRAINTS, THRESHOLD_STATE, Thresholded, anomaly_ranges
 from aekit.models.base import list_models
+from aekit.nab import probationary_length
 from aekit.seeding import resolve_seeds
-from aekit.validation import Either, Integer, NoneOr, Options, Real
+from aekit.validation import Either, Instance, Integer, ListOf, NoneOr, Options, Real
 from aekit.operations import Operation, verdict
 
 __all__ = ["StreamState", "TimeSeriesAnomalyDetector", "anomaly_ranges"]  # the first two from the parts
@@ -65,18 +66,29 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
     latent_dim : int, default 4
     model : str, default "conv1d-seq"
         A sequence model: ``conv1d-seq``, ``lstm-seq`` or ``vae-seq``.
-    novelty_weight, error_weight, error_offset : float, default 1.0, 0.03, 6.0
-        ``combined = novelty_weight * novelty + error_weight * max(surprise - error_offset, 0)`` (module
-        docstring).
-    suppress : int, default 100
-        A row keeps its combined score only when it exceeds the largest one of the ``suppress`` rows before
-        it (0: no suppression).
+    scorer : str, default "surprise"
+        The registered series scorer part that turns window errors into scores: "surprise" (the three devices
+        of the module docstring, :mod:`~aekit.estimators.detect.stream`) or "likelihood" (NAB's numenta
+        anomaly likelihood against a rolling history, max-combined with the spatial check,
+        :mod:`~aekit.estimators.detect.likelihood`).
+    scales : tuple of int or None, default None
+        Views of each window: its error over the last ``s`` rows for each ``s`` (``window``: the whole window),
+        :mod:`~aekit.estimators.detect.views`; None: the whole window only. "likelihood" judges each view on
+        its own and takes the most surprised; "surprise" averages them.
+    average, history, reestimate_every, learning_rows, spatial_tolerance : default 10, 8640, 100, 0, 0.05
+        The "likelihood" part's settings (NAB's numenta detector's): raw scores averaged over ``average``
+        rows, judged against the last ``history`` averaged scores, re-estimated every ``reestimate_every``
+        rows after the first ``learning_rows`` rows of the stream (fit rows included); a value more than
+        ``spatial_tolerance`` of the seen range outside it scores 1.
+    novelty_weight, error_weight, error_offset, suppress : default 1.0, 0.03, 6.0, 100
+        The "surprise" part's settings (module docstring; ``suppress=0``: no suppression).
     refit_every : int or None, default None
         In :meth:`update`, fine-tune the autoencoder every this many rows on the last ``refit_history``
         rows (the past only); None: never.
     refit_history : int, default 4000
     refit_steps : int, default 200
-        Optimisation steps per refit.
+        Optimisation steps per refit: one pass over every k-th window of the last ``refit_history`` rows,
+        k chosen so that the pass takes about this many batches (a replay of the recent past).
     threshold : str, default "auto"
         A registered threshold rule; "auto": "nab", the threshold that optimises NAB's standard profile
         (on labelled rows given to :meth:`set_threshold`, else the one chosen on the NAB corpus for the
@@ -112,13 +124,14 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
     """
 
     _default_rule = "nab"  # threshold="auto" without a float contamination (detect/thresholds.py)
-    stream_scorer = SurpriseNovelty  # the series scorer part (detect/stream.py)
+    stream_scorer = None             # a series scorer part class; None: the one the `scorer` parameter names
     refit_policy = PeriodicRefit     # the refit policy part (detect/refit.py)
 
     # beyond the family's (layout_, n_channels_, ...): the threshold part's (with train_scores_) and the stream's
-    # history, saved as "stream" (a scorer part with another state_class redeclares it)
+    # history, saved as "stream" (LikelihoodState holds every registered part's fields; a part with another
+    # state_class redeclares it)
     _fitted = {**SeriesEstimator._fitted, **THRESHOLD_STATE,
-               "state_": saved_as(Codec(StreamState.to_dict, stream_scorer.state_class.from_dict), "stream")}
+               "state_": saved_as(Codec(StreamState.to_dict, LikelihoodState.from_dict), "stream")}
 
     # what aekit apply, aekit serve and the explorer offer (aekit.operations): whole series, not windows
     purpose = "time-series anomaly detection"
@@ -137,8 +150,10 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
     _conformance = {"data": "series", "params": {"window": 16, "epochs": 1, "suppress": 10, "batch_size": 32}}
 
     def __init__(self, window: int = 128, latent_dim: int = 4, *, model: str = "conv1d-seq",
-                 model_params: dict | None = None, novelty_weight: float = 1.0, error_weight: float = 0.03,
-                 error_offset: float = 6.0, suppress: int = 100, refit_every: int | None = None,
+                 model_params: dict | None = None, scorer: str = "surprise", novelty_weight: float = 1.0, error_weight: float = 0.03,
+                 error_offset: float = 6.0, suppress: int = 100, scales: tuple | None = None,
+                 average: int = 10, history: int = 8640, reestimate_every: int = 100, learning_rows: int = 0,
+                 spatial_tolerance: float = 0.05, refit_every: int | None = None,
                  refit_history: int = 4000, refit_steps: int = 200, threshold: str = "auto", contamination="auto",
                  percentile: float = 99.0, n_sigma: float = 3.0, stride: int = 1, epochs: int = 30,
                  batch_size: int = 64, lr: float = 3e-3, min_steps: int = 0, max_time: float | None = None,
@@ -148,10 +163,17 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
         self.latent_dim = latent_dim
         self.model = model
         self.model_params = model_params
+        self.scorer = scorer
         self.novelty_weight = novelty_weight
         self.error_weight = error_weight
         self.error_offset = error_offset
         self.suppress = suppress
+        self.scales = scales
+        self.average = average
+        self.history = history
+        self.reestimate_every = reestimate_every
+        self.learning_rows = learning_rows
+        self.spatial_tolerance = spatial_tolerance
         self.refit_every = refit_every
         self.refit_history = refit_history
         self.refit_steps = refit_steps
@@ -183,6 +205,13 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
         "error_weight": Real(0),
         "error_offset": Real(),
         "suppress": Integer(0),
+        "scorer": Instance(str),
+        "scales": NoneOr(ListOf(Integer(1))),
+        "average": Integer(1),
+        "history": Integer(10),
+        "reestimate_every": Integer(1),
+        "learning_rows": Integer(0),
+        "spatial_tolerance": Real(0),
         "refit_every": NoneOr(Integer(1)),
         "refit_history": Integer(2),
         "refit_steps": Integer(1),
@@ -196,6 +225,8 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
         if self.model not in list_models("sequence"):
             raise ValueError(f"TimeSeriesAnomalyDetector: model={self.model!r} is not a sequence model; expected one "
                              f"of {list_models('sequence')}")
+        if self.stream_scorer is None:
+            get_series_scorer(self.scorer)  # refuses an unknown name, listing the registered ones
 
     def _batch_size(self) -> int:
         return int(self.batch_size) if self.batch_size != "auto" else 64
@@ -219,18 +250,26 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
         self._set_threshold_from(self.train_scores_, self._rule())
         return self
 
+    def _scorer_part(self) -> type:
+        """The series scorer part class: the ``stream_scorer`` class attribute, else the ``scorer`` one."""
+        return self.stream_scorer or get_series_scorer(self.scorer)
+
     def _new_state(self) -> StreamState:
-        return self.stream_scorer.state_class(context=np.zeros((0, self.n_channels_)),
+        return self._scorer_part().state_class(context=np.zeros((0, self.n_channels_)),
                                               buffer=self.refit_policy.of(self).new_buffer(self.n_channels_))
 
-    def fit_stream(self, X, *, train_fraction: float = 0.15, train_rows: int | None = None) -> np.ndarray:
+    def fit_stream(self, X, *, train_fraction: float | None = None, train_rows: int | None = None) -> np.ndarray:
         """NAB's protocol over one series: fit on its first ``train_rows`` rows (default: ``train_fraction`` of
-        them; at least ``window + 1``), then score the rest in order with :meth:`update`. Returns ``(T,)``
-        scores; the training rows score 0 (they are the warm-up). Each score uses only the rows up to its own."""
-        if not (isinstance(train_fraction, (int, float)) and 0 < train_fraction < 1):
-            raise ValueError(f"train_fraction must lie in (0, 1), got {train_fraction!r}")
+        them, or without it NAB's probationary period, 15 % of the rows and at most 750; at least
+        ``window + 1``), then score the rest in order with :meth:`update`. Returns ``(T,)`` scores; the
+        training rows score 0 (they are the warm-up). Each score uses only the rows up to its own."""
+        if train_fraction is not None and not (isinstance(train_fraction, (int, float)) and 0 < train_fraction < 1):
+            raise ValueError(f"train_fraction must lie in (0, 1) or be None, got {train_fraction!r}")
         x = self._read_series(X, reset=True)
-        n_train = int(math.floor(train_fraction * len(x))) if train_rows is None else int(train_rows)
+        if train_rows is not None:
+            n_train = int(train_rows)
+        else:
+            n_train = probationary_length(len(x)) if train_fraction is None else int(math.floor(train_fraction * len(x)))
         n_train = max(n_train, int(self.window) + 1)
         if n_train >= len(x):
             raise DataError(f"{len(x)} rows leave nothing to score after training on {n_train} rows; expected more "
@@ -239,23 +278,27 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
         return np.r_[np.zeros(n_train), self.update(x[n_train:])]
 
     # ------------------------------------------------------------------------------------ scoring
-    def _row_errors(self, state: StreamState, x: np.ndarray) -> np.ndarray:
-        """``(n, C)`` errors of the windows ending at each row of ``x`` after ``state.context``; NaN for rows
-        with fewer than ``window`` rows up to them."""
+    def _row_errors(self, state: StreamState, x: np.ndarray, scales: tuple[int, ...] | None = None) -> np.ndarray:
+        """``(n, C)`` errors of the windows ending at each row of ``x`` after ``state.context``, or ``(n, C, V)``
+        over their last ``s`` rows for each ``s`` of ``scales`` (:mod:`~aekit.estimators.detect.views`); NaN for
+        rows with fewer than ``window`` rows up to them."""
         L, n = int(self.window), len(x)
         full = np.concatenate([state.context, x])
         m = len(state.context)
         first = max(0, L - 1 - m)  # the first row of x with a full window
-        err = np.full((n, self.n_channels_), np.nan)
+        err = np.full((n, self.n_channels_, len(scales or (L,))), np.nan)
         if first < n:
-            err[first:] = window_errors(self.autoencoder_.model, self._scaled_windows(full[m + first - (L - 1):]))
-        return err
+            err[first:] = window_view_errors(self.autoencoder_.model,
+                                             self._scaled_windows(full[m + first - (L - 1):]), scales or (L,))
+        return err if scales else err[:, :, 0]
 
     def _advance(self, state: StreamState, x: np.ndarray) -> np.ndarray:
         """Score the rows ``x`` ``(n, C)`` that follow ``state`` and move ``state`` past them."""
         if len(x) == 0:
             return np.zeros(0)
-        scores = self.stream_scorer.of(self).score(state, x, self._row_errors(state, x).mean(axis=1))
+        scales = tuple(min(int(s), int(self.window)) for s in (self.scales or (self.window,)))
+        err = self._row_errors(state, x, scales).mean(axis=1)  # (n, V): one column per view
+        scores = self._scorer_part().of(self).score(state, x, err[:, 0] if err.shape[1] == 1 else err)
         state.context = np.concatenate([state.context, x])[-(int(self.window) - 1):]
         return scores
 

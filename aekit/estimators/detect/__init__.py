@@ -8,6 +8,8 @@
 * :mod:`~aekit.estimators.detect.defaults`: AnomalyDetector's "auto" settings by data kind;
 * :mod:`~aekit.estimators.detect.fitted`: AnomalyDetector's members and scorer parts as attributes and saved;
 * :mod:`~aekit.estimators.detect.stream`: the series scorer part (surprise, novelty, suppression) and its state;
+* :mod:`~aekit.estimators.detect.likelihood`: the calibrated series scorer part (NAB's anomaly likelihood);
+* :mod:`~aekit.estimators.detect.views`: a window's error at more than one time scale;
 * :mod:`~aekit.estimators.detect.refit`: the series refit policy part (fine-tuning on the recent past).
 """
 from aekit.estimators.detect.scorers import (FittedScorer, ScorerContext, ScorerPart, list_scorers,

@@ -11,7 +11,6 @@ attribute of the detector.
 """
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import numpy as np
@@ -55,13 +54,17 @@ class PeriodicRefit:
         return np.concatenate(out) if out else np.zeros(0)
 
     def refit(self, detector, rows: np.ndarray) -> None:
-        """Fine-tune ``detector.autoencoder_`` on the windows of ``rows`` (nothing when there is no window)."""
+        """Fine-tune ``detector.autoencoder_`` for about ``steps`` steps on a replay of the windows of ``rows``:
+        one pass over every k-th window, k chosen so that the pass takes about ``steps`` batches (the recent
+        past is covered evenly; nothing random, so a stream scored in chunks refits as in one pass)."""
         if len(rows) < int(detector.window) + 1:
             return
-        windows = detector._scaled_windows(rows)
-        steps_per_epoch = math.ceil(len(windows) / min(detector._batch_size(), len(windows)))
+        n_windows = len(rows) - int(detector.window) + 1
+        batch = min(detector._batch_size(), n_windows)
+        stride = max(1, n_windows // (self.steps * batch))
+        windows = detector._scaled_windows(rows, stride)
         detector._train(windows, seeds=resolve_seeds(detector.random_state).member(0),
                         model=detector.autoencoder_.model, scaler=None, objective="mse",
-                        epochs=max(1, round(self.steps / steps_per_epoch)), validation_fraction=0.0,
+                        epochs=max(1, round(self.steps * batch / len(windows))), validation_fraction=0.0,
                         lr=float(detector.lr) / 3)
         detector.autoencoder_.model.eval()

@@ -11,6 +11,9 @@ A scorer part reads the detector parameters it names in ``params`` and scores ro
 :class:`StreamState` (its ``state_class``: a part that keeps more history adds fields in a subclass, saved
 with the detector), moving the state past them; it never sees the model (the detector gives it each row's
 error), so another part (rolling-window normalisation, say) is one class and one class attribute.
+
+Parts are registered by name (:func:`register_series_scorer`): the detector's ``scorer`` parameter picks one,
+so a user swaps them without a subclass (``--param scorer=likelihood`` on the command line).
 """
 from __future__ import annotations
 
@@ -20,11 +23,40 @@ from typing import ClassVar
 import numpy as np
 
 MIN_ERRORS = 10  # earlier errors needed before a surprise is computed
+_SERIES_SCORERS: dict[str, type] = {}
+
+
+def register_series_scorer(name: str):
+    """Class decorator: make a series scorer part available as ``TimeSeriesAnomalyDetector(scorer=name)``."""
+    def wrap(cls):
+        _SERIES_SCORERS[name] = cls
+        cls.name = name
+        return cls
+    return wrap
+
+
+def get_series_scorer(name: str) -> type:
+    """The series scorer part registered as ``name``."""
+    import aekit.estimators.detect.likelihood  # noqa: F401  (registers its part)
+
+    if name not in _SERIES_SCORERS:
+        raise ValueError(f"scorer={name!r} is not a registered series scorer; expected one of "
+                         f"{sorted(_SERIES_SCORERS)}")
+    return _SERIES_SCORERS[name]
+
+
+def list_series_scorers() -> list[str]:
+    """Names of the registered series scorer parts."""
+    import aekit.estimators.detect.likelihood  # noqa: F401
+
+    return sorted(_SERIES_SCORERS)
 
 
 @dataclass
 class StreamState:
     """What scoring the next row needs from the rows before it (all JSON-able through :meth:`to_dict`)."""
+
+    _arrays: ClassVar[frozenset] = frozenset({"context", "lo", "hi", "recent", "buffer"})  # saved as lists
 
     context: np.ndarray                  # (<= window - 1, C) the last raw rows
     err_n: int = 0                       # errors seen, their sum and sum of squares (the surprise's reference)
@@ -41,11 +73,11 @@ class StreamState:
 
     @classmethod
     def from_dict(cls, d: dict) -> "StreamState":
-        arrays = {"context", "lo", "hi", "recent", "buffer"}
-        return cls(**{k: (np.asarray(v, dtype=np.float64) if k in arrays and v is not None else v)
+        return cls(**{k: (np.asarray(v, dtype=np.float64) if k in cls._arrays and v is not None else v)
                       for k, v in d.items()})
 
 
+@register_series_scorer("surprise")
 class SurpriseNovelty:
     """``combined = novelty_weight * novelty + error_weight * max(surprise - error_offset, 0)``, suppressed
     (``suppress`` rows), returned as ``combined / (1 + combined)`` in [0, 1)."""
@@ -68,6 +100,7 @@ class SurpriseNovelty:
         from scipy.ndimage import maximum_filter1d
 
         n = len(x)
+        err = err.mean(axis=1) if err.ndim == 2 else err  # several views: their mean
         valid = np.isfinite(err)
         ev = np.where(valid, err, 0.0)
         # the surprise: error against the mean / std of all earlier errors
