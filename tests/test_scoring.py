@@ -108,7 +108,8 @@ def test_a_registered_scorer_part_is_fitted_saved_and_reloaded(tmp_path):
 
 
 @pytest.mark.parametrize("score_type, parts", [("reconstruction", {"error"}), ("latent", {"error", "density"}),
-                                               ("error+knn", {"error", "neighbours"})])
+                                               ("error+knn", {"error", "neighbours"}),
+                                               ("parts", {"error", "neighbours", "tails", "isolation"})])
 def test_fitted_scorer_parts_save_their_own_statistics(score_type, parts):
     """Each part's to_state() holds only its own statistics, and from_state() rebuilds a part that scores alike."""
     from aekit.estimators.detect import FittedScorer
@@ -123,3 +124,67 @@ def test_fitted_scorer_parts_save_their_own_statistics(score_type, parts):
     again = FittedScorer.from_state(score_type, stats, tensors, det._scorer_context())
     units = det._units(det._scaled(X[200:260]))
     np.testing.assert_array_equal(again.score(units), det.scorer_.score(units))
+
+
+def test_isolation_part_scores_as_isolation_forest():
+    """The ``isolation`` part keeps the forest's trees as arrays and scores exactly as scikit-learn's forest."""
+    from sklearn.ensemble import IsolationForest
+
+    from aekit.estimators.detect import ScorerContext
+    from aekit.estimators.detect.ensemble import Unit
+    from aekit.estimators.detect.tails import IsolationScorer
+
+    X = np.random.default_rng(0).normal(size=(400, 5))
+    X[:, 0] = np.round(X[:, 0])                                  # ties, as in integer-coded columns
+    unit = Unit(np.zeros((400, 5)), np.zeros((400, 1)), None, X)
+    part = IsolationScorer(ScorerContext(per_feature=True, seed=3)).fit([unit])
+    forest = IsolationForest(random_state=3).fit(X.astype(np.float32))
+    np.testing.assert_allclose(part.values([unit])[0], -forest.score_samples(X), rtol=0, atol=1e-12)
+
+
+def test_input_parts_see_a_single_extreme_feature():
+    """A row whose one feature alone is far out is among the top rows of the ``isolation`` part and of the default
+    table score, and scores higher by the ``tails`` part (ECOD) than without that value; ``score_parts``
+    switches parts off and weighs them."""
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=(600, 1))
+    X = np.hstack([t, -t, 0.5 * t, rng.normal(size=(600, 3))])
+    X[5, 4] = 6.0                                                # one independent feature, alone extreme
+    det = AnomalyDetector(n_estimators=2, min_steps=50).fit(X)
+    assert det.score_type_ == "parts" and set(det.scorer_.parts) == {"error", "neighbours", "tails", "isolation"}
+    units = det._units(det._scaled(X))
+    iso = det.scorer_.parts["isolation"].values(units)[0]
+    assert (iso > iso[5]).mean() < 0.1                            # among the top 10 % of rows by isolation
+    tails = det.scorer_.parts["tails"]
+    moved = X[:8].copy()
+    moved[5, 4] = 0.0
+    assert tails.values(det._units(det._scaled(X[:8])))[0][5] > tails.values(det._units(det._scaled(moved)))[0][5]
+    scores = det.anomaly_score(X)
+    assert (scores > scores[5]).mean() < 0.01                     # among the top 1 % by the default score
+    only = AnomalyDetector(n_estimators=2, min_steps=0, score_parts={"error": 1.0, "tails": 2.0}).fit(X[:200])
+    assert set(only.scorer_.parts) == {"error", "tails"} and only.scorer_.weights == {"error": 1.0, "tails": 2.0}
+    with pytest.raises(ValueError, match=r"score_parts=\['error', 'nope'\] must be a non-empty list"):
+        AnomalyDetector(score_parts=["error", "nope"]).fit(X[:50])
+
+
+def test_tails_part_follows_ecod_definition():
+    """ECOD (Li et al., TKDE 2022): ``-log`` of the tail probability, each feature on its skewness side, summed;
+    the largest of the left, right and skewness-side sums. One feature 0..9: 100 has right tail 1/11."""
+    from aekit.estimators.detect import ScorerContext
+    from aekit.estimators.detect.ensemble import Unit
+    from aekit.estimators.detect.tails import TailScorer
+
+    train = np.arange(10.0)[:, None]
+    part = TailScorer(ScorerContext(per_feature=True)).fit([Unit(train, train, None, train)])
+    query = np.array([[100.0], [-5.0], [4.5]])
+    values = part.values([Unit(query, query, None, query)])[0]
+    np.testing.assert_allclose(values, [np.log(11), np.log(11), max(-np.log(6 / 11), -np.log(6 / 11))])
+
+
+def test_fit_and_kNN_reference_are_bounded():
+    """On a table larger than ``max_samples`` the detector fits on a sample of that size, and the kNN distance
+    measures to ``max_reference`` codes, so that cost grows linearly with the rows scored."""
+    X = np.random.default_rng(0).normal(size=(1500, 4))
+    det = AnomalyDetector(n_estimators=2, min_steps=0, epochs=1, max_samples=600, max_reference=100).fit(X)
+    assert len(det.train_scores_) == 600 and det.reference_codes_.shape[:2] == (2, 100)
+    assert det.anomaly_score(X).shape == (1500,)

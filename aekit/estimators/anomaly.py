@@ -9,10 +9,11 @@ error misses: an anomaly that the decoder reconstructs well but that lands where
 fit the mixture jointly; here it is fitted after training). An ensemble of autoencoders with different
 seeds averages out the variance of single networks (Chen et al., "Outlier detection with autoencoder
 ensembles", SDM 2017); on tables the default is such an ensemble trained as one batched network
-(``mlp-ensemble``: per-member feature subsets and bootstrap weights, a short training that adapts to the
-table's size), each member's error normalised per feature and joined by the distance of the code to its
-nearest training codes (kNN in the code space, which catches anomalies the decoder reconstructs well but
-that lie where the normal codes are sparse; Ramaswamy et al., SIGMOD 2000, scored on raw features). On
+(``mlp-ensemble``, a short training on at most ``max_samples`` rows), scored by the standardised sum of
+registered scorer parts: each member's error normalised per feature, the kNN distance of its code to a
+bounded sample of training codes (what the decoder rebuilds but lies where codes are sparse; Ramaswamy et
+al., SIGMOD 2000, on raw features), and two parts on the inputs that see one extreme feature a small code
+hides (ECOD's empirical tails, an isolation forest: ``detect/tails.py``). On
 contaminated training data the robust mode drops the training samples with the largest errors and trains again
 on the rest (trimmed fitting, as in Rousseeuw's least trimmed squares).
 
@@ -36,7 +37,7 @@ from aekit.estimators.detect.thresholds import THRESHOLD_CONSTRAINTS, THRESHOLD_
 from aekit.estimators.scoring import list_score_types
 from aekit.persistence import TrainedAutoencoder
 from aekit.seeding import Seeds, resolve_seeds
-from aekit.validation import Either, Instance, Integer, NoneOr, Options, Real, check_params
+from aekit.validation import Either, Instance, Integer, ListOf, NoneOr, Options, Real, check_params
 from aekit.operations import Operation, codes, verdict
 
 MODES = ("clean", "contaminated")
@@ -50,20 +51,29 @@ class AnomalyDetector(Thresholded, KindDefaults, FittedParts, OutlierMixin, Auto
     ----------
     latent_dim : int or "auto", default "auto"
         Code size; "auto": 16 for images, ``clip(round(sqrt(n_features)), 2, 16)`` for tables.
-    score_type : {"auto", "reconstruction", "latent", "combined", "error+knn"}, default "auto"
+    score_type : {"auto", "reconstruction", "latent", "combined", "error+knn", "parts"}, default "auto"
         "reconstruction": the mean squared reconstruction error (scaled units; on tables each feature's error
         is divided by its mean on the training data, so that every feature counts alike); "latent": the
         negative log-density of the code under a Gaussian mixture fitted to the training codes; "combined":
         the sum of both after standardising each by its mean and standard deviation on the training data
         (the error in log scale); "error+knn": the standardised error plus the standardised distance of the
-        code to its ``n_neighbors``-th nearest training code. "auto": "error+knn" for tables, "reconstruction"
-        for images. Score types are registered objects (``aekit.estimators.scoring``).
+        code to its ``n_neighbors``-th nearest reference code; "parts": the sum of the standardised
+        ``score_parts``. "auto": "parts" for tables, "reconstruction" for images (``aekit.estimators.scoring``).
+    score_parts : "auto", list of str or dict, default "auto"
+        Registered scorer parts (``aekit.estimators.detect.list_scorers()``) the "parts" score sums, alike (list)
+        or weighted (dict name -> weight): "error", "neighbours" (code kNN), "density" (code mixture), "tails"
+        (inputs' empirical tails, ECOD), "isolation" (isolation forest on the inputs). "auto": ``{"error": 1,
+        "neighbours": 1, "tails": 0.5, "isolation": 1.5}``; leave a part out to switch it off.
     n_estimators : int or "auto", default "auto"
         Ensemble members; their standardised scores are averaged. With the ``mlp-ensemble`` model (the
         default for tables) they are the members of one batched network, else separate autoencoders trained
         with different seeds. "auto": 8 for tables, 1 for images.
-    n_neighbors : int, default 5
-        Neighbours for the "error+knn" score.
+    n_neighbors, max_reference : int, default 5, 1024
+        The "neighbours" part's k, and the most training codes (drawn at random) it measures to: linear cost.
+    max_samples : int, "auto" or None, default "auto"
+        Fit (train, fit the scorer parts and the threshold; ``train_scores_``) on at most this many training rows
+        drawn at random, so a fit costs the same on any larger table. "auto": 10,000 for tables (ADBench's cap),
+        no limit for images; None: no limit.
     mode : {"clean", "contaminated"}, default "clean"
         "clean": the training data is taken as all normal. "contaminated": after a first fit, the
         ``trim_fraction`` of training samples with the largest reconstruction errors is dropped and
@@ -156,8 +166,9 @@ class AnomalyDetector(Thresholded, KindDefaults, FittedParts, OutlierMixin, Auto
                     "sklearn": [{"latent_dim": 2, "n_estimators": 2, "gmm_components": 2, "min_steps": 0, "epochs": 3,
                                  "batch_size": 32}]}
 
-    def __init__(self, latent_dim="auto", *, score_type: str = "auto", n_estimators="auto", n_neighbors: int = 5,
-                 mode: str = "clean", trim_fraction: float | None = None, contamination="auto", threshold: str = "auto",
+    def __init__(self, latent_dim="auto", *, score_type: str = "auto", score_parts="auto", n_estimators="auto",
+                 n_neighbors: int = 5, max_reference: int = 1024, max_samples="auto", mode: str = "clean",
+                 trim_fraction: float | None = None, contamination="auto", threshold: str = "auto",
                  percentile: float = 99.0, n_sigma: float = 3.0, gmm_components: int = 4, error_sigma="auto",
                  model: str = "auto", model_params: dict | None = None, epochs="auto", batch_size="auto",
                  lr: float = 3e-3, min_steps: int = 100, max_time: float | None = None,
@@ -165,8 +176,11 @@ class AnomalyDetector(Thresholded, KindDefaults, FittedParts, OutlierMixin, Auto
                  verbose: bool = False):
         self.latent_dim = latent_dim
         self.score_type = score_type
+        self.score_parts = score_parts
         self.n_estimators = n_estimators
         self.n_neighbors = n_neighbors
+        self.max_reference = max_reference
+        self.max_samples = max_samples
         self.mode = mode
         self.trim_fraction = trim_fraction
         self.contamination = contamination
@@ -198,7 +212,10 @@ class AnomalyDetector(Thresholded, KindDefaults, FittedParts, OutlierMixin, Auto
         "latent_dim": Either(Integer(1), Options("auto")),
         "score_type": Instance(str, what="'auto' or a registered score type (list_score_types())"),
         "n_estimators": Either(Integer(1), Options("auto")),
+        "score_parts": Either(Options("auto"), ListOf(Instance(str), min_len=1), Instance(dict)),
         "n_neighbors": Integer(1),
+        "max_reference": Integer(1),
+        "max_samples": NoneOr(Either(Integer(2), Options("auto"))),
         "mode": Options(*MODES),
         "trim_fraction": NoneOr(Real(0, 0.5, closed="left")),
         **THRESHOLD_CONSTRAINTS,
@@ -214,6 +231,7 @@ class AnomalyDetector(Thresholded, KindDefaults, FittedParts, OutlierMixin, Auto
         super()._check_params()
         check_params(type(self).__name__, {"score_type": self.score_type},
                      {"score_type": Options("auto", *list_score_types())})
+        self._check_score_parts()
         self._check_threshold_params()
 
     def fit(self, X, y=None, *, monitor=None):
@@ -228,7 +246,7 @@ class AnomalyDetector(Thresholded, KindDefaults, FittedParts, OutlierMixin, Auto
         x = self._validate(X, reset=True)
         seeds = resolve_seeds(self.random_state)
         scaler = self._make_scaler(x)
-        xs = scaler.transform(x).astype(np.float32)
+        xs = scaler.transform(self._sample_rows(x, seeds.split)).astype(np.float32)
         mon = None if monitor is None else (
             scaler.transform(self._validate(monitor[0], reset=False)).astype(np.float32), np.asarray(monitor[1]))
         self.class_error_history_ = []
@@ -310,10 +328,12 @@ class AnomalyDetector(Thresholded, KindDefaults, FittedParts, OutlierMixin, Auto
     def _scaled(self, X) -> np.ndarray:
         return self.autoencoder_.scaler.transform(self._validate(X, reset=False)).astype(np.float32)
 
-    def anomaly_score(self, X) -> np.ndarray:
-        """Anomaly score of each sample: higher means more abnormal."""
+    def anomaly_score(self, X, chunk: int = 65_536) -> np.ndarray:
+        """Anomaly score of each sample, higher is more abnormal (``chunk`` rows at a time: bounded memory)."""
         self._check_fitted()
-        return self.scorer_.score(self._units(self._scaled(X)))
+        xs = self._scaled(X)
+        return np.concatenate([self.scorer_.score(self._units(xs[i:i + chunk]))
+                               for i in range(0, max(len(xs), 1), chunk)])
 
     def error_map(self, X) -> np.ndarray:
         """Squared reconstruction error per feature (tables: (n, n_features), each feature's error divided by

@@ -62,6 +62,7 @@ class ScoreType:
     name: ClassVar[str] = ""
     uses_density: ClassVar[bool] = True     # needs the mixture of the codes (nll)
     uses_neighbours: ClassVar[bool] = False  # needs the training codes (knn)
+    needs_parts: ClassVar[bool] = False      # combines the parts the detector names (``score_parts``)
 
     @property
     def needs(self) -> tuple[str, ...]:
@@ -113,6 +114,29 @@ class ErrorKnnScore(ScoreType):
 
     def __call__(self, err, nll, stats, knn=None):
         return (err - stats["err_raw_mean"]) / stats["err_raw_std"] + (knn - stats["knn_mean"]) / stats["knn_std"]
+
+
+@register_score_type("parts")
+class PartsScore(ScoreType):
+    """The weighted sum of the detector's ``score_parts`` (any registered scorer parts), each standardised by the
+    mean and standard deviation of its values on the training data, so that parts that see different
+    anomalies (the error what the decoder cannot rebuild, the code distance what lies where codes are sparse,
+    the input tails and the isolation depth a single extreme feature) count on one scale; leaving a part out
+    of ``score_parts`` switches it off."""
+
+    uses_density, needs_parts = False, True
+
+    def __init__(self):
+        self.weights: dict[str, float] = {}   # the weight of each part (set by the fitted scorer; default 1)
+
+    def combine(self, values, stats):
+        from aekit.estimators.detect.scorers import part_standardisation
+
+        total = 0.0
+        for name, v in values.items():
+            mean_key, std_key = part_standardisation(name)
+            total = total + self.weights.get(name, 1.0) * (v - stats[mean_key]) / stats[std_key]
+        return total
 
 
 # ------------------------------------------------------------------------------------------ thresholds

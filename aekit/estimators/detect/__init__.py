@@ -4,6 +4,8 @@
   and how they are run to score (per-unit residuals and codes, float64);
 * :mod:`~aekit.estimators.detect.scorers`: fitted scorer parts (reconstruction error, Gaussian mixture of the
   codes, kNN distance of the codes) that save their own statistics; a score type combines them;
+* :mod:`~aekit.estimators.detect.tails`: scorer parts on the inputs (per-feature empirical tails, isolation
+  forest) that see a single extreme feature the codes hide;
 * :mod:`~aekit.estimators.detect.thresholds`: the threshold part and the outlier API built on it;
 * :mod:`~aekit.estimators.detect.defaults`: AnomalyDetector's "auto" settings by data kind;
 * :mod:`~aekit.estimators.detect.fitted`: AnomalyDetector's members and scorer parts as attributes and saved;
@@ -14,5 +16,6 @@
 """
 from aekit.estimators.detect.scorers import (FittedScorer, ScorerContext, ScorerPart, list_scorers,
                                              register_scorer)
+from aekit.estimators.detect import tails  # noqa: F401  (registers the "tails" and "isolation" parts)
 
 __all__ = ["FittedScorer", "ScorerContext", "ScorerPart", "list_scorers", "register_scorer"]

@@ -28,6 +28,7 @@ class Unit:
     sq: np.ndarray           # (n, *sample_shape) squared residual (smoothed first on images, see squared)
     codes: np.ndarray        # (n, k) the unit's codes
     mask: np.ndarray | None  # (D,) bool: the features the unit sees; None: all of them
+    inputs: np.ndarray | None = None  # (n, *sample_shape) the scaled inputs (one array shared by every unit)
 
 
 class MemberEnsemble:
@@ -93,7 +94,7 @@ class MemberEnsemble:
                     codes.append(o.code.reshape(len(x), -1).numpy()[None])
             res, codes = np.concatenate(res, axis=1), np.concatenate(codes, axis=1)
             masks = net.feature_mask.numpy() > 0 if batched else [None] * len(res)
-            out.extend(Unit(squared(r, error_sigma), c, m) for r, c, m in zip(res, codes, masks))
+            out.extend(Unit(squared(r, error_sigma), c, m, xs) for r, c, m in zip(res, codes, masks))
         return out
 
     # ------------------------------------------------------------------------------------ persistence

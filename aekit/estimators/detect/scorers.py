@@ -8,8 +8,11 @@ own statistics (:meth:`ScorerPart.to_state` / :meth:`ScorerPart.from_state`):
   data, so that every feature counts alike) and the mean/std of the error and of its log;
 * ``density``: the negative log-density of the code under a Gaussian mixture fitted to the standardised
   training codes (Zong et al., "Deep autoencoding Gaussian mixture model", ICLR 2018, fitted jointly there);
-* ``neighbours``: the distance of the code to its ``n_neighbors``-th nearest training code (Ramaswamy et al.,
-  SIGMOD 2000, on raw features).
+* ``neighbours``: the distance of the code to its ``n_neighbors``-th nearest code of a bounded reference: at most
+  ``max_reference`` training codes drawn at random (Ramaswamy et al., SIGMOD 2000, on raw features), so that
+  fitting and scoring cost grows linearly with the rows, and the saved state does not grow with them;
+* ``tails`` and ``isolation`` (:mod:`aekit.estimators.detect.tails`): the inputs' per-feature empirical tails
+  (ECOD) and an isolation forest, which see a row extreme in one feature that the code hides.
 
 A score type (:mod:`aekit.estimators.scoring`) names the parts it needs (``needs``) and combines their values;
 :class:`FittedScorer` fits those parts, scores with them, and saves them as the per-unit statistics records
@@ -40,19 +43,29 @@ def list_scorers() -> list[str]:
     return _SCORERS.names()
 
 
+def part_standardisation(name: str) -> tuple[str, str]:
+    """The statistics keys of a part's training mean and standard deviation (its last two ``keys``)."""
+    mean_key, std_key = _SCORERS.get(name).keys[-2:]
+    return mean_key, std_key
+
+
 @dataclass
 class ScorerContext:
     """What a part may read when it is fitted or rebuilt: whether errors are per feature (tables), the fit's
-    seed, and the detector's parameters (``gmm_components``, ``n_neighbors``, or a new part's own)."""
+    seed, the detector's parameters (``gmm_components``, ``n_neighbors``, or a new part's own) and the parts a
+    score type that combines any parts (``needs_parts``) is to combine."""
 
     per_feature: bool
     seed: int = 0
     params: dict = field(default_factory=dict)
+    parts: dict[str, float] = field(default_factory=dict)   # part name -> its weight in the sum
 
 
 class ScorerPart:
     """A fitted statistic per scoring unit. ``stats``: one JSON-able dict per unit, holding only the part's own
-    ``keys`` (they are merged with the other parts' into the records a score type reads)."""
+    ``keys`` (they are merged with the other parts' into the records a score type reads); the last two keys are
+    the mean and standard deviation of the part's values on the training data (what a score type that
+    standardises each part reads)."""
 
     name: ClassVar[str] = ""
     keys: ClassVar[tuple[str, ...]] = ()
@@ -78,7 +91,8 @@ class ScorerPart:
         return part
 
 
-def _mean_std(v: np.ndarray) -> tuple[float, float]:
+def mean_std(v: np.ndarray) -> tuple[float, float]:
+    """Mean and (never zero) standard deviation of a part's training values."""
     return float(v.mean()), float(v.std() + 1e-12)
 
 
@@ -86,14 +100,14 @@ def _mean_std(v: np.ndarray) -> tuple[float, float]:
 class ErrorScorer(ScorerPart):
     """The mean squared error over the unit's features (tables: each feature's divided by its training mean)."""
 
-    keys = ("feature_scale", "err_mean", "err_std", "err_raw_mean", "err_raw_std")
+    keys = ("feature_scale", "err_mean", "err_std", "err_raw_mean", "err_raw_std")  # ends with the raw error's
 
     def fit(self, units):
         self.stats = []
         for u in units:
             st = {"feature_scale": (u.sq.mean(axis=0) + 1e-12).tolist()} if self.context.per_feature else {}
             err = self._error(u, st)
-            (m, s), (rm, rs) = _mean_std(np.log(err + 1e-12)), _mean_std(err)
+            (m, s), (rm, rs) = mean_std(np.log(err + 1e-12)), mean_std(err)
             self.stats.append({**st, "err_mean": m, "err_std": s, "err_raw_mean": rm, "err_raw_std": rs})
         return self
 
@@ -138,7 +152,7 @@ class DensityScorer(ScorerPart):
                                       random_state=self.context.seed + j).fit(z)
             st = {"code_mean": mu.tolist(), "code_std": sd.tolist(), "weights": gmm.weights_.tolist(),
                   "means": gmm.means_.tolist(), "covariances": gmm.covariances_.tolist()}
-            m, s = _mean_std(gmm_nll(z, st))
+            m, s = mean_std(gmm_nll(z, st))
             self.stats.append({**st, "nll_mean": m, "nll_std": s})
         return self
 
@@ -149,19 +163,25 @@ class DensityScorer(ScorerPart):
 
 @register_scorer("neighbours")
 class NeighbourScorer(ScorerPart):
-    """The distance of each code to its ``n_neighbors``-th nearest training code (a training row counts itself,
-    as any row scored later that equals one does, so that ``fit_predict`` and ``predict`` agree)."""
+    """The distance of each code to its ``n_neighbors``-th nearest reference code: the training codes, or
+    ``max_reference`` of them (default 1024) drawn without replacement (unit ``j`` seeded ``seed + j``) when
+    there are more. A reference row counts itself, as any row scored later that equals one does; training
+    scores are computed as any later scores, so ``fit_predict`` and ``predict`` agree."""
 
     keys = ("knn_mean", "knn_std")
 
     def __init__(self, context: ScorerContext):
         super().__init__(context)
-        self.reference_codes: np.ndarray | None = None   # (U, n_train, k)
+        self.reference_codes: np.ndarray | None = None   # (U, n_reference, k)
         self._index = None
 
     def fit(self, units):
-        self.reference_codes, self._index = np.stack([u.codes for u in units]), None
-        self.stats = [dict(zip(("knn_mean", "knn_std"), _mean_std(d))) for d in self.values(units)]
+        n, m = len(units[0].codes), int(self.context.params.get("max_reference", 1024))
+        rows = [np.sort(np.random.default_rng(self.context.seed + j).choice(n, m, replace=False)) if n > m
+                else slice(None) for j in range(len(units))]
+        self.reference_codes = np.stack([u.codes[r] for u, r in zip(units, rows)])
+        self._index = None
+        self.stats = [dict(zip(("knn_mean", "knn_std"), mean_std(d))) for d in self.values(units)]
         return self
 
     def values(self, units):
@@ -186,12 +206,13 @@ class FittedScorer:
     """The parts a score type needs, fitted on the same units, and the score they make together: per unit
     ``score_type.combine(values, stats)``, averaged over the units."""
 
-    def __init__(self, kind: str, parts: dict[str, ScorerPart]):
-        self.kind, self.parts = kind, parts
+    def __init__(self, kind: str, parts: dict[str, ScorerPart], weights: dict[str, float] | None = None):
+        self.kind, self.parts, self.weights = kind, parts, dict(weights or {})
 
     @classmethod
     def fit(cls, kind: str, units: list[Unit], context: ScorerContext) -> "FittedScorer":
-        return cls(kind, {name: _SCORERS.get(name)(context).fit(units) for name in score_type(kind).needs})
+        return cls(kind, {name: _SCORERS.get(name)(context).fit(units) for name in _needs(kind, context)},
+                   context.parts)
 
     @property
     def stats(self) -> list[dict]:
@@ -201,6 +222,8 @@ class FittedScorer:
 
     def score(self, units: list[Unit]) -> np.ndarray:
         kind = score_type(self.kind)
+        if kind.needs_parts:
+            kind.weights = self.weights
         values = {name: part.values(units) for name, part in self.parts.items()}
         return np.mean([kind.combine({name: v[j] for name, v in values.items()}, st)
                         for j, st in enumerate(self.stats)], axis=0)
@@ -215,7 +238,19 @@ class FittedScorer:
     def from_state(cls, kind: str, stats: list[dict], tensors: dict[str, torch.Tensor],
                    context: ScorerContext) -> "FittedScorer":
         return cls(kind, {name: _SCORERS.get(name).from_state(stats, tensors, context)
-                          for name in score_type(kind).needs})
+                          for name in _needs(kind, context)}, context.parts)
+
+
+def _needs(kind: str, context: ScorerContext) -> tuple[str, ...]:
+    """The parts a score type combines: its own ``needs``, or the context's parts for a type that takes any."""
+    st = score_type(kind)
+    if not st.needs_parts:
+        return st.needs
+    if not context.parts:
+        raise ValueError(f"score type {kind!r} combines the parts it is given, got none (registered: {list_scorers()})")
+    for name in context.parts:
+        _SCORERS.get(name)
+    return tuple(context.parts)
 
 
 def gmm_nll(z: np.ndarray, stats: dict) -> np.ndarray:
