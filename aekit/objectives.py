@@ -160,7 +160,7 @@ class DomainReconstruction(Objective):
 
     name = "domain-mse"
 
-    def __init__(self, *, align_weight: float = 1.0):
+    def __init__(self, *, align_weight: float = 0.05):
         self.align_weight = float(align_weight)
 
     def check(self, model) -> None:

@@ -82,8 +82,8 @@ def main() -> None:
              f"epochs={args.epochs}); the ordered one has latent_dim={max(args.sizes)}.", "",
              "| k | ordered MSE | trained for k alone | ratio | PCA-k MSE | explained (ordered / PCA) | pass |",
              "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['k']} | {r['ordered_mse']:.5f} | {r['alone_mse']:.5f} | {r['ratio']:.3f} | {r['pca_mse']:.5f} | "
-              f"{r['ordered_explained']:.3f} / {r['pca_explained']:.3f} | {'yes' if r['pass'] else 'NO'} |" for r in rows]
+    lines += [f"| {r['k']} | {r['ordered_mse']:.5f} | {r['alone_mse']:.5f} | {r['ratio']:.3f} | "
+              f"{r['pca_mse']:.5f} | {r['ordered_explained']:.3f} / {r['pca_explained']:.3f} | {'yes' if r['pass'] else 'NO'} |" for r in rows]
     lines += ["", f"load average during the run: {meta['load_average']}"]
     Path(args.out).with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -98,8 +98,8 @@ def main() -> None:
     r, s = res["a_to_b"], res["b_to_a"]
     lines = ["# Domain translation on MNIST, thin <-> thick strokes (benchmarks/translation.py)", "",
              f"{len(x_a)} digits as drawn and {len(x_b)} other digits thickened (unpaired), {len(test)} test digits; "
-             f"DomainTranslator(latent_dim={args.latent_dim}, epochs={args.epochs}, model={args.model!r}) and two Reducers of that size and "
-             f"budget for the unshared model.", "",
+             f"DomainTranslator(latent_dim={args.latent_dim}, epochs={args.epochs}, model={args.model!r}) and two "
+             f"Reducers of that size and budget for the unshared model.", "",
              "| | PSNR a -> b (dB) | read as their class (a -> b) | PSNR b -> a (dB) |", "|---|---|---|---|",
              f"| shared encoder (DomainTranslator) | {r['shared_psnr']:.2f} | {r['shared_read']:.3f} | "
              f"{s['shared_psnr']:.2f} |",

@@ -38,7 +38,7 @@ def test_translate_gives_samples_of_the_asked_domain_and_checks_its_inputs():
 def test_thin_to_thick_digits_beat_the_identity_and_separate_encoders():
     """MNIST as drawn vs other digits thickened (3 x 3 grey dilation), 8,000 training digits, unpaired: on 1,000
     test digits the translation's PSNR against the true thickened digits is above the input's and above two
-    Reducers with separate encoders (same size and budget)."""
+    Reducers with separate encoders (same family, size and budget)."""
     from scipy.ndimage import grey_dilation
 
     from aekit.data import DataError, load_dataset
@@ -52,7 +52,7 @@ def test_thin_to_thick_digits_beat_the_identity_and_separate_encoders():
         return grey_dilation(x, size=(1, 1, 3, 3))
 
     x, test = ds.train.X[:8000] / 255.0, ds.test.X[:1000] / 255.0
-    budget = {"latent_dim": 32, "epochs": 5}
+    budget = {"latent_dim": 32, "epochs": 5, "model": "mlp"}
     shared = DomainTranslator(**budget).fit(x[:4000], thick(x[4000:]))
     a, b = Reducer(**budget).fit(x[:4000]), Reducer(**budget).fit(thick(x[4000:]))
     truth = thick(test)

@@ -29,9 +29,10 @@ class DomainTranslator(AutoencoderEstimator):
     ----------
     latent_dim : int, default 32
         Size of the shared code.
-    align_weight : float, default 1.0
+    align_weight : float, default 0.05
         Weight of the kernel two-sample statistic (MMD) between the two domains' codes in the loss: 0 trains
-        the two reconstructions alone.
+        the two reconstructions alone. On MNIST thin -> thick strokes (mlp, 5 epochs) 0 gave 12.0 dB against
+        the true thick digits, 0.01 14.1 dB, 0.05 14.4 dB, and 1 drowned the reconstruction (11.3 dB).
     model : str, default "auto"
         The family of the encoder and decoders: "mlp", "conv" or "linear"; "auto" picks ``conv`` for images
         whose sides divide by 4, else ``mlp``.
@@ -72,7 +73,7 @@ class DomainTranslator(AutoencoderEstimator):
     # of samples, not samples and targets)
     _conformance = {"data": "domains", "params": {"latent_dim": 4, "epochs": 2}}
 
-    def __init__(self, latent_dim: int = 32, *, align_weight: float = 1.0, model: str = "auto",
+    def __init__(self, latent_dim: int = 32, *, align_weight: float = 0.05, model: str = "auto",
                  model_params: dict | None = None, epochs: int = 30, batch_size: int = 128, lr: float = 3e-3,
                  max_time: float | None = None, validation_fraction: float = 0.1, scaler: str = "auto",
                  random_state=0, device: str = "cpu", verbose: bool = False):
