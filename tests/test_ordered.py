@@ -21,7 +21,7 @@ EPOCHS = 6   # the quality test's budget, for every model alike
 def ordered():
     X, _ = digits()
     X = X.reshape(len(X), -1)   # tables: the small mlp family
-    return Reducer(latent_dim=8, ordered=True, epochs=2, model_params={"hidden": [32]}).fit(X[:300]), X[300:340]
+    return Reducer(latent_dim=8, ordered=True, epochs=1, model_params={"hidden": [32]}).fit(X[:200]), X[300:340]
 
 
 def test_prefix_sizes_double_up_to_the_code_size():
