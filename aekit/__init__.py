@@ -15,6 +15,7 @@ _EXPORTS = {
                      "Reducer", "Restorer",
                      "Segmenter", "TimeSeriesAnomalyDetector", "load_estimator"], "aekit.estimators"),
     **dict.fromkeys(["create_model", "list_models"], "aekit.models"),
+    "DomainTranslator": "aekit.estimators.translator",
     **dict.fromkeys(["TrainedAutoencoder", "export_onnx", "save_model"], "aekit.persistence"),
     **dict.fromkeys(["load", "transfer_weights"], "aekit.artifacts"),
     "set_num_threads": "aekit.threads",

@@ -162,6 +162,10 @@ def train_run(opts: RunOptions) -> dict:
     clip = (0.0, 1.0) if ds.kind == "image" else None
     pca = pca_baseline(x_pca, x_eval, opts.latent_dim, clip=clip)
     metrics[f"pca_{split_name}_mse"] = pca["test_mse"]
+    if objective.name == "ordered-mse":   # the error from each prefix of the code, beside PCA's
+        from aekit.ordered import prefix_curve
+
+        metrics[f"{split_name}_ordered_curve"] = prefix_curve(trained.model, x_pca, x_eval)
     _write_json(out / "metrics.json", metrics)
 
     if opts.report:
@@ -172,6 +176,8 @@ def train_run(opts: RunOptions) -> dict:
         codes = codes.reshape(len(codes), -1)  # grids (VQ-VAE, U-Net) are mapped as flat vectors
         if ds.kind == "image":
             figures.update(_generation_figures(trained.model, x_eval))
+        if objective.name == "ordered-mse":
+            figures.update(_ordered_figures(trained.model, metrics[f"{split_name}_ordered_curve"], x_eval))
         rows = [{"method": f"aekit {opts.model}", "code_size": opts.latent_dim,
                  "test_mse": metrics[f"{split_name}_mse"], "fit_time_s": result.elapsed},
                 {"method": "PCA", "code_size": pca["code_size"], "test_mse": pca["test_mse"],
@@ -215,6 +221,19 @@ def _denoising(trained: TrainedAutoencoder, x_eval: np.ndarray, corruption, figu
             {"corrupted": noisy[:10], "restored": restored[:10], "clean": clean[:10]})
     return {f"{split_name}_corrupted_psnr": psnr(clean, np.clip(noisy, 0, 1)),
             f"{split_name}_restored_psnr": psnr(clean, restored)}
+
+
+def _ordered_figures(model, curve: dict, x_eval: np.ndarray) -> dict[str, bytes]:
+    """An ordered code's error against its size beside PCA's, and a traversal of each leading unit."""
+    from aekit.ordered import traversals
+    from aekit.report.ordered import prefix_curve_figure, traversal_figure
+
+    figures = {"Ordered code: reconstruction error and variance explained by the first k units, beside PCA":
+               prefix_curve_figure(curve)}
+    rows = traversal_figure(traversals(model, x_eval[:2000]))
+    if rows is not None:
+        figures["Ordered code: what each leading unit adds"] = rows
+    return figures
 
 
 def _generation_figures(model, x_eval: np.ndarray) -> dict[str, bytes]:

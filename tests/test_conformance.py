@@ -45,7 +45,7 @@ class ProbeReducer(Reducer):
 
 
 ESTIMATORS = list_estimators()
-FAMILIES = ("table", "labelled-table", "images", "segmentation", "photos", "series")
+FAMILIES = ("table", "labelled-table", "images", "segmentation", "photos", "series", "domains")
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -61,6 +61,8 @@ def family(name: str) -> dict:
         return {"fit": (X, y) if name == "labelled-table" else (X,), "samples": X[150 - 4:]}
     if name == "images":
         return {"fit": (images[:100],), "samples": images[100:104], "images": images[100:102]}
+    if name == "domains":           # two unpaired sets of images: digits, and other digits inverted
+        return {"fit": (images[:50], 16 - images[50:100]), "samples": images[100:104]}
     if name == "segmentation":
         return {"fit": (images[:40], (images[:40] > 8).astype(np.int64)), "images": images[100:102]}
     if name == "photos":

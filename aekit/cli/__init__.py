@@ -145,7 +145,8 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--weight-decay", type=float, help=help("weight decay", "weight_decay"))
     p.add_argument("--optimizer", choices=["adam", "adamw"], help=help("optimizer", "optimizer"))
     p.add_argument("--schedule", choices=["cosine", "constant"], help=help("learning-rate schedule", "schedule"))
-    p.add_argument("--loss", choices=["mse", "bce"], help="reconstruction loss (default: mse)")
+    p.add_argument("--loss", choices=["mse", "bce", "ordered-mse"],
+                   help="reconstruction loss (default: mse; ordered-mse: an ordered code, read by its first k units)")
     p.add_argument("--max-time", type=float, help=help("wall-clock budget in seconds", "max_time"))
     p.add_argument("--early-stopping", type=int,
                    help=help("stop after this many epochs without validation improvement", "early_stopping"))
@@ -309,6 +310,14 @@ def run_command(args: argparse.Namespace) -> int:
         metrics = {"data": ds.name, "split": args.split or "test", "n": len(X), "mse": mse(scaled, recon)}
         if ds.kind == "image":
             metrics["psnr"] = psnr(np.clip(scaled, 0, 1), np.clip(recon, 0, 1))
+        from aekit.ordered import is_ordered, prefix_curve
+
+        if is_ordered(trained.metadata):   # the error from the first k code values, beside PCA-k's
+            from aekit.run import load_eval_split
+
+            train = load_eval_split(trained, args.data, data_dir=args.data_dir, split="train", limit=args.limit)[1]
+            x_train = trained.scaler.transform(train.X) if trained.scaler is not None else train.X
+            metrics["ordered_curve"] = prefix_curve(trained.model, x_train, scaled)
         text = json.dumps(metrics, indent=2)
         print(text)
         if args.out:

@@ -18,8 +18,9 @@ from aekit.estimators.scoring import (list_score_types, list_threshold_rules, re
                                       register_threshold_rule)
 from aekit.estimators.segmenter import Segmenter
 from aekit.estimators.series import TimeSeriesAnomalyDetector, anomaly_ranges
+from aekit.estimators.translator import DomainTranslator
 
-__all__ = ["AnomalyDetector", "AutoencoderEstimator", "Estimator", "ImageEstimator", "SeriesEstimator",
+__all__ = ["AnomalyDetector", "AutoencoderEstimator", "DomainTranslator", "Estimator", "ImageEstimator", "SeriesEstimator",
            "rebuild_estimator", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "ImageCodec", "Reducer",
            "Restorer", "Segmenter", "TimeSeriesAnomalyDetector", "anomaly_ranges", "RestorationTask", "estimator_class",
            "list_estimators", "list_restoration_tasks", "load_estimator",

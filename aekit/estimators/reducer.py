@@ -12,7 +12,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from aekit.corruption import Corruption
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
 from aekit.seeding import resolve_seeds
-from aekit.validation import Instance, NoneOr
+from aekit.validation import Boolean, Instance, NoneOr
 from aekit.operations import Operation
 
 
@@ -34,6 +34,11 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
         Held out for early stopping (when there are at least 20 samples).
     corruption : str, optional
         Train as a denoising autoencoder, e.g. ``"gaussian:0.2"``.
+    ordered : bool, default False
+        Learn an ordered code (the ``"ordered-mse"`` objective, :mod:`aekit.objectives`): its first ``k`` values
+        give the best reconstruction the model can for every ``k``, as PCA's first components do, so
+        ``transform``, ``reconstruct`` and ``inverse_transform`` take any ``n_components`` up to ``latent_dim``
+        without retraining; ``reconstruction_curve`` gives the error at each size.
     scaler : {"auto", "minmax", "standard", "range", "none"}, default "auto"
     random_state : int, RandomState or None, default 0
     device : str, default "cpu"
@@ -55,11 +60,15 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
     >>> red = Reducer(latent_dim=2, epochs=5).fit(X)
     >>> red.transform(X).shape
     (1797, 2)
+    >>> ordered = Reducer(latent_dim=8, ordered=True, epochs=5).fit(X)
+    >>> ordered.transform(X, n_components=2).shape
+    (1797, 2)
     """
 
     _constraints = {**AutoencoderEstimator._constraints,
                               "corruption": NoneOr(Instance(str, Corruption, what="a corruption spec such as "
-                                                                                   "'gaussian:0.2' or a Corruption"))}
+                                                                                   "'gaussian:0.2' or a Corruption")),
+                  "ordered": Boolean()}
 
     # what aekit apply, aekit serve and the explorer offer (aekit.operations)
     purpose = "dimensionality reduction"
@@ -74,8 +83,8 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
 
     def __init__(self, latent_dim: int = 2, *, model: str = "auto", model_params: dict | None = None,
                  epochs: int = 50, batch_size: int = 128, lr: float = 3e-3, max_time: float | None = None,
-                 validation_fraction: float = 0.1, corruption: str | None = None, scaler: str = "auto",
-                 random_state=0, device: str = "cpu", verbose: bool = False):
+                 validation_fraction: float = 0.1, corruption: str | None = None, ordered: bool = False,
+                 scaler: str = "auto", random_state=0, device: str = "cpu", verbose: bool = False):
         self.latent_dim = latent_dim
         self.model = model
         self.model_params = model_params
@@ -85,6 +94,7 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
         self.max_time = max_time
         self.validation_fraction = validation_fraction
         self.corruption = corruption
+        self.ordered = ordered
         self.scaler = scaler
         self.random_state = random_state
         self.device = device
@@ -103,12 +113,17 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
 
             stream, scaler = self._stream_setup(X)
             fitted = self._train(stream, seeds=seeds, model=self._model_spec(tuple(stream.sample_shape)),
-                                 scaler=None, corruption=make_corruption(self.corruption), validation_fraction=0.0)
+                                 scaler=None, objective=self._objective(), corruption=make_corruption(self.corruption),
+                                 validation_fraction=0.0)
             fitted.scaler = scaler
             self._keep(fitted)
             return self
-        self._fit_autoencoder(self._validate(X, reset=True), seeds=seeds)
+        self._fit_autoencoder(self._validate(X, reset=True), seeds=seeds, objective=self._objective())
         return self
+
+    def _objective(self) -> str | None:
+        """The ordered objective when ``ordered``, else None (the model family's reconstruction loss)."""
+        return "ordered-mse" if self.ordered else None
 
     def transform_to(self, stream, path) -> "os.PathLike":
         """Codes of every row of a stream, in file order, written to the ``.npy`` file ``path`` piece by
@@ -128,14 +143,30 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
         if not hasattr(self, "autoencoder_"):
             return self.fit(X)
         self._check_params()
-        self._fit_autoencoder(self._validate(X, reset=False), seeds=self._next_batch_seeds(), more=True)
+        self._fit_autoencoder(self._validate(X, reset=False), seeds=self._next_batch_seeds(), more=True,
+                              objective=self._objective())
         return self
 
-    def transform(self, X) -> np.ndarray:
-        """Codes of ``X``: (n_samples, latent_dim) (grid codes are flattened)."""
+    def transform(self, X, *, n_components: int | None = None) -> np.ndarray:
+        """Codes of ``X``: (n_samples, latent_dim) (grid codes are flattened); with ``n_components`` (an ordered
+        code only), their first ``n_components`` values."""
         self._check_fitted()
+        k = self._prefix(n_components)
         codes = self._encode(self._validate(X, reset=False))
-        return codes.reshape(len(codes), -1)
+        return codes.reshape(len(codes), -1)[:, :k]
+
+    def _prefix(self, n_components: int | None) -> int:
+        """How many leading code values to keep: all for None; else ``n_components``, checked."""
+        d = self._n_features_out
+        if n_components is None:
+            return d
+        if not self.ordered:
+            raise ValueError(f"n_components={n_components!r} needs an ordered code: fit with ordered=True (the first "
+                             f"values of an unordered code are no better than any other {n_components})")
+        if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) \
+                or not 1 <= n_components <= d:
+            raise ValueError(f"n_components={n_components!r}; expected a whole number from 1 to latent_dim={d}")
+        return int(n_components)
 
     def map_2d(self, X, *, embedding: str = "auto", random_state=0) -> np.ndarray:
         """A 2-D map of the codes of ``X`` for plotting, whatever ``latent_dim``: (n_samples, 2), by UMAP when
@@ -146,20 +177,40 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
         return embed_2d(self.transform(X), embedding=embedding, seed=int(random_state))
 
     def inverse_transform(self, X) -> np.ndarray:
-        """Decode codes back to samples shaped like the training data."""
+        """Decode codes back to samples shaped like the training data; an ordered code may be truncated to its
+        first ``k`` values (the rest are read as zero, as the model was trained)."""
         self._check_fitted()
-        Z = np.asarray(X, dtype=np.float32)
-        if Z.ndim != 2 or Z.shape[1] != self._n_features_out:
-            raise ValueError(f"inverse_transform expects codes of shape (n_samples, {self._n_features_out}), "
-                             f"got {Z.shape}")
+        Z, d = np.asarray(X, dtype=np.float32), self._n_features_out
+        if Z.ndim == 2 and self.ordered and 1 <= Z.shape[1] < d:
+            Z = np.pad(Z, ((0, 0), (0, d - Z.shape[1])))
+        if Z.ndim != 2 or Z.shape[1] != d:
+            widths = f"from 1 to {d}" if self.ordered else str(d)
+            raise ValueError(f"inverse_transform expects codes of shape (n_samples, {widths}), got {Z.shape}")
         if not self.autoencoder_.model.can_decode:
             raise ValueError(f"the {self.autoencoder_.model.name!r} model cannot decode codes alone")
         return self._to_user_layout(self._decode(Z.reshape(len(Z), *self.autoencoder_.model.code_shape)))
 
-    def reconstruct(self, X) -> np.ndarray:
-        """Encode and decode ``X``; same shape as ``X``, raw units."""
+    def reconstruct(self, X, *, n_components: int | None = None) -> np.ndarray:
+        """Encode and decode ``X``; same shape as ``X``, raw units. With ``n_components`` (an ordered code only),
+        decoded from the first ``n_components`` code values."""
         self._check_fitted()
+        if n_components is not None:
+            return self.inverse_transform(self.transform(X, n_components=n_components))
         return self._to_user_layout(self._reconstruct(self._validate(X, reset=False)))
+
+    def reconstruction_curve(self, X, *, sizes=None) -> dict[str, list]:
+        """An ordered code's mean squared reconstruction error of ``X`` (raw units) from its first ``k`` values,
+        for each ``k`` in ``sizes`` (default 1, 2, 4, ..., latent_dim), and the share of ``X``'s variance it
+        explains, 1 - MSE / variance (PCA's explained variance, read off the reconstructions):
+        ``{"k": [...], "mse": [...], "explained_variance": [...]}``."""
+        from aekit.objectives import prefix_sizes
+
+        self._check_fitted()
+        x = np.asarray(X, dtype=np.float32)
+        total = float(np.mean((x - x.mean(axis=0)) ** 2))
+        ks = [self._prefix(int(k)) for k in (sizes if sizes is not None else prefix_sizes(self._n_features_out))]
+        mse = [float(np.mean((self.reconstruct(x, n_components=k) - x) ** 2)) for k in ks]
+        return {"k": ks, "mse": mse, "explained_variance": [1.0 - m / total if total > 0 else 0.0 for m in mse]}
 
     def score(self, X, y=None) -> float:
         """Negative mean squared reconstruction error of ``X`` in raw units (higher is better); ``X`` may be

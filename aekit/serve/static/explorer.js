@@ -130,7 +130,7 @@ async function assess(x) {
   const [rec, sc] = await Promise.all([infer(m.reconstructOp, [x]), detector ? infer(m.scoreOp, [x]) : null]);
   if (seq < state.shown || m !== state.model) return null;
   state.shown = seq;
-  const recon = fromUser(rec.reconstruction);
+  const recon = fromUser(rec.reconstruction || rec.translation);
   if (detector) return {recon, score: sc.anomaly_score[0], isAnomaly: Boolean(sc.is_anomaly[0]), errors: sc.error_map};
   // no anomaly score: the squared error in units of the value range, per value and on average
   const errors = x.map((v, i) => ((v - recon[i]) / rangeOf(i)) ** 2);
@@ -461,7 +461,10 @@ function select(name) {
     (m.threshold !== null ? ` · threshold ${m.threshold.toPrecision(4)}` : "");
   // what the page can show: fixed-size samples only (restorers and segmenters take images of any size)
   const fixed = Boolean(m.model_shape), image = fixed && m.kind === "image";
-  m.reconstructOp = opGiving(m, "samples", ["reconstruction"]);
+  // a translator (DomainTranslator) draws each drawing as its other domain in place of the reconstruction
+  m.translates = !opGiving(m, "samples", ["reconstruction"]) && Boolean(opGiving(m, "samples", ["translation"]));
+  m.reconstructOp = opGiving(m, "samples", [m.translates ? "translation" : "reconstruction"]);
+  $("recon-caption").textContent = m.translates ? `translation (${m.reconstructOp})` : "reconstruction";
   m.scoreOp = opGiving(m, "samples", ["anomaly_score", "error_map"]);
   const scores = Boolean(m.reconstructOp);
   $("draw-section").hidden = !(image && scores);
@@ -472,7 +475,8 @@ function select(name) {
   $("sample-section").hidden = !(image && opGiving(m, "count", ["samples"]));
   status(fixed ? "" : `${m.name} takes images of any size: use its /v2/models/${m.name} routes`);
   for (const id of ["draw", "table"]) {
-    $(`${id}-score-name`).textContent = m.scoreOp ? "anomaly score" : "reconstruction error";
+    $(`${id}-score-name`).textContent = m.scoreOp ? "anomaly score" : m.translates ? "change from the input"
+      : "reconstruction error";
     $(`${id}-score`).textContent = "–";
   }
   $("slider").disabled = true;
