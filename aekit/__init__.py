@@ -17,6 +17,7 @@ _EXPORTS = {
     **dict.fromkeys(["TrainedAutoencoder", "export_onnx", "save_model"], "aekit.persistence"),
     **dict.fromkeys(["load", "transfer_weights"], "aekit.artifacts"),
     "set_num_threads": "aekit.threads",
+    "VideoAnomalyDetector": "aekit.estimators",
     **dict.fromkeys(["pretrained", "list_pretrained"], "aekit.zoo"),
 }
 __all__ = [*_EXPORTS, "__version__"]
