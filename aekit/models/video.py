@@ -94,7 +94,7 @@ class NextFramePredictor(Autoencoder):
     _constraints = {**Autoencoder._constraints, "channels": ListOf(Integer(1), min_len=2),
                     "context": NoneOr(Integer(1))}
 
-    def __init__(self, *, input_shape, latent_dim: int = 32, channels: tuple[int, ...] | list[int] = (32, 64),
+    def __init__(self, *, input_shape, latent_dim: int = 32, channels: tuple[int, ...] | list[int] = (16, 32),
                  context: int | None = None, activation: str = "gelu", output_activation: str | None = "clamp"):
         self._check_args(latent_dim=latent_dim, channels=channels, context=context)
         t, c_in, h, w = _check_clip_shape(type(self).name, input_shape, 4)
