@@ -312,7 +312,8 @@ def infer_layout(X: Any, kind: str | None = None) -> tuple[np.ndarray, Layout]:
     if kind is None:
         if X.ndim > 4:
             raise DataError(f"X has shape {X.shape}; expected tables (n_samples, n_features), images (n, H, W), "
-                            "(n, C, H, W) or (n, H, W, C), or pass kind='sequence' for (n, T) / (n, C, T)")
+                            "(n, C, H, W) or (n, H, W, C), video clips (n, T, C, H, W), or pass kind='sequence' for "
+                            "(n, T) / (n, C, T)")
         kind = "table" if X.ndim == 2 else "image"
     layout = get_kind(kind).layout_for(X.shape[1:])
     return layout.to_model(X), layout

@@ -126,7 +126,7 @@ def moving_digits(digits: np.ndarray, n_clips: int, n_frames: int = 20, *, size:
     step of 0.1 of the free range is 3.6 pixels in 64x64). ``anomaly_fraction`` of the clips break the law in
     one event, at a random frame after the first quarter, of a kind drawn from ``anomaly_kinds``:
 
-    - ``"jump"``: a digit moves to a random place at least 16 pixels away (that frame is anomalous);
+    - ``"jump"``: a digit moves to the farthest of 20 random places (that frame is anomalous);
     - ``"stop"``: a digit stands still for ``anomaly_frames`` frames, then moves on (those frames);
     - ``"reverse"``: a digit turns back against its momentum, not at an edge (that frame);
     - ``"object"``: an object no digit looks like moves through ``anomaly_frames`` frames (those frames).
@@ -163,12 +163,9 @@ def moving_digits(digits: np.ndarray, n_clips: int, n_frames: int = 20, *, size:
                     vel[who] *= -1
                     step[who] = vel[who]
                 pos += step
-                if kind == "jump" and t == t0:
-                    while True:
-                        new = rng.uniform(0, lim, size=2)
-                        if np.linalg.norm(new - pos[who]) >= 16:
-                            pos[who] = new
-                            break
+                if kind == "jump" and t == t0:                      # the farthest of 20 random places
+                    places = rng.uniform(0, lim, size=(20, 2))
+                    pos[who] = places[np.argmax(np.linalg.norm(places - pos[who], axis=1))]
                 low, high = pos < 0, pos > lim
                 vel[low | high] *= -1
                 pos = np.clip(pos, 0, lim)

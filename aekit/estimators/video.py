@@ -63,12 +63,12 @@ class VideoAnomalyDetector(Thresholded, OutlierMixin, ClipEstimator):
     >>> from aekit import VideoAnomalyDetector
     >>> from aekit.data.video import moving_digits
     >>> from sklearn.datasets import load_digits
-    >>> digits = np.kron(load_digits().images, np.ones((2, 2))) * 16          # 16x16, 0..255
-    >>> train, _ = moving_digits(digits, 40, 10, size=32, speed=2, seed=0)
-    >>> test, labels = moving_digits(digits, 10, 10, size=32, speed=2, anomaly_fraction=1, seed=1)
-    >>> det = VideoAnomalyDetector(epochs=3).fit(train)
+    >>> digits = np.kron(load_digits().images, np.ones((2, 2))) * 15          # 16x16, 0..240
+    >>> train, _ = moving_digits(digits, 12, 8, size=32, speed=2, seed=0)
+    >>> test, labels = moving_digits(digits, 4, 8, size=32, speed=2, anomaly_fraction=1, seed=1)
+    >>> det = VideoAnomalyDetector(epochs=1).fit(train)
     >>> det.anomaly_score(test).shape                                       # one score per frame
-    (10, 10)
+    (4, 8)
     """
 
     _default_rule = "robust"
