@@ -59,7 +59,7 @@ def register_kind(name: str) -> Callable[[type["DataKind"]], type["DataKind"]]:
 
 
 def list_kinds() -> list[str]:
-    """Names of every registered data kind, sorted: ``["image", "sequence", "table"]``."""
+    """Names of every registered data kind, sorted: ``["image", "sequence", "table", "video"]``."""
     return _KINDS.names()
 
 
