@@ -47,7 +47,7 @@ def region_max(maps: np.ndarray, k: int = 16) -> np.ndarray:
 def make_data(digits_train, digits_test, seed: int, args):
     from aekit.data.video import moving_digits
 
-    common = dict(n_frames=args.frames, seed=seed)
+    common = {"n_frames": args.frames, "seed": seed}
     train, _ = moving_digits(digits_train, args.train_clips, **common)
     parts = [moving_digits(digits_test, args.normal_clips, **{**common, "seed": 1000 + seed})]
     for i, kind in enumerate(KINDS):
@@ -133,16 +133,16 @@ def main() -> None:
     (RESULTS / f"{args.tag}.json").write_text(json.dumps({"settings": settings, "mean": mean, "per_seed": per_seed,
                                                           "verdict": verdict}, indent=2))
     lines = [f"# Video anomalies on Moving MNIST (`benchmarks/video.py`, seeds {args.seeds})", "",
-             f"{args.train_clips} normal training clips of {args.frames} frames (64x64, 2 digits, MNIST training "
-             f"digits); test: {args.normal_clips} normal clips and {args.clips_per_kind} clips per anomaly kind "
-             "(MNIST test digits). Frame-level ROC-AUC x100, mean over seeds; a kind's column scores that kind's "
-             "clips with the normal clips. Seconds: fit + score (load average at the end "
-             f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}, shared machine: for information only).", "",
+             (f"{args.train_clips} normal training clips of {args.frames} frames (64x64, 2 digits, MNIST training "
+              f"digits); test: {args.normal_clips} normal clips and {args.clips_per_kind} clips per anomaly kind "
+              "(MNIST test digits). Frame-level ROC-AUC x100, mean over seeds; a kind's column scores that kind's "
+              "clips with the normal clips. Seconds: fit + score (load average at the end "
+              f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}, shared machine: for information only)."), "",
              "| method | " + " | ".join(cols) + " | seconds |", "|---|" + "---:|" * (len(cols) + 1)]
     for m in methods:
         lines.append(f"| {m} | " + " | ".join(f"{mean[m][c]:.1f}" for c in cols) + f" | {mean[m]['seconds']:.0f} |")
-    lines += ["", f"aekit {ours:.1f} against the better scoring of each baseline: frame-AE {best_frame_ae:.1f}, "
-              f"PCA-32 {best_pca:.1f}: {'above both' if verdict['aekit_beats_both'] else 'NOT above both'}.", ""]
+    lines += ["", (f"aekit {ours:.1f} against the better scoring of each baseline: frame-AE {best_frame_ae:.1f}, "
+                   f"PCA-32 {best_pca:.1f}: {'above both' if verdict['aekit_beats_both'] else 'NOT above both'}."), ""]
     (RESULTS / f"{args.tag}.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

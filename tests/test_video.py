@@ -163,7 +163,7 @@ def test_detector_defaults_beat_per_frame_autoencoder_and_pca_on_moving_digits()
     from aekit import AnomalyDetector, VideoAnomalyDetector
 
     digits = small_digits()
-    common = dict(size=32, speed=2.0)
+    common = {"size": 32, "speed": 2.0}
     train, _ = moving_digits(digits[:1000], 60, 12, seed=0, **common)
     test, labels = moving_digits(digits[1000:], 40, 12, anomaly_fraction=0.6, seed=1, **common)
     ours = roc_auc_score(labels.ravel(), VideoAnomalyDetector().fit(train).anomaly_score(test).ravel())

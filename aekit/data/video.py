@@ -111,7 +111,7 @@ def _object(rng: np.random.Generator, size: int = 14) -> np.ndarray:
 
 def _paste(frame: np.ndarray, img: np.ndarray, y: float, x: float) -> None:
     h, w = img.shape
-    r, c = int(round(y)), int(round(x))
+    r, c = round(y), round(x)
     np.maximum(frame[r:r + h, c:c + w], img, out=frame[r:r + h, c:c + w])
 
 

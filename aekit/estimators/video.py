@@ -23,7 +23,7 @@ from aekit.estimators.detect.thresholds import THRESHOLD_CONSTRAINTS, THRESHOLD_
 from aekit.models.base import list_models
 from aekit.operations import Operation, verdict
 from aekit.seeding import resolve_seeds
-from aekit.validation import Integer, Options
+from aekit.validation import Integer
 
 __all__ = ["VideoAnomalyDetector"]
 

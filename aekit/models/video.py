@@ -97,7 +97,7 @@ class NextFramePredictor(Autoencoder):
     def __init__(self, *, input_shape, latent_dim: int = 32, channels: tuple[int, ...] | list[int] = (16, 32),
                  context: int | None = None, activation: str = "gelu", output_activation: str | None = "clamp"):
         self._check_args(latent_dim=latent_dim, channels=channels, context=context)
-        t, c_in, h, w = _check_clip_shape(type(self).name, input_shape, 4)
+        t, c_in, _, _ = _check_clip_shape(type(self).name, input_shape, 4)
         context = t - 1 if context is None else int(context)
         if not 1 <= context < t:
             raise ValueError(f"model 'next-frame': context={context} must lie in [1, T) for clips of T={t} frames")
@@ -106,7 +106,7 @@ class NextFramePredictor(Autoencoder):
         if len(channels) != 2:
             raise ValueError(f"model 'next-frame': channels={list(channels)} must name the widths of its two stages")
         c1, c2 = (int(c) for c in channels)
-        block = dict(activation=activation, norm=False)
+        block = {"activation": activation, "norm": False}
         self.encoder = nn.Sequential(
             conv_block(context * c_in, c1, stride=2, **block), conv_block(c1, c1, stride=1, **block),
             conv_block(c1, c2, stride=2, **block), conv_block(c2, c2, stride=1, **block),
