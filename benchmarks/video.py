@@ -117,7 +117,13 @@ def main() -> None:
 
     ds = load_dataset("mnist")
     digits_train, digits_test = ds.train.X[:, 0], ds.test.X[:, 0]
-    per_seed = [run_seed(s, digits_train, digits_test, args) for s in args.seeds]
+    per_seed = []
+    for seed in args.seeds:                # the results are written after every seed (a long run shows its way)
+        per_seed.append(run_seed(seed, digits_train, digits_test, args))
+        write(per_seed, args.seeds[:len(per_seed)], args)
+
+
+def write(per_seed: list, seeds: list, args) -> None:
     methods = list(per_seed[0])
     cols = ["all", *KINDS]
     mean = {m: {c: float(np.mean([r[m][c] for r in per_seed])) for c in [*cols, "seconds"]} for m in methods}
@@ -130,9 +136,10 @@ def main() -> None:
                 "anomaly_frames": 4, "torch_threads": torch.get_num_threads(), "load_average_at_end": os.getloadavg(),
                 "machine": platform.platform()}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.tag}.json").write_text(json.dumps({"settings": settings, "mean": mean, "per_seed": per_seed,
+    (RESULTS / f"{args.tag}.json").write_text(json.dumps({"settings": settings, "seeds": seeds, "mean": mean,
+                                                          "per_seed": per_seed,
                                                           "verdict": verdict}, indent=2))
-    lines = [f"# Video anomalies on Moving MNIST (`benchmarks/video.py`, seeds {args.seeds})", "",
+    lines = [f"# Video anomalies on Moving MNIST (`benchmarks/video.py`, seeds {seeds})", "",
              (f"{args.train_clips} normal training clips of {args.frames} frames (64x64, 2 digits, MNIST training "
               f"digits); test: {args.normal_clips} normal clips and {args.clips_per_kind} clips per anomaly kind "
               "(MNIST test digits). Frame-level ROC-AUC x100, mean over seeds; a kind's column scores that kind's "

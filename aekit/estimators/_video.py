@@ -3,7 +3,7 @@
 A clip is ``T`` frames ``(C, H, W)`` (the ``video`` data kind, :mod:`aekit.data.kinds`; read files with
 :func:`aekit.data.video.load_clips`); clips of any length ``T`` are cut into windows of ``window`` frames, the
 model's samples ``(window, C, H, W)``. Frame ``t`` is judged in the window that ends at it, so its score uses
-frames up to ``t`` only (the first frames' windows repeat frame 0 in front). Values are scaled as images
+frames up to ``t`` only (the first ``window - 1`` frames, in the clip's first window). Values are scaled as images
 are: one raw range for every value (:func:`aekit.estimators._image.range_rule`). A subclass has a ``window``
 parameter and declares the rest of its fitted state on top of :attr:`ClipEstimator._fitted`.
 """
@@ -65,12 +65,17 @@ class ClipEstimator(Estimator):
         w = sliding_window_view(clips, int(self.window), axis=1)[:, ::stride]     # (N, k, C, H, W, window)
         return np.ascontiguousarray(np.moveaxis(w, -1, 2).reshape(-1, int(self.window), *clips.shape[2:]))
 
-    def _windows_ending_at(self, clip: np.ndarray) -> np.ndarray:
-        """``(T, window, C, H, W)``: for each frame of one clip ``(T, C, H, W)``, the window that ends at it (frame
-        0 repeated in front of the first frames)."""
-        pad = np.repeat(clip[:1], int(self.window) - 1, axis=0)
-        w = sliding_window_view(np.concatenate([pad, clip]), int(self.window), axis=0)   # (T, C, H, W, window)
-        return np.moveaxis(w, -1, 1)
+    def _frame_windows(self, clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each frame of one clip ``(T, C, H, W)``: the window that judges it ``(T, window, C, H, W)`` and the
+        frame's place in it ``(T,)``. Frame ``t`` is the last frame of the window ending at it; the first
+        ``window - 1`` frames, which have no such window, are judged in the clip's first window (a clip shorter
+        than the window is lengthened by repeating its last frame)."""
+        L, T = int(self.window), len(clip)
+        if T < L:
+            clip = np.concatenate([clip, np.repeat(clip[-1:], L - T, axis=0)])
+        starts = np.clip(np.arange(T) - L + 1, 0, None)
+        w = sliding_window_view(clip, L, axis=0)[starts]                        # (T, C, H, W, window)
+        return np.moveaxis(w, -1, 1), np.arange(T) - starts
 
     def _to_raw(self, y: np.ndarray) -> np.ndarray:
         """Model units -> raw units for arrays of any shape (the scaler has one offset and scale)."""

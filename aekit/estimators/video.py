@@ -2,7 +2,8 @@
 
 Frame ``t`` of a clip is judged in the window of ``window`` frames that ends at it (:mod:`aekit.estimators._video`):
 its error map is the squared difference, per pixel, between the frame and the model's output for it, a
-prediction from the frames before it with the default ``next-frame`` model (Liu et al., "Future Frame
+prediction from the frames before it with the default ``next-frame`` model (which cannot foresee a clip's first
+``window - 1`` frames: they score 0) (Liu et al., "Future Frame
 Prediction for Anomaly Detection -- A New Baseline", CVPR 2018: a frame is abnormal when it cannot be
 foreseen), or its reconstruction with ``conv3d-video`` (Hasan et al., CVPR 2016). A frame's score is the
 largest mean error over the ``score_region`` x ``score_region`` squares of its map (half-overlapping): an
@@ -36,7 +37,7 @@ class VideoAnomalyDetector(Thresholded, OutlierMixin, ClipEstimator):
     ----------
     window : int, default 4
         Frames per model input; frame ``t`` is judged in the window ending at it (with ``next-frame``:
-        predicted from the ``window - 1`` frames before it).
+        predicted from the ``window - 1`` frames before it; a clip's first ``window - 1`` frames score 0).
     latent_dim : int, default 32
         Channels of the ``next-frame`` bottleneck map (the code size of ``conv3d-video``).
     model : str, default "next-frame"
@@ -140,14 +141,18 @@ class VideoAnomalyDetector(Thresholded, OutlierMixin, ClipEstimator):
 
     # ------------------------------------------------------------------------------------ applying
     def _outputs(self, clips: np.ndarray, batch_size: int = 64):
-        """(model-unit inputs, outputs) ``(N, T, C, H, W)`` of each frame in the window ending at it."""
+        """(model-unit inputs, outputs) ``(N, T, C, H, W)`` of each frame in the window that judges it."""
         model, scaler = self.autoencoder_.model, self.autoencoder_.scaler
         n, t = clips.shape[:2]
-        windows = np.concatenate([self._windows_ending_at(c) for c in clips])          # (N*T, window, C, H, W)
+        judged = [self._frame_windows(c) for c in clips]
+        windows = np.concatenate([w for w, _ in judged])                               # (N*T, window, C, H, W)
+        at = torch.as_tensor(np.concatenate([p for _, p in judged]))                    # (N*T,): each frame's place
         x = torch.as_tensor(scaler.transform(windows).astype(np.float32))
+        rows = torch.arange(len(x))
         with torch.no_grad():
-            out = torch.cat([model(x[i:i + batch_size]).recon[:, -1] for i in range(0, len(x), batch_size)])
-        return x[:, -1].reshape(n, t, *clips.shape[2:]), out.reshape(n, t, *clips.shape[2:])
+            out = torch.cat([model(x[i:i + batch_size]).recon[rows[i:i + batch_size] - i, at[i:i + batch_size]]
+                             for i in range(0, len(x), batch_size)])
+        return x[rows, at].reshape(n, t, *clips.shape[2:]), out.reshape(n, t, *clips.shape[2:])
 
     def error_maps(self, X) -> np.ndarray:
         """``(N, T, H, W)``: per pixel, the squared error of each frame (model units, mean over channels)."""
