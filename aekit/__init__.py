@@ -20,6 +20,7 @@ _EXPORTS = {
     **dict.fromkeys(["load", "transfer_weights"], "aekit.artifacts"),
     "set_num_threads": "aekit.threads",
     "log_to": "aekit.training.loggers",
+    "VideoAnomalyDetector": "aekit.estimators",
     **dict.fromkeys(["pretrained", "list_pretrained"], "aekit.zoo"),
 }
 __all__ = [*_EXPORTS, "__version__"]

@@ -154,6 +154,7 @@ def test_each_fitting_command_takes_epochs_and_seed_and_the_same_seed_gives_the_
     ["segment", "--model", "saved", "x.png", "--seed", "1"],
     ["cluster", "--model", "saved", "--data", "digits", "--model-param", "hidden=[8]"],
     ["compress", "--model", "saved", "x.png", "--max-time", "5"],
+    ["detect-video", "--model", "saved", "x.npy", "--seed", "2"],
 ], ids=lambda a: a[0])
 def test_fitting_flags_beside_a_saved_model_are_refused(argv, tmp_path, capsys):
     code, err = run([*argv, "--out", tmp_path / "out"], capsys)

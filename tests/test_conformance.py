@@ -45,7 +45,7 @@ class ProbeReducer(Reducer):
 
 
 ESTIMATORS = list_estimators()
-FAMILIES = ("table", "labelled-table", "images", "segmentation", "photos", "series", "domains")
+FAMILIES = ("table", "labelled-table", "images", "segmentation", "photos", "series", "domains", "clips")
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -74,6 +74,12 @@ def family(name: str) -> dict:
         t = np.arange(340)
         series = (np.sin(2 * np.pi * t / 25) + 0.05 * rng.normal(size=t.size))[:, None].astype(np.float32)
         return {"fit": (series[:300],), "series": series[300:]}
+    if name == "clips":   # a bright square moving one pixel a frame: (n, T, C, H, W) clips, samples of 3 frames
+        clips = np.zeros((6, 6, 1, 16, 16), np.float32)
+        for i in range(6):
+            for t in range(6):
+                clips[i, t, 0, 4 + i % 3:8 + i % 3, 2 + t + i % 2:6 + t + i % 2] = 1
+        return {"fit": (clips[:4],), "samples": clips[4:, :3]}
     raise ValueError(f"unknown data family {name!r}; known: {FAMILIES}")
 
 

@@ -813,8 +813,9 @@ def test_scaler_default_for_sequences_is_per_channel():
 def test_dataset_kinds_and_sample_shapes():
     seq = Dataset("s", "sequence", Split(np.zeros((10, 3, 20), np.float32)), test=Split(np.zeros((4, 3, 20), np.float32)))
     assert seq.sample_shape == (3, 20)
-    with pytest.raises(ValueError, match=r"Dataset kind must be one of \('image', 'sequence', 'table'\), got 'video'"):
-        Dataset("v", "video", Split(np.zeros((2, 3), np.float32)))
+    with pytest.raises(ValueError, match=r"Dataset kind must be one of \('image', 'sequence', 'table', 'video'\), "
+                                         r"got 'graph'"):
+        Dataset("v", "graph", Split(np.zeros((2, 3), np.float32)))
     with pytest.raises(DataError, match=r"Dataset 's': train sample shape \(20,\) does not fit kind 'sequence': "
                                         r"expected sequences shaped \(C, T\)"):
         Dataset("s", "sequence", Split(np.zeros((10, 20), np.float32)))

@@ -9,25 +9,26 @@ from aekit.data import DataError, Scaler
 from aekit.data.kinds import DataKind, Layout, get_kind, infer_layout, kind_of, list_kinds
 
 
-def test_the_three_kinds():
-    assert list_kinds() == ["image", "sequence", "table"]
+def test_the_four_kinds():
+    assert list_kinds() == ["image", "sequence", "table", "video"]
     assert all(issubclass(get_kind(k), DataKind) and get_kind(k).name == k for k in list_kinds())
     assert [get_kind(k).describe() for k in list_kinds()] == \
-           ["images shaped (C, H, W)", "sequences shaped (C, T)", "tables shaped (D,)"]
+           ["images shaped (C, H, W)", "sequences shaped (C, T)", "tables shaped (D,)", "clips shaped (T, C, H, W)"]
 
 
-@pytest.mark.parametrize("kind", ["image", "sequence", "table"])
+@pytest.mark.parametrize("kind", ["image", "sequence", "table", "video"])
 def test_example_shapes_are_their_kind(kind):
     assert kind_of(get_kind(kind).example_shape) == kind
 
 
 @pytest.mark.parametrize("shape, kind", [((20,), "table"), ((2, 16), "sequence"), ((3, 8, 8), "image"),
-                                         ([1, 28, 28], "image"), (np.array([4, 100]), "sequence")])
+                                         ([1, 28, 28], "image"), (np.array([4, 100]), "sequence"),
+                                         ((4, 1, 8, 8), "video")])
 def test_kind_of_model_layout_shapes(shape, kind):
     assert kind_of(shape) == kind
 
 
-@pytest.mark.parametrize("shape", [(), (1, 2, 3, 4)])
+@pytest.mark.parametrize("shape", [(), (1, 2, 3, 4, 5)])
 def test_kind_of_a_shape_no_kind_fits(shape):
     with pytest.raises(DataError, match=re.escape(f"sample shape {shape} fits no data kind; expected one of: "
                                                   "images shaped (C, H, W) ('image'); sequences shaped (C, T)")):
@@ -55,9 +56,9 @@ def test_check_shape_returns_ints():
 
 
 def test_unknown_kind_lists_the_kinds():
-    with pytest.raises(ValueError, match=r"unknown data kind 'video'; registered data kinds: "
-                                         r"\['image', 'sequence', 'table'\]"):
-        get_kind("video")
+    with pytest.raises(ValueError, match=r"unknown data kind 'graph'; registered data kinds: "
+                                         r"\['image', 'sequence', 'table', 'video'\]"):
+        get_kind("graph")
 
 
 @pytest.mark.parametrize("kind, value_range, method, per, expected_range", [
@@ -111,13 +112,13 @@ def test_infer_layout_and_back(shape, kind, kind_out, model_shape, add_channel, 
 
 @pytest.mark.parametrize("shape, kind, error, message", [
     ((5,), None, DataError, r"X has shape \(5,\), expected samples \(n_samples, \.\.\.\) of rank >= 2"),
-    ((2, 3, 4, 5, 6), None, DataError, r"X has shape \(2, 3, 4, 5, 6\); expected tables .* or pass kind='sequence'"),
+    ((2, 3, 4, 5, 6, 7), None, DataError, r"X has shape \(2, 3, 4, 5, 6, 7\); expected tables .* or pass kind='sequence'"),
     ((5, 2, 2), "table", DataError, r"samples of shape \(2, 2\) do not fit kind 'table': expected tables shaped \(D,\)"),
     ((5, 2, 3, 4), "sequence", DataError, r"samples of shape \(2, 3, 4\) do not fit kind 'sequence': expected "
                                          r"sequences shaped \(C, T\), or \(T,\) with one channel"),
     ((5, 20), "image", DataError, r"samples of shape \(20,\) do not fit kind 'image': expected images shaped "
                                   r"\(C, H, W\), or \(H, W\) with one channel"),
-    ((5, 20), "video", ValueError, r"unknown data kind 'video'"),
+    ((5, 20), "graph", ValueError, r"unknown data kind 'graph'"),
 ])
 def test_infer_layout_errors(shape, kind, error, message):
     with pytest.raises(error, match=message):
@@ -150,7 +151,7 @@ def test_layout_dict_round_trip(shape, kind):
 
 @pytest.mark.parametrize("d, error, message", [
     ([], DataError, r"expected a dict from Layout.to_dict, got \[\]"),
-    ({"kind": "video", "sample_shape": [3]}, ValueError, r"unknown data kind 'video'"),
+    ({"kind": "graph", "sample_shape": [3]}, ValueError, r"unknown data kind 'graph'"),
     ({"kind": "table", "sample_shape": [3, 4]}, DataError, r"model shape \(3, 4\) does not fit kind 'table'"),
     ({"kind": "image", "sample_shape": [8, 8, 3], "add_channel": True, "channels_last": True}, DataError,
      r"add_channel and channels_last cannot both be true"),

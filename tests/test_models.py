@@ -185,14 +185,15 @@ def test_list_models_by_kind():
     assert "tiny-seq" in list_models("sequence") and "conv" not in list_models("sequence")
     assert {"mlp", "linear"} <= set(list_models("table")) & set(list_models("image")) & set(list_models("sequence"))
     assert set(list_models("image")) == {n for n in MODELS if "image" in model_class(n).input_kinds}
-    with pytest.raises(ValueError, match=r"unknown data kind 'video'"):
-        list_models("video")
+    assert set(list_models("video")) == {"conv3d-video", "next-frame"}
+    with pytest.raises(ValueError, match=r"unknown data kind 'graph'"):
+        list_models("graph")
 
 
 @pytest.mark.parametrize("kinds, example, error, match", [
     (("image",), (20,), ValueError, r"model 'bad-family': example_input_shape=\(20,\) is not one of its "
                                     r"input_kinds \('image',\)"),
-    (("video",), (20,), ValueError, r"unknown data kind 'video'"),
+    (("graph",), (20,), ValueError, r"unknown data kind 'graph'"),
     ((), (20,), TypeError, r"input_kinds must be a non-empty tuple"),
     ("table", (20,), TypeError, r"input_kinds must be a non-empty tuple of data kind names, got 'table'"),
 ])

@@ -39,7 +39,7 @@ _RUN_KEYS = {"data", "out", "model", "latent_dim", "data_dir", "image_size", "gr
 
 
 # modules under aekit/cli/ that add task sub-commands: add_parser(sub) sets defaults(handler=fn(args) -> int)
-TASK_COMMANDS = ("fit", "sample", "codec", "restore", "detect", "series", "cluster", "serve", "apply")
+TASK_COMMANDS = ("fit", "sample", "codec", "restore", "detect", "series", "cluster", "serve", "apply", "video")
 
 
 def _read_toml(path: str) -> dict:

@@ -10,6 +10,8 @@ kind        model layout  the caller may also pass                 default scale
 "image"     (C, H, W)     (H, W): one channel; (H, W, C), C 1/3/4  fixed range when known, else per-feature
                                                                    min-max
 "sequence"  (C, T)        (T,): one channel                        per-channel min-max over all time steps
+"video"     (T, C, H, W)  --                                       one fixed range for every value (known,
+                                                                   or by the images' range rule)
 ==========  ============  =======================================  =========================================
 
 Sequences are channels x time, the layout of PyTorch's ``Conv1d`` and of aeon / sktime's 3-D arrays. Their
@@ -17,6 +19,10 @@ default scaler maps each channel to [0, 1] with one minimum and maximum over all
 (``Scaler("minmax", per="channel")``): channels may have different units, but every time step of a channel
 must be scaled alike, or a window's shape would change with its position; [0, 1] matches the clamped
 outputs of the models (use ``Scaler("standard", per="channel")`` for z-scores).
+
+Video clips are frames x channels x height x width, the layout of torchvision's video readers (``(N, T, C, H,
+W)`` for a batch); a clip's frames are scaled alike (one range for every value), for the same reason as a
+sequence's steps. 3-D convolutions, which want ``(N, C, T, H, W)``, permute inside the model.
 
 Which kind an array holds is unambiguous in the model layout (the rank says it: :func:`kind_of`), not in
 the caller's: ``(n, 28, 28)`` may be grey images or 28-channel sequences. :func:`infer_layout` therefore
@@ -53,7 +59,7 @@ def register_kind(name: str) -> Callable[[type["DataKind"]], type["DataKind"]]:
 
 
 def list_kinds() -> list[str]:
-    """Names of every registered data kind, sorted: ``["image", "sequence", "table"]``."""
+    """Names of every registered data kind, sorted: ``["image", "sequence", "table", "video"]``."""
     return _KINDS.names()
 
 
@@ -168,6 +174,20 @@ class SequenceKind(DataKind):
         return Scaler("minmax", per="channel")
 
 
+@register_kind("video")
+class VideoKind(DataKind):
+    """Clips of ``T`` frames, each ``(C, H, W)``: the model layout ``(T, C, H, W)`` is the caller's too."""
+
+    axes, noun, example_shape = "TCHW", "clips", (4, 1, 16, 16)
+
+    @classmethod
+    def default_scaler(cls, value_range: tuple[float, float] | None = None) -> "Scaler":
+        """``"range"``: one offset and scale for every value, so that no frame is scaled by its position in the
+        clip; the range is ``value_range`` when known (e.g. (0, 255)), else the fit's (the video estimators take
+        the images' rule, :func:`aekit.estimators._image.range_rule`)."""
+        return Scaler("range", value_range=value_range)
+
+
 def kind_of(sample_shape: Any) -> str:
     """The kind of a model-layout (channels first) sample shape: ``(D,)`` table, ``(C, T)`` sequence,
     ``(C, H, W)`` image. Raises :class:`DataError` when no kind, or more than one, fits."""
@@ -266,9 +286,9 @@ def infer_layout(X: Any, kind: str | None = None) -> tuple[np.ndarray, Layout]:
     X : array-like
         ``(n, D)`` tables; ``(n, H, W)``, ``(n, C, H, W)`` or ``(n, H, W, C)`` images; ``(n, T)`` or
         ``(n, C, T)`` sequences.
-    kind : {"table", "image", "sequence"} or None
+    kind : {"table", "image", "sequence", "video"} or None
         None guesses from the rank: 2 -> table, 3 or 4 -> image (so ``(n, C, T)`` sequences need
-        ``kind="sequence"``). A 4-D array is channels last when its axis 1 cannot be channels (> 4) and
+        ``kind="sequence"``), 5 -> video clips ``(n, T, C, H, W)``. A 4-D array is channels last when its axis 1 cannot be channels (> 4) and
         its last axis can (1, 3 or 4).
 
     Returns
@@ -287,10 +307,13 @@ def infer_layout(X: Any, kind: str | None = None) -> tuple[np.ndarray, Layout]:
     X = np.asarray(X)
     if X.ndim < 2:
         raise DataError(f"X has shape {X.shape}, expected samples (n_samples, ...) of rank >= 2")
+    if kind is None and X.ndim == 5:
+        kind = "video"
     if kind is None:
         if X.ndim > 4:
             raise DataError(f"X has shape {X.shape}; expected tables (n_samples, n_features), images (n, H, W), "
-                            "(n, C, H, W) or (n, H, W, C), or pass kind='sequence' for (n, T) / (n, C, T)")
+                            "(n, C, H, W) or (n, H, W, C), video clips (n, T, C, H, W), or pass kind='sequence' for "
+                            "(n, T) / (n, C, T)")
         kind = "table" if X.ndim == 2 else "image"
     layout = get_kind(kind).layout_for(X.shape[1:])
     return layout.to_model(X), layout

@@ -19,6 +19,8 @@ from aekit.estimators.scoring import (list_score_types, list_threshold_rules, re
 from aekit.estimators.segmenter import Segmenter
 from aekit.estimators.series import TimeSeriesAnomalyDetector, anomaly_ranges
 from aekit.estimators.translator import DomainTranslator
+from aekit.estimators._video import ClipEstimator
+from aekit.estimators.video import VideoAnomalyDetector
 
 __all__ = ["AnomalyDetector", "AutoencoderEstimator", "DomainTranslator", "Estimator", "ImageEstimator", "SeriesEstimator",
            "rebuild_estimator", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "ImageCodec", "Reducer",
@@ -26,3 +28,4 @@ __all__ = ["AnomalyDetector", "AutoencoderEstimator", "DomainTranslator", "Estim
            "list_estimators", "list_restoration_tasks", "load_estimator",
            "register_estimator", "register_restoration_task", "list_score_types", "list_threshold_rules",
            "register_score_type", "register_threshold_rule", "list_scorers", "register_scorer"]
+__all__ += ["ClipEstimator", "VideoAnomalyDetector"]

@@ -99,8 +99,10 @@ def heatmap_overlay(image: np.ndarray, error: np.ndarray, *, vmax: float | None 
     return buf.getvalue()
 
 
-def heatmap_grid(images: np.ndarray, errors: np.ndarray, scores: np.ndarray, *, title: str = "") -> bytes:
-    """The given images with their error maps overlaid (red = large error), titled by score."""
+def heatmap_grid(images: np.ndarray, errors: np.ndarray, scores: np.ndarray, *, title: str = "",
+                 captions: list[str] | None = None) -> bytes:
+    """The given images with their error maps overlaid (red = large error), titled by score (or ``captions``,
+    one per image: a video's frame numbers and scores)."""
     n = len(images)
     cols = min(8, n)
     rows = int(np.ceil(n / cols))
@@ -109,7 +111,7 @@ def heatmap_grid(images: np.ndarray, errors: np.ndarray, scores: np.ndarray, *, 
     for i in range(n):
         ax = fig.add_subplot(rows, cols, i + 1)
         ax.imshow(_overlay_rgb(images[i], errors[i], vmax), interpolation="nearest")
-        ax.set_title(f"{scores[i]:.3g}", fontsize=7)
+        ax.set_title(captions[i] if captions is not None else f"{scores[i]:.3g}", fontsize=7)
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=9)
