@@ -7,8 +7,10 @@ through the same Trainer, and returns what it built (:class:`Fitted`); it sets n
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -45,6 +47,33 @@ class Fitted:
     scaler: object | None
     result: TrainResult
     stages: dict[str, TrainResult] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Resumable:
+    """Where the fits inside :func:`resumable_fits` keep their resume state, and what they report."""
+
+    checkpoint_dir: str
+    every_steps: int | None = None
+    callbacks: tuple = ()
+
+
+_RESUMABLE: contextvars.ContextVar[Resumable | None] = contextvars.ContextVar("aekit_resumable", default=None)
+
+
+@contextlib.contextmanager
+def resumable_fits(checkpoint_dir, *, every_steps: int | None = None, callbacks: Sequence = ()) -> Iterator[None]:
+    """Make every estimator fit in this block resumable: its training writes its resume state to
+    ``checkpoint_dir`` after every epoch (and every ``every_steps`` steps), and starts from the state found
+    there, so a fit killed at any point (hours of training on a laptop, a session that ends) goes on where it
+    stopped when the same fit runs again (``benchmarks/train_pretrained.py``). ``callbacks`` join the
+    Trainer's (``cb(epoch, logs)``: progress logs). Use one folder per fit: a second fit in the same block
+    would resume from the first's state."""
+    token = _RESUMABLE.set(Resumable(str(checkpoint_dir), every_steps, tuple(callbacks)))
+    try:
+        yield
+    finally:
+        _RESUMABLE.reset(token)
 
 
 def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,6 +124,11 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
     if callable(callbacks):
         callbacks = callbacks(model)
     config = dataclasses.replace(config, random_state=seeds.train)
+    resumable = _RESUMABLE.get()
+    if resumable is not None:   # inside resumable_fits: write the resume state there and start from it
+        config = dataclasses.replace(config, checkpoint_dir=resumable.checkpoint_dir,
+                                     checkpoint_every_steps=resumable.every_steps)
+        callbacks, resume = [*callbacks, *resumable.callbacks], True
     result = Trainer(model, config, objective=objective, augment=augment, corruption=corruption,
                      callbacks=callbacks).fit(train, val, resume=resume)
     stages = {}
