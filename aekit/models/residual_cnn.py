@@ -29,7 +29,7 @@ class ResidualCNN(Autoencoder):
     ``shuffle``: side of the sub-image grid the stack runs on (1: DnCNN / VDSR, 2: FFDNet);
     ``out_channels``: output channels (``None``: the input's); ``residual``: add the input's first
     ``out_channels`` channels to the output (the stack learns the correction and starts as the identity,
-    its last layer at zero). ``code`` is the last hidden feature map (B, latent_dim, H / shuffle, W / shuffle);
+    its last layer at zero; off by default as for the U-Net, on in a :class:`aekit.Restorer`). ``code`` is the last hidden feature map (B, latent_dim, H / shuffle, W / shuffle);
     it is not a code the output can be decoded from alone (``can_decode`` is False).
     """
 
@@ -43,7 +43,7 @@ class ResidualCNN(Autoencoder):
 
     def __init__(self, *, input_shape, latent_dim: int = 64, depth: int = 15, shuffle: int = 2,
                  activation: str = "relu", out_channels: int | None = None, output_activation: str | None = "clamp",
-                 residual: bool = True):
+                 residual: bool = False):
         if len(input_shape) != 3:
             raise ValueError(f"model 'residual-cnn' needs images shaped (C, H, W), got input_shape="
                              f"{tuple(input_shape)}")
