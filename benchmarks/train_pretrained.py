@@ -85,11 +85,12 @@ def read_png(path: Path) -> np.ndarray:
     return (np.asarray(Image.open(path)).astype(np.float32) / 255.0).clip(0, 1)
 
 
-def train400(*, validation: bool) -> list[np.ndarray]:
-    """train400's grey images (H, W) in [0, 1]: the training ones, or (``validation``) every 20th. Empty
-    (with a note) when the shared data is absent: the package photographs then train alone."""
+def train400(*, validation: bool, limit: int | None = None) -> list[np.ndarray]:
+    """train400's grey images (H, W) in [0, 1]: the training ones, or (``validation``) every 20th (of the first
+    ``limit`` files: smoke runs). Empty (with a note) when the shared data is absent: the package photographs
+    then train alone."""
     folder = data_dir() / "photos" / "train400"
-    files = sorted(folder.glob("*.png"))
+    files = sorted(folder.glob("*.png"))[:limit]
     if not files:
         print(f"note: no train400 in {folder}; training on the package photographs only", file=sys.stderr)
     return [read_png(f) for i, f in enumerate(files) if (i % VALIDATION_EVERY == 0) == validation]
@@ -134,20 +135,20 @@ def shrink(a: np.ndarray, factor: float) -> np.ndarray:
                    preserve_range=True).astype(np.float32)
 
 
-def training_photos(colour: bool) -> list[np.ndarray]:
+def training_photos(colour: bool, limit: int | None = None) -> list[np.ndarray]:
     """The photographs a model learns from: colour package photographs (``colour``), else the luma of every
-    package photograph and the training images of train400."""
-    photos = [load_photo(name) for name in PHOTOS]
+    package photograph and the training images of train400 (``limit``: a few photographs, for smoke runs)."""
+    photos = [load_photo(name) for name in list(PHOTOS)[:limit]]
     if colour:
         return [p for p in photos if p.ndim == 3]
-    return [luma(p) for p in photos] + train400(validation=False)
+    return [luma(p) for p in photos] + train400(validation=False, limit=limit and 10 * limit)
 
 
-def training_patches(n: int, size: int, *, colour: bool, seed: int) -> np.ndarray:
+def training_patches(n: int, size: int, *, colour: bool, seed: int, limit: int | None = None) -> np.ndarray:
     """``n`` augmented patches (n, C, size, size) in [0, 1] (see the module docstring), each photograph's
     share proportional to its area; the same ``seed`` gives the same patches (a resumed run needs them)."""
     rng = np.random.default_rng(seed)
-    photos = training_photos(colour)
+    photos = training_photos(colour, limit)
     pyramid = [[shrink(p, f) for f in SCALES] for p in photos]
     pyramid = [[s for s in levels if min(s.shape[:2]) >= size] for levels in pyramid]
     pyramid = [levels for levels in pyramid if levels]
@@ -282,6 +283,7 @@ SPECS = {
                         (4000, 128, True)),
 }
 SMOKE = {"epochs": 1, "latent_dim": 8}
+SMOKE_PHOTOS = 4               # --smoke: the first 4 package photographs and the first 40 files of train400
 
 
 def train_one(name: str, out_root: Path, ckpt_root: Path, *, seed: int, smoke: bool) -> dict:
@@ -296,7 +298,8 @@ def train_one(name: str, out_root: Path, ckpt_root: Path, *, seed: int, smoke: b
                                                    if params.get("model") == "residual-cnn" else {}))
     ckpt = ckpt_root / name
     ckpt.mkdir(parents=True, exist_ok=True)
-    X = training_patches(n, size, colour=colour, seed=seed)
+    limit = SMOKE_PHOTOS if smoke else None
+    X = training_patches(n, size, colour=colour, seed=seed, limit=limit)
     est = spec.factory(**params)
     steps_per_epoch = int(np.ceil(round(len(X) * (1 - params.get("validation_fraction", 0.1)))
                                   / params.get("batch_size", 32)))
@@ -315,7 +318,7 @@ def train_one(name: str, out_root: Path, ckpt_root: Path, *, seed: int, smoke: b
         est.fit(X)
     seconds_here = time.perf_counter() - t0
     state = checkpoint_summary(ckpt)
-    images = validation_images(colour)
+    images = validation_images(colour, limit)
     new = validation_score(name, est, images)
     shipped = None
     try:
@@ -344,8 +347,9 @@ def train_one(name: str, out_root: Path, ckpt_root: Path, *, seed: int, smoke: b
     return record
 
 
-def validation_images(colour: bool) -> list[np.ndarray]:
-    return train400(validation=True)
+def validation_images(colour: bool, limit: int | None = None) -> list[np.ndarray]:
+    """The validation photographs (grey; the codec is given them as colour)."""
+    return train400(validation=True, limit=limit and 10 * limit)
 
 
 def curve(history: list[dict], steps_per_epoch: int) -> list[dict]:

@@ -61,3 +61,24 @@ def test_compress_warns_in_one_line_where_jpeg_gives_a_better_file(tmp_path, cap
     assert main(["compress", str(tmp_path / "p.png"), "--out", str(tmp_path / "s")]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "JPEG" in warnings[0]
+
+
+@pytest.mark.e2e
+def test_train_pretrained_smoke_run_ships_and_a_second_run_resumes(tmp_path):
+    """benchmarks/train_pretrained.py end to end on a tiny network: it trains, logs the validation curve, ships
+    the model (nothing shipped yet in --out), and a second run finds the finished training and only evaluates."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, str(root / "benchmarks" / "train_pretrained.py"), "--only", "super-resolve-x2-photo",
+           "--smoke", "--out", str(tmp_path / "w"), "--checkpoint-dir", str(tmp_path / "c")]
+    for _ in range(2):
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=root)
+        assert done.returncode == 0, done.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "c" / "super-resolve-x2-photo" / "progress.jsonl").open()]
+    assert [r["epoch"] for r in rows] == [1]                        # the second run trained no further
+    assert (tmp_path / "w" / "super-resolve-x2-photo" / "model.safetensors").exists()
+    assert "already finished" in done.stderr or '"finished": true' in done.stderr

@@ -1,8 +1,12 @@
-"""A plain residual stack of 3x3 convolutions for image restoration, optionally on pixel-unshuffled images.
+"""A residual stack of 3x3 convolutions for image restoration, optionally on pixel-unshuffled images.
 
 Zhang et al., "Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image Denoising" (DnCNN),
 IEEE TIP 2017: ``depth`` 3x3 convolutions of ``latent_dim`` channels with ReLU that predict the residual
-(the noise), not the clean image. Zhang, Zuo & Zhang, "FFDNet", IEEE TIP 2018: the same stack run on the
+(the noise), not the clean image. DnCNN needs batch normalisation to train at that depth; here the
+convolutions between the first and the last are paired into residual blocks instead (conv-ReLU-conv plus
+the block's input, the second convolution scaled by 0.1 at initialisation), as in Lim et al., "Enhanced
+Deep Residual Networks for Single Image Super-Resolution" (EDSR), CVPRW 2017: a plain 15-layer stack of
+this kind stayed at the identity on photographs for two epochs, where the blocks learn from the first. Zhang, Zuo & Zhang, "FFDNet", IEEE TIP 2018: the same stack run on the
 image reversibly cut into ``shuffle`` x ``shuffle`` sub-images (pixel unshuffle), which makes each layer
 ``shuffle**2`` times cheaper and the receptive field ``shuffle`` times wider; a noise-level map enters as
 one more input channel. Shi et al., "Real-Time Single Image and Video Super-Resolution Using an Efficient
@@ -21,11 +25,24 @@ from aekit.models.base import Autoencoder, ModelOutput, register_model
 from aekit.validation import Boolean, Integer, NoneOr
 
 
+class ResidualBlock(nn.Module):
+    """(B, c, h, w) -> itself plus conv-activation-conv of itself (EDSR's block, without normalisation)."""
+
+    def __init__(self, width: int, activation: str):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), get_activation(activation),
+                                  nn.Conv2d(width, width, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
 @register_model("residual-cnn")
 class ResidualCNN(Autoencoder):
     """(C, H, W) images to (out_channels, H, W); H and W must divide by ``shuffle``.
 
-    ``latent_dim``: channels of the hidden layers; ``depth``: number of 3x3 convolutions (>= 2);
+    ``latent_dim``: channels of the hidden layers; ``depth``: number of 3x3 convolutions (>= 2: the first,
+    ``(depth - 2) // 2`` residual blocks of two, the last);
     ``shuffle``: side of the sub-image grid the stack runs on (1: DnCNN / VDSR, 2: FFDNet);
     ``out_channels``: output channels (``None``: the input's); ``residual``: add the input's first
     ``out_channels`` channels to the output (the stack learns the correction and starts as the identity,
@@ -61,13 +78,14 @@ class ResidualCNN(Autoencoder):
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, output_activation=output_activation)
         self.depth, self.shuffle, self.out_channels, self.residual = int(depth), int(shuffle), c_out, bool(residual)
         s2, width = self.shuffle ** 2, int(latent_dim)
-        layers: list[nn.Module] = [nn.PixelUnshuffle(self.shuffle), nn.Conv2d(c_in * s2, width, 3, padding=1),
-                                   get_activation(activation)]
-        for _ in range(self.depth - 2):
-            layers += [nn.Conv2d(width, width, 3, padding=1), get_activation(activation)]
-        self.encoder = nn.Sequential(*layers)                     # (B, width, H / s, W / s)
+        blocks = [ResidualBlock(width, activation) for _ in range((self.depth - 2) // 2)]
+        self.encoder = nn.Sequential(nn.PixelUnshuffle(self.shuffle), nn.Conv2d(c_in * s2, width, 3, padding=1),
+                                     get_activation(activation), *blocks)          # (B, width, H / s, W / s)
         self.decoder = nn.Sequential(nn.Conv2d(width, c_out * s2, 3, padding=1), nn.PixelShuffle(self.shuffle))
         init_weights(self)
+        with torch.no_grad():
+            for block in blocks:        # each block starts near the identity (EDSR's residual scaling)
+                block.body[2].weight.mul_(0.1)
         if self.residual:   # start as the identity: the stack learns the correction (DnCNN's residual learning)
             nn.init.zeros_(self.decoder[0].weight)
             nn.init.zeros_(self.decoder[0].bias)
