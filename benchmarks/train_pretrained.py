@@ -380,7 +380,7 @@ def progress_rows(ckpt: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-def write_summary(records: dict, path: Path, ckpt_root: Path) -> None:
+def write_summary(records: dict, path: Path, ckpt_root: Path, legacy: dict | None = None) -> None:
     lines = ["# Pretrained photo models", "",
              "Made by `python benchmarks/train_pretrained.py` (the script's docstring has the details; it resumes "
              "each model's training where the last run stopped); evaluated on the standard test sets and on "
@@ -406,6 +406,13 @@ def write_summary(records: dict, path: Path, ckpt_root: Path) -> None:
                      f"{'yes' if state.get('finished') else 'no'} | {r.get('validation_psnr', '')} | "
                      f"{r.get('shipped_validation_psnr', '')} | {r.get('shipped_now', '')} | "
                      f"{r.get('megabytes', '')} |")
+    old = {k: v for k, v in (legacy or {}).items() if not records.get(k, {}).get("shipped_now")}
+    if old:
+        lines += ["", "Still shipped from the first recipe (residual U-Nets trained 5-25 minutes each on the package "
+                  "photographs alone, before train400 and resumable training):", "",
+                  "| model | estimator | patches (side) | epochs | seconds | MB |", "|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {k} | {r['estimator']} | {r['patches']} ({r['patch_side']}) | {r['epochs_run']} | "
+                  f"{r['seconds']:.0f} | {r['megabytes']:.2f} |" for k, r in old.items()]
     lines += ["", "## Validation curves (per epoch: steps, hours, validation loss of the held-out patches)", ""]
     for name in SPECS:
         rows = progress_rows(ckpt_root / name)
@@ -446,16 +453,21 @@ def main(argv=None) -> int:
     ckpt_root = Path(args.checkpoint_dir) if args.checkpoint_dir else default_checkpoint_dir()
     summary = RESULTS / "pretrained.json"
     records = json.loads(summary.read_text()) if summary.exists() and not args.smoke else {}
-    records = {k: v for k, v in records.items() if k in SPECS and "curve" in v}   # this script's records only
+    # the first recipe's records (no validation curve) are kept apart while their models are still shipped
+    legacy = records.get("_first_recipe") or {k: v for k, v in records.items()
+                                               if isinstance(v, dict) and "curve" not in v}
+    records = {k: v for k, v in records.items() if k in SPECS and "curve" in v}   # this recipe's records
+    if legacy:
+        records["_first_recipe"] = legacy
     if args.report:
-        write_summary(records, RESULTS / "pretrained.md", ckpt_root)
+        write_summary(records, RESULTS / "pretrained.md", ckpt_root, legacy)
         return 0
     for name in names:
         records[name] = train_one(name, out, ckpt_root, seed=args.seed, smoke=args.smoke)
         records["_threads"] = torch.get_num_threads()
         if not args.smoke:
             summary.write_text(json.dumps(records, indent=2, default=str))
-            write_summary(records, RESULTS / "pretrained.md", ckpt_root)
+            write_summary(records, RESULTS / "pretrained.md", ckpt_root, legacy)
     return 0
 
 
