@@ -94,6 +94,7 @@ class Settings:
     tag: str = "photos"
     standard: bool = False     # --sets standard: the standard test sets, published protocols
     codec_range: tuple[float, float] = CODEC_RANGE
+    models: str | None = None  # --models DIR: DIR/<name>/ instead of the shipped models (a candidate)
 
     def groups(self, section: str) -> dict[str, tuple[str, ...]]:
         """The section's photographs by group: ``{"held-out": PHOTOS}``, or the standard sets (names
@@ -207,7 +208,7 @@ def model(name: str):
         try:
             import aekit
 
-            est = aekit.pretrained(name)
+            est = aekit.load(Path(S.models) / name) if S.models else aekit.pretrained(name)
             _MODELS[name] = (est, None)
         except Exception as e:  # noqa: BLE001 - any failure to load is a "not available" row
             _MODELS[name] = (None, f"not available ({type(e).__name__}: {e})")
@@ -841,6 +842,8 @@ def main(argv=None) -> int:
                                                         "(a check of the script; tag photos-quick)")
     p.add_argument("--tag", help="name of the results files (default photos, photos-quick with --quick, "
                                  "photo-sets with --sets standard)")
+    p.add_argument("--models", help="folder of model folders named like the pretrained ones, measured instead "
+                                    "of the shipped models (e.g. the candidates of train_pretrained.py --peek)")
     p.add_argument("--sigmas", help="comma-separated denoising sigmas on 0..255 (default 15,25,50)")
     p.add_argument("--sets", choices=("held-out", "standard"), default="held-out",
                    help="held-out scikit-image photographs (default), or the standard test sets of the shared data "
@@ -848,6 +851,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         S.crop, S.sigmas, S.qualities = 128, (25,), QUICK_QUALITIES
+    S.models = args.models
     if args.sigmas:
         S.sigmas = tuple(int(v) for v in args.sigmas.split(","))
     if args.sets == "standard":

@@ -5,6 +5,7 @@ many runs of this script as it takes: each model's training resumes where the la
                                                                    # after an interruption, it goes on)
     python benchmarks/train_pretrained.py --only denoise-photo     # one (or a comma-separated list)
     python benchmarks/train_pretrained.py --report                 # write pretrained.md from the checkpoints now
+    python benchmarks/train_pretrained.py --peek --only denoise-photo   # the model as it stands, to try it
     python benchmarks/train_pretrained.py --only denoise-photo --smoke --out /tmp/w --checkpoint-dir /tmp/c
 
 Long training, resumed: each model trains inside ``aekit.training.resumable_fits`` with its resume state in
@@ -203,8 +204,8 @@ def validation_score(name: str, est, images: list[np.ndarray]) -> float:
             masks = [rng.random((h, w)) < 0.5]
             for side in (32, 64):
                 m = np.zeros((h, w), bool)
-                t, l = rng.integers(0, h - side), rng.integers(0, w - side)
-                m[t:t + side, l:l + side] = True
+                top, left = rng.integers(0, h - side), rng.integers(0, w - side)
+                m[top:top + side, left:left + side] = True
                 masks.append(m)
             for m in masks:
                 scores.append(psnr(est.predict([np.where(m, 0, img).astype(np.float32)], masks=[m])[0], img, m))
@@ -347,6 +348,31 @@ def train_one(name: str, out_root: Path, ckpt_root: Path, *, seed: int, smoke: b
     return record
 
 
+def peek(name: str, ckpt_root: Path, *, seed: int) -> Path:
+    """The model as it stands in its checkpoint (its best epoch so far), without stopping a training that is
+    running: its fit resumed from a copy of the checkpoint with ``epochs`` set to the epochs done, which ends at
+    once and keeps the best weights. Saved to ``<checkpoint-dir>/<model>/peek/``; prints its validation score."""
+    from aekit.training import resumable_fits
+
+    spec, ckpt = SPECS[name], ckpt_root / name
+    done = checkpoint_summary(ckpt).get("epoch") or 0
+    if done < 1:
+        raise SystemExit(f"{name}: no finished epoch in {ckpt} yet; nothing to peek at")
+    copy = ckpt / ".peek-trainer"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(ckpt / "trainer", copy)
+    n, size, colour = spec.patches
+    est = spec.factory(**dict(spec.params, random_state=seed, epochs=done))
+    with resumable_fits(copy):
+        est.fit(training_patches(n, size, colour=colour, seed=seed))
+    shutil.rmtree(copy)
+    shutil.rmtree(ckpt / "peek", ignore_errors=True)
+    est.save(ckpt / "peek")
+    print(f"{name}: epoch {done}, validation {validation_score(name, est, validation_images(colour)):.3f} dB; "
+          f"saved to {ckpt / 'peek'}")
+    return ckpt / "peek"
+
+
 def validation_images(colour: bool, limit: int | None = None) -> list[np.ndarray]:
     """The validation photographs (grey; the codec is given them as colour)."""
     return train400(validation=True, limit=limit and 10 * limit)
@@ -443,6 +469,8 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="a tiny network on 96 patches for one epoch (seconds); "
                                                          "writes no results file")
     ap.add_argument("--report", action="store_true", help="only write pretrained.md from the checkpoints")
+    ap.add_argument("--peek", action="store_true", help="save each model as it stands in its checkpoint to "
+                                                        "<checkpoint-dir>/<model>/peek/ (training may go on)")
     args = ap.parse_args(argv)
     names = args.only.split(",") if args.only else list(SPECS)
     unknown = [n for n in names if n not in SPECS]
@@ -459,6 +487,10 @@ def main(argv=None) -> int:
     records = {k: v for k, v in records.items() if k in SPECS and "curve" in v}   # this recipe's records
     if legacy:
         records["_first_recipe"] = legacy
+    if args.peek:
+        for name in names:
+            peek(name, ckpt_root, seed=args.seed)
+        return 0
     if args.report:
         write_summary(records, RESULTS / "pretrained.md", ckpt_root, legacy)
         return 0
