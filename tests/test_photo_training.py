@@ -4,6 +4,7 @@ and ends where an uninterrupted fit ends, and ``aekit compress`` says when JPEG 
 import numpy as np
 import pytest
 import torch
+import torch._dynamo  # noqa: F401  (imported by the first optimizer of a process: seconds, once, not a test's cost)
 
 from aekit import Restorer
 from aekit.cli import main
