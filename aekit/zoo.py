@@ -27,6 +27,22 @@ PRETRAINED = {
     "codec-photo": "learned photo codec, any size, several quality levels (ImageCodec)",
 }
 
+# bits per pixel (low, high) where a shipped codec gives a higher PSNR than JPEG (Pillow) at the same size, measured
+# by benchmarks/photos.py on set14 and the held-out photographs (benchmarks/results/photos.md); None: at no
+# rate measured. `aekit compress` warns (one line) when it writes streams outside this range.
+BEATS_JPEG: dict[str, tuple[float, float] | None] = {"codec-photo": None}
+
+
+def jpeg_warning(name: str, bpp: float) -> str | None:
+    """The one-line warning for streams of the shipped codec ``name`` at ``bpp`` bits per pixel when JPEG gives
+    better quality at that size (None when the codec wins there)."""
+    wins = BEATS_JPEG.get(name)
+    if wins is not None and wins[0] <= bpp <= wins[1]:
+        return None
+    where = "at no rate measured" if wins is None else f"only at {wins[0]:g}-{wins[1]:g} bits per pixel"
+    return (f"warning: at {bpp:.2f} bits per pixel JPEG gives a better image of the same size than the pretrained "
+            f"{name} (it beats JPEG {where}; benchmarks/results/photos.md); for the best file use JPEG or WebP")
+
 
 def list_pretrained() -> dict[str, str]:
     """Every pretrained model's name and what it does, for those present in this installation."""
@@ -64,4 +80,5 @@ def pretrained(name: str):
     return rebuild_estimator(read_model(pretrained_path(name)), pretrained_path(name))
 
 
-__all__ = ["PRETRAINED", "WEIGHTS", "list_pretrained", "pretrained", "pretrained_path", "resolve_model"]
+__all__ = ["BEATS_JPEG", "PRETRAINED", "WEIGHTS", "jpeg_warning", "list_pretrained", "pretrained", "pretrained_path",
+           "resolve_model"]

@@ -293,6 +293,13 @@ def _compress_photos(args: argparse.Namespace, codec) -> int:
     total = sum(len(s) for s in streams)
     pixels = sum(image.shape[0] * image.shape[1] for _, image in jobs)
     print(f"{len(streams)} stream(s), {total} bytes, {8 * total / pixels:.3f} bits per pixel", file=sys.stderr)
+    model = args.model or DEFAULT_MODEL
+    if isinstance(model, str) and model.startswith("pretrained:"):   # a shipped codec: say where JPEG is better
+        from aekit.zoo import jpeg_warning
+
+        note = jpeg_warning(model[len("pretrained:"):], 8 * total / pixels)
+        if note:
+            print(note, file=sys.stderr)
     return 0
 
 

@@ -204,10 +204,12 @@ def training_samples(items: list[np.ndarray], *, patch_size: int | None, n_patch
                      maps: list[np.ndarray] | None = None, max_whole: int = 64):
     """Training arrays (N, C, P, P) (and (N, P, P) class maps): the whole images when they all share one
     size of at most ``max_whole`` pixels a side and no ``patch_size`` is asked (mirror-padded to a
-    multiple of ``factor``), else ``n_patches`` random patches of ``patch_size`` (rounded up to a
-    multiple of ``factor``) cut from the images, each image's share proportional to its area."""
+    multiple of ``factor``) or exactly ``patch_size`` a side (patches cut beforehand), else ``n_patches``
+    random patches of ``patch_size`` (rounded up to a multiple of ``factor``) cut from the images, each
+    image's share proportional to its area."""
     same = len({a.shape for a in items}) == 1
-    if patch_size is None and same and max(items[0].shape[1:]) <= max_whole:
+    if same and ((patch_size is None and max(items[0].shape[1:]) <= max_whole)
+                 or (patch_size is not None and items[0].shape[1:] == (patch_size, patch_size))):
         h, w = (int(math.ceil(s / factor) * factor) for s in items[0].shape[1:])
         x = np.stack([pad_to(a, h, w) for a in items])
         y = None if maps is None else np.stack([pad_to(m, h, w) for m in maps])
@@ -295,6 +297,9 @@ def tiled_apply(fn, image: np.ndarray, *, tile: int, overlap: int, factor: int, 
 
 # ------------------------------------------------------------------------------------------ models
 def model_factor(model) -> int:
-    """2 ** (number of poolings): what a U-Net needs image sides to divide by."""
+    """What a fully convolutional model needs image sides to divide by: its ``size_factor`` when it declares
+    one (a pixel-unshuffling stack), else 2 ** (number of poolings) of a U-Net."""
+    if getattr(model, "size_factor", None) is not None:
+        return int(model.size_factor)
     levels = getattr(getattr(model, "encoder", None), "levels", None)
     return 2 ** len(levels) if levels is not None else 1

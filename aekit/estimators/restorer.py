@@ -28,7 +28,9 @@ from aekit.validation import Instance, Integer, NoneOr
 from aekit.estimators.restoration_tasks import RestorationTask, TaskAugment, make_restoration_task
 from aekit.operations import Operation
 
-MODELS = ("unet",)  # fully convolutional: runs on tiles of any size
+# fully convolutional models (they run on tiles of any size) and their defaults for a restorer
+MODELS = {"unet": {"channels": [16, 32], "residual": True},
+          "residual-cnn": {"depth": 10, "shuffle": 2, "residual": True}}
 
 
 def _is_labels(y) -> bool:
@@ -70,11 +72,14 @@ class Restorer(TaskInputs, ImageEstimator):
         one size of at most 64 pixels a side, else 48-pixel patches).
     n_patches : int, default 2000
         Number of training patches cut from the images (when training on patches).
-    model : {"unet"}, default "unet"
+    model : {"unet", "residual-cnn"}, default "unet"
+        A residual U-Net, or a plain residual stack of 3x3 convolutions on pixel-unshuffled images
+        (DnCNN / FFDNet / VDSR-like, aekit/models/residual_cnn.py: cheaper for a wide receptive field).
     latent_dim : int, default 64
-        Channels of the U-Net's bottleneck.
+        Channels of the U-Net's bottleneck (of every hidden layer of ``residual-cnn``).
     model_params : dict, optional
-        Extra U-Net arguments; the default is ``{"channels": [16, 32], "residual": True}``.
+        Extra model arguments; the defaults are :data:`MODELS`' (``{"channels": [16, 32], "residual": True}``
+        for the U-Net).
     epochs, batch_size, lr, max_time : training budget (``max_time`` in seconds, optional).
     validation_fraction : float, default 0.1
         Samples held out (corrupted once, with a fixed seed) for early stopping; at least 20 samples.
@@ -183,7 +188,7 @@ class Restorer(TaskInputs, ImageEstimator):
             raise ValueError(f"{owner}: {exc}") from None
         if self.model not in MODELS:
             raise ValueError(f"{owner}: model={self.model!r}; restoration runs on tiles of any size, so it needs a "
-                             f"fully convolutional model, one of {MODELS}")
+                             f"fully convolutional model, one of {tuple(MODELS)}")
         if self.corruption is not None and not task.accepts_corruption:
             raise ValueError(f"{owner}: the corruption of task={self.task!r} is fixed by the task "
                              f"({task.degradation}); leave corruption=None")
@@ -217,12 +222,14 @@ class Restorer(TaskInputs, ImageEstimator):
         self.value_range_ = value_range(clean.items + (images.items if pairs else []))
         self.task_ = task = self._build_task()
         seeds = resolve_seeds(self.random_state)
-        factor = 2 ** len((self.model_params or {}).get("channels", [16, 32]))
+        from aekit.models import model_class
+
+        factor = model_class(self.model).input_multiple({**MODELS[self.model], **(self.model_params or {})})
         s = int(task.scale)
         multiple = factor * s // math.gcd(factor, s)
         patch = None if self.patch_size is None else int(math.ceil(self.patch_size / multiple) * multiple)
         c_in, c_out = task.in_channels(self.n_channels_), task.out_channels(self.n_channels_)
-        model_kwargs = {"channels": [16, 32], "residual": True, "out_channels": c_out}
+        model_kwargs = {**MODELS[self.model], "out_channels": c_out}
 
         if pairs:
             self._set_corruptions([])

@@ -146,6 +146,11 @@ class UNet(Autoencoder):
             nn.init.zeros_(self.decoder.head.weight)
             nn.init.zeros_(self.decoder.head.bias)
 
+    @classmethod
+    def input_multiple(cls, params: dict) -> int:
+        """What image sides must divide by for these model arguments: 2 ** len(channels)."""
+        return 2 ** len(params.get("channels", (16, 32)))
+
     @property
     def code_shape(self) -> tuple[int, ...]:
         """(latent_dim, H / 2**len(channels), W / 2**len(channels)): the bottleneck feature map."""

@@ -7,8 +7,10 @@ through the same Trainer, and returns what it built (:class:`Fitted`); it sets n
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -49,6 +51,33 @@ class Fitted:
     scaler: Scaler | None
     result: TrainResult
     stages: dict[str, TrainResult] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Resumable:
+    """Where the fits inside :func:`resumable_fits` keep their resume state, and what they report."""
+
+    checkpoint_dir: str
+    every_steps: int | None = None
+    callbacks: tuple = ()
+
+
+_RESUMABLE: contextvars.ContextVar[Resumable | None] = contextvars.ContextVar("aekit_resumable", default=None)
+
+
+@contextlib.contextmanager
+def resumable_fits(checkpoint_dir, *, every_steps: int | None = None, callbacks: Sequence = ()) -> Iterator[None]:
+    """Make every estimator fit in this block resumable: its training writes its resume state to
+    ``checkpoint_dir`` after every epoch (and every ``every_steps`` steps), and starts from the state found
+    there, so a fit killed at any point (hours of training on a laptop, a session that ends) goes on where it
+    stopped when the same fit runs again (``benchmarks/train_pretrained.py``). ``callbacks`` join the
+    Trainer's (``cb(epoch, logs)``: progress logs). Use one folder per fit: a second fit in the same block
+    would resume from the first's state."""
+    token = _RESUMABLE.set(Resumable(str(checkpoint_dir), every_steps, tuple(callbacks)))
+    try:
+        yield
+    finally:
+        _RESUMABLE.reset(token)
 
 
 def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -110,6 +139,11 @@ def train_autoencoder(X, target=None, *, model: ModelSpec | Autoencoder, config:
     if callable(callbacks):
         callbacks = callbacks(model)
     config = dataclasses.replace(config, random_state=seeds.train)
+    resumable = _RESUMABLE.get()
+    if resumable is not None:   # inside resumable_fits: write the resume state there and start from it
+        config = dataclasses.replace(config, checkpoint_dir=resumable.checkpoint_dir,
+                                     checkpoint_every_steps=resumable.every_steps)
+        callbacks, resume = [*callbacks, *resumable.callbacks], True
     name = getattr(model, "name", type(model).__name__)
     loggers = loggers_for_fit(name, {"model": name, "latent_dim": getattr(model, "latent_dim", None),
                                      "objective": objective.name, **config.to_dict()})
