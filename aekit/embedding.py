@@ -14,7 +14,8 @@ UMAP_MIN_POINTS = 5000  # "auto" maps more points than this with UMAP (when inst
 
 def embed_2d(codes: np.ndarray, *, embedding: str = "auto", seed: int = 0) -> np.ndarray:
     """A 2-D map of codes ``(N, k)``: UMAP (what ``"auto"`` picks for more than :data:`UMAP_MIN_POINTS` codes
-    when umap-learn is installed, else t-SNE), t-SNE or PCA; codes of 2 or fewer dimensions are returned as they are (padded to 2)."""
+    when umap-learn is installed, else t-SNE), t-SNE or PCA; codes of 2 or fewer dimensions are returned as they are
+    (padded to 2)."""
     if embedding not in EMBEDDINGS:
         raise ValueError(f"embedding={embedding!r}; expected one of {EMBEDDINGS}")
     z = np.asarray(codes, dtype=np.float64).reshape(len(codes), -1)

@@ -133,7 +133,8 @@ def train_run(opts: RunOptions) -> dict:
         return {}
 
     trained = TrainedAutoencoder(model.cpu().eval(), scaler, metadata={
-        "dataset": ds.name, "data_kind": ds.kind, "streamed": stream is not None, "run": _jsonable(dataclasses.asdict(opts)),
+        "dataset": ds.name, "data_kind": ds.kind, "streamed": stream is not None,
+        "run": _jsonable(dataclasses.asdict(opts)),
         "train_config": config.to_dict(), "corruption": to_spec(corruption) if corruption else None,
         "aekit_version": _version()})
     save_model(out, trained.model, scaler=scaler, metadata=trained.metadata)

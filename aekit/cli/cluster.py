@@ -22,9 +22,9 @@ import numpy as np
 
 from aekit.cli.common import CLIError, add_output_folder, bounded, is_stream, load_all, make_estimator, output_folder, \
     pieces, take
+from aekit.cli.grammar import add_fit_flags, add_model_source, refuse_fit_flags
 
 MAP_ROWS = 2000   # the report's map of streamed data: codes of this many rows drawn at random
-from aekit.cli.grammar import add_fit_flags, add_model_source, refuse_fit_flags
 
 
 def add_parser(sub) -> None:

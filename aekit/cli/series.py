@@ -7,7 +7,8 @@
 
 Fits a :class:`aekit.TimeSeriesAnomalyDetector` on the first rows (by default NAB's probationary period: 15 %
 of the rows, at most 750; ``--train-fraction`` for another share), then scores every later row using only the
-rows up to it (the training rows score 0): the protocol and figures of ``benchmarks/timeseries.py``. Writes ``scores.csv`` in NAB's
+rows up to it (the training rows score 0): the protocol and figures of ``benchmarks/timeseries.py``. Writes
+``scores.csv`` in NAB's
 results layout (``timestamp,value,anomaly_score,label``: label 1 for flagged rows; one value column per
 channel for multivariate series), ``ranges.json`` (merged flagged ranges), ``model/`` and ``report.html``
 (the series, the score, the threshold, the flagged ranges shaded, the labelled windows when given, and their

@@ -36,7 +36,8 @@ def add_parser(sub) -> None:
     src = p.add_mutually_exclusive_group()
     add_model_source(p, "video anomaly detector", registered="video-anomaly-detector", group=src,
                      model_help="folder of a saved video anomaly detector to apply (OUT/model of an earlier "
-                     "detect-video, or VideoAnomalyDetector.save)", fit_help="fit a new detector on the normal clips in DATA (a video file or .npy) and write it to "
+                     "detect-video, or VideoAnomalyDetector.save)",
+                     fit_help="fit a new detector on the normal clips in DATA (a video file or .npy) and write it to "
                      "OUT/model (default: fit on CLIP itself)")
     p.add_argument("--channels", default="auto", choices=("auto", "1", "3"), help="frames as grey (1), colour "
                    "(3), or auto: grey when the colour channels agree (default auto)")

@@ -288,7 +288,8 @@ def infer_layout(X: Any, kind: str | None = None) -> tuple[np.ndarray, Layout]:
         ``(n, C, T)`` sequences.
     kind : {"table", "image", "sequence", "video"} or None
         None guesses from the rank: 2 -> table, 3 or 4 -> image (so ``(n, C, T)`` sequences need
-        ``kind="sequence"``), 5 -> video clips ``(n, T, C, H, W)``. A 4-D array is channels last when its axis 1 cannot be channels (> 4) and
+        ``kind="sequence"``), 5 -> video clips ``(n, T, C, H, W)``. A 4-D array is channels last when its axis 1
+        cannot be channels (> 4) and
         its last axis can (1, 3 or 4).
 
     Returns

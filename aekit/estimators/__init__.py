@@ -22,10 +22,10 @@ from aekit.estimators.translator import DomainTranslator
 from aekit.estimators._video import ClipEstimator
 from aekit.estimators.video import VideoAnomalyDetector
 
-__all__ = ["AnomalyDetector", "AutoencoderEstimator", "DomainTranslator", "Estimator", "ImageEstimator", "SeriesEstimator",
-           "rebuild_estimator", "Clusterer", "Compressor", "EncoderClassifier", "Generator", "ImageCodec", "Reducer",
-           "Restorer", "Segmenter", "TimeSeriesAnomalyDetector", "anomaly_ranges", "RestorationTask", "estimator_class",
-           "list_estimators", "list_restoration_tasks", "load_estimator",
+__all__ = ["AnomalyDetector", "AutoencoderEstimator", "DomainTranslator", "Estimator", "ImageEstimator",
+           "SeriesEstimator", "rebuild_estimator", "Clusterer", "Compressor", "EncoderClassifier", "Generator",
+           "ImageCodec", "Reducer", "Restorer", "Segmenter", "TimeSeriesAnomalyDetector", "anomaly_ranges",
+           "RestorationTask", "estimator_class", "list_estimators", "list_restoration_tasks", "load_estimator",
            "register_estimator", "register_restoration_task", "list_score_types", "list_threshold_rules",
            "register_score_type", "register_threshold_rule", "list_scorers", "register_scorer"]
 __all__ += ["ClipEstimator", "VideoAnomalyDetector"]

@@ -150,7 +150,8 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
     _conformance = {"data": "series", "params": {"window": 16, "epochs": 1, "suppress": 10, "batch_size": 32}}
 
     def __init__(self, window: int = 128, latent_dim: int = 4, *, model: str = "conv1d-seq",
-                 model_params: dict | None = None, scorer: str = "surprise", novelty_weight: float = 1.0, error_weight: float = 0.03,
+                 model_params: dict | None = None, scorer: str = "surprise", novelty_weight: float = 1.0,
+                 error_weight: float = 0.03,
                  error_offset: float = 6.0, suppress: int = 100, scales: tuple | None = None,
                  average: int = 10, history: int = 8640, reestimate_every: int = 100, learning_rows: int = 0,
                  spatial_tolerance: float = 0.05, refit_every: int | None = None,
@@ -269,7 +270,8 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
         if train_rows is not None:
             n_train = int(train_rows)
         else:
-            n_train = probationary_length(len(x)) if train_fraction is None else int(math.floor(train_fraction * len(x)))
+            n_train = (probationary_length(len(x)) if train_fraction is None
+                       else int(math.floor(train_fraction * len(x))))
         n_train = max(n_train, int(self.window) + 1)
         if n_train >= len(x):
             raise DataError(f"{len(x)} rows leave nothing to score after training on {n_train} rows; expected more "

@@ -6,7 +6,8 @@ IEEE TIP 2017: ``depth`` 3x3 convolutions of ``latent_dim`` channels with ReLU t
 convolutions between the first and the last are paired into residual blocks instead (conv-ReLU-conv plus
 the block's input, the second convolution scaled by 0.1 at initialisation), as in Lim et al., "Enhanced
 Deep Residual Networks for Single Image Super-Resolution" (EDSR), CVPRW 2017: a plain 15-layer stack of
-this kind stayed at the identity on photographs for two epochs, where the blocks learn from the first. Zhang, Zuo & Zhang, "FFDNet", IEEE TIP 2018: the same stack run on the
+this kind stayed at the identity on photographs for two epochs, where the blocks learn from the first. Zhang, Zuo &
+Zhang, "FFDNet", IEEE TIP 2018: the same stack run on the
 image reversibly cut into ``shuffle`` x ``shuffle`` sub-images (pixel unshuffle), which makes each layer
 ``shuffle**2`` times cheaper and the receptive field ``shuffle`` times wider; a noise-level map enters as
 one more input channel. Shi et al., "Real-Time Single Image and Video Super-Resolution Using an Efficient
@@ -46,7 +47,8 @@ class ResidualCNN(Autoencoder):
     ``shuffle``: side of the sub-image grid the stack runs on (1: DnCNN / VDSR, 2: FFDNet);
     ``out_channels``: output channels (``None``: the input's); ``residual``: add the input's first
     ``out_channels`` channels to the output (the stack learns the correction and starts as the identity,
-    its last layer at zero; off by default as for the U-Net, on in a :class:`aekit.Restorer`). ``code`` is the last hidden feature map (B, latent_dim, H / shuffle, W / shuffle);
+    its last layer at zero; off by default as for the U-Net, on in a :class:`aekit.Restorer`). ``code`` is the last
+    hidden feature map (B, latent_dim, H / shuffle, W / shuffle);
     it is not a code the output can be decoded from alone (``can_decode`` is False).
     """
 

@@ -157,9 +157,9 @@ def choose(op, served) -> int:
             got = op.run(x)
         if not _same(want, got):
             return rows
-        torch_s = _median_seconds(lambda: op.run(x))
+        torch_s = _median_seconds(lambda x=x: op.run(x))
         with allowed(n):
-            onnx_s = _median_seconds(lambda: op.run(x))
+            onnx_s = _median_seconds(lambda x=x: op.run(x))
         if onnx_s >= 0.9 * torch_s:              # not clearly faster at this size: torch from here on
             return rows
         rows = n

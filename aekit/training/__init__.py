@@ -8,7 +8,8 @@ the command line's ``--help`` fast.
 import importlib
 
 _EXPORTS = {"TrainConfig": "config", "Fitted": "fitting", "ModelSpec": "fitting", "train_autoencoder": "fitting",
-            "train_stage": "fitting", "resumable_fits": "fitting", "fit_prior": "fitting", "Trainer": "loop", "TrainingError": "loop",
+            "train_stage": "fitting", "resumable_fits": "fitting", "fit_prior": "fitting", "Trainer": "loop",
+            "TrainingError": "loop",
             "TrainResult": "loop", "fit": "loop", "Batch": "batch", "Corrupt": "batch",
             "log_to": "loggers", "TensorBoardLogger": "loggers", "MLflowLogger": "loggers"}
 __all__ = list(_EXPORTS)
