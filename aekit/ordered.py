@@ -16,8 +16,8 @@ from aekit.objectives import prefix_sizes, truncate
 def is_ordered(metadata: dict) -> bool:
     """Whether a model folder's metadata says its code is ordered (``aekit train --loss ordered-mse``, or an
     estimator fitted with ``ordered=True``)."""
-    run = metadata.get("run") if isinstance(metadata.get("run"), dict) else {}
-    est = metadata.get("estimator") if isinstance(metadata.get("estimator"), dict) else {}
+    run, est = metadata.get("run"), metadata.get("estimator")
+    run, est = (run if isinstance(run, dict) else {}), (est if isinstance(est, dict) else {})
     return (run.get("train") or {}).get("loss") == "ordered-mse" or bool((est.get("params") or {}).get("ordered"))
 
 
@@ -61,6 +61,7 @@ def traversals(model, x: np.ndarray, *, n_units: int = 8, steps: int = 9) -> np.
     for j in range(n_units):
         z = np.zeros((steps, codes.shape[1]), np.float32)
         z[:, :j] = median[:j]
-        z[:, j] = np.linspace(*np.percentile(codes[:, j], [5, 95]), steps)
+        low, high = np.percentile(codes[:, j], [5, 95])
+        z[:, j] = np.linspace(low, high, steps)
         rows.append(model.decode(torch.from_numpy(z)).numpy())
     return np.stack(rows)

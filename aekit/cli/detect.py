@@ -151,8 +151,8 @@ def _detect(args: argparse.Namespace, out: Path, normal: list[int] | None, det) 
     flagged = [int(i) for i in np.argsort(-scores, kind="stable")[:20] if pred[i] == -1]
     if not is_image and flagged:  # the most abnormal flagged rows and what drives each
         tops = top_features(det.error_map(take(X, flagged)), ds.feature_names)
-        for i, top in zip(flagged, tops):
-            flagged_rows.append({"row": i, "anomaly_score": float(scores[i]), "top_features": top,
+        for i, features in zip(flagged, tops):
+            flagged_rows.append({"row": i, "anomaly_score": float(scores[i]), "top_features": features,
                                  **({"is_anomaly": int(truth[i])} if truth is not None else {})})
     summary = {"detector": source, "data": ds.name, "score_type": det.score_type_,
                "n_estimators": len(det.members_), "mode": det.mode, "epochs": det.n_iter_}

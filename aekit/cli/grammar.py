@@ -70,7 +70,7 @@ def add_log_flag(p) -> None:
     :func:`aekit.training.loggers.log_to` of the destinations given."""
     p.add_argument("--log", action="append", default=[], type=log_destination, metavar="KIND:TARGET",
                    help="log the training history to tensorboard:DIR or mlflow:URI (repeatable; needs "
-                   "aekit[tensorboard] or aekit[mlflow])")
+                   "aekit[tensorboard] or aekit[mlflow]; default: no logging)")
 
 
 def add_fit_flags(p: argparse.ArgumentParser, name: str, *, registered: str, when: str = "",

@@ -170,11 +170,14 @@ def fit_scaler(stream: ArrayStream, layout: Callable[[np.ndarray], np.ndarray], 
     if method == "standard":   # means and deviations, merged piece by piece
         return Scaler("standard", per=get_kind(kind).default_scaler().per).fit_chunks(
             layout(rows) for rows in stream.chunks(rows=chunk_rows(stream))), None
-    lo = hi = None   # per value: what "minmax" needs, and the raw range, in one cheap pass
+    lo: np.ndarray | None = None   # per value: what "minmax" needs, and the raw range, in one cheap pass
+    hi: np.ndarray | None = None
     for rows in stream.chunks(rows=chunk_rows(stream)):
         x = layout(rows)
         p_lo, p_hi = x.min(axis=0), x.max(axis=0)
-        lo, hi = (p_lo, p_hi) if lo is None else (np.minimum(lo, p_lo), np.maximum(hi, p_hi))
+        lo, hi = (p_lo, p_hi) if lo is None or hi is None else (np.minimum(lo, p_lo), np.maximum(hi, p_hi))
+    if lo is None or hi is None:
+        raise DataError(f"{stream.paths[0]}: no rows to scale; expected at least one")
     if not (np.isfinite(lo).all() and np.isfinite(hi).all()):   # NaN and inf reach the minimum or maximum
         raise DataError(f"{stream.paths[0]}: the data hold NaN or infinite values; expected finite numbers")
     low, high = float(lo.min()), float(hi.max())
@@ -199,6 +202,8 @@ def write_rows(path, stream: ArrayStream, fn: Callable[[np.ndarray], np.ndarray]
                 out = np.lib.format.open_memmap(tmp, mode="w+", dtype=res.dtype, shape=(len(stream), *res.shape[1:]))
             out[at:at + len(res)] = res
             at += len(res)
+        if out is None:
+            raise DataError(f"{stream.paths[0]}: no rows to write; expected at least one")
         out.flush()
         shape = out.shape
         del out

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Any
 
 import numpy as np
 from sklearn.base import OutlierMixin
@@ -251,7 +252,7 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
         self._set_threshold_from(self.train_scores_, self._rule())
         return self
 
-    def _scorer_part(self) -> type:
+    def _scorer_part(self) -> Any:
         """The series scorer part class: the ``stream_scorer`` class attribute, else the ``scorer`` one."""
         return self.stream_scorer or get_series_scorer(self.scorer)
 

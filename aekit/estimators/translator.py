@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
+from aekit.models.domains import SharedEncoder
 from aekit.operations import Operation
 from aekit.seeding import resolve_seeds
 from aekit.training.fitting import ModelSpec
@@ -124,11 +125,12 @@ class DomainTranslator(AutoencoderEstimator):
         if to not in DOMAINS:
             raise ValueError(f"to={to!r}; expected one of {DOMAINS}")
         ae = self.autoencoder_
+        model: SharedEncoder = ae.model   # one decoder per domain: decode(z, domain)
         x = ae.scaler.transform(self._validate(X, reset=False)) if ae.scaler is not None else \
             self._validate(X, reset=False)
         with torch.no_grad():
             xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
-            out = torch.cat([ae.model.decode(ae.model.encode(xt[i:i + 1024]), DOMAINS.index(to))
+            out = torch.cat([model.decode(model.encode(xt[i:i + 1024]), DOMAINS.index(to))
                              for i in range(0, len(xt), 1024)]).numpy()
         out = ae.scaler.inverse_transform(out) if ae.scaler is not None else out
         return self._to_user_layout(out.astype(np.float32))

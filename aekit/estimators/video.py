@@ -147,7 +147,7 @@ class VideoAnomalyDetector(Thresholded, OutlierMixin, ClipEstimator):
         judged = [self._frame_windows(c) for c in clips]
         windows = np.concatenate([w for w, _ in judged])                               # (N*T, window, C, H, W)
         at = torch.as_tensor(np.concatenate([p for _, p in judged]))                    # (N*T,): each frame's place
-        x = torch.as_tensor(scaler.transform(windows).astype(np.float32))
+        x = torch.as_tensor((scaler.transform(windows) if scaler is not None else windows).astype(np.float32))
         rows = torch.arange(len(x))
         with torch.no_grad():
             out = torch.cat([model(x[i:i + batch_size]).recon[rows[i:i + batch_size] - i, at[i:i + batch_size]]

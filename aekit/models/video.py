@@ -16,6 +16,8 @@ frame size (motion is a matter of place); the code is that map averaged over pla
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -106,7 +108,7 @@ class NextFramePredictor(Autoencoder):
         if len(channels) != 2:
             raise ValueError(f"model 'next-frame': channels={list(channels)} must name the widths of its two stages")
         c1, c2 = (int(c) for c in channels)
-        block = {"activation": activation, "norm": False}
+        block: dict[str, Any] = {"activation": activation, "norm": False}
         self.encoder = nn.Sequential(
             conv_block(context * c_in, c1, stride=2, **block), conv_block(c1, c1, stride=1, **block),
             conv_block(c1, c2, stride=2, **block), conv_block(c2, c2, stride=1, **block),

@@ -13,6 +13,7 @@ gradients, float64 scoring copies, a model in train mode) the model computes wit
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import statistics
@@ -198,10 +199,8 @@ def accelerate(served) -> dict[str, int]:
 
 
 def _with_rule(run, rows: int):
+    @functools.wraps(run)   # keeps what the operation's run declares (its ``outputs``) and ``__wrapped__``
     def onnx_run(x, *args, **kwargs):
         with allowed(rows):
             return run(x, *args, **kwargs)
-    onnx_run.__wrapped__ = run
-    if hasattr(run, "outputs"):
-        onnx_run.outputs = run.outputs
     return onnx_run

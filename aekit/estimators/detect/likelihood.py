@@ -131,7 +131,7 @@ class AnomalyLikelihood:
             span = hp - lp
             out = ((x > hp + self.tolerance * span) | (x < lp - self.tolerance * span)) & (span > 0)
         state.lo, state.hi = lo[-1], hi[-1]
-        return out.any(axis=1)
+        return np.asarray(out.any(axis=1))
 
     # ------------------------------------------------------------------------------------ the part
     def score(self, state: LikelihoodState, x: np.ndarray, err: np.ndarray) -> np.ndarray:
