@@ -5,6 +5,7 @@ The API reference is generated from the docstrings (autodoc + napoleon, numpydoc
 Links to NumPy, scikit-learn and PyTorch (intersphinx) need their inventories from the internet, so they are
 made only when AEKIT_DOCS_ONLINE=1: CI, which reaches only package registries, builds without them.
 """
+import logging
 import os
 import sys
 import warnings
@@ -66,6 +67,8 @@ sphinx_gallery_conf = {
 }
 # the estimators' own warnings (a collapsed model, a short fit) belong to the examples' output, not the build's
 warnings.filterwarnings("ignore", category=UserWarning, module="aekit")
+# TensorBoard's event reader (the tracking example) logs every file it looks for at INFO on stderr
+logging.getLogger("tensorboard").setLevel(logging.WARNING)
 
 html_theme = "furo"
 html_title = f"aekit {release}"

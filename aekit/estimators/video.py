@@ -46,8 +46,8 @@ class VideoAnomalyDetector(Thresholded, OutlierMixin, ClipEstimator):
         Side in pixels of the squares whose mean error scores a frame (the largest counts); 0: the whole frame.
     stride : int, default 1
         Frames between the starts of training windows.
-    threshold, contamination, percentile, n_sigma : as in :class:`aekit.AnomalyDetector` (set on the
-        training frames' scores; "auto": the "robust" rule).
+    threshold, contamination, percentile, n_sigma :
+        As in :class:`aekit.AnomalyDetector`, set on the training frames' scores ("auto": the "robust" rule).
     epochs : int, default 10
     batch_size, lr, max_time, validation_fraction, scaler, model_params, random_state, device, verbose :
         as in :class:`aekit.AnomalyDetector`.
