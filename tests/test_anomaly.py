@@ -225,7 +225,7 @@ def _adbench_split(name: str, seed: int = 0):
                     reason="the ADBench tables of the shared data are absent (set AEKIT_DATA_DIR)")
 @pytest.mark.quality
 def test_defaults_beat_isolation_forest_on_real_tables():
-    """The default detector (batched ensemble, error + code kNN) against IsolationForest's defaults, both fitted on
+    """The default detector (batched ensemble, scorer parts) against IsolationForest's defaults, both fitted on
     contaminated training data, on five small ADBench tables (mean ROC-AUC; the full 28-table comparison is
     benchmarks/anomaly.py --adbench)."""
     ours, forest = [], []

@@ -168,17 +168,20 @@ def test_input_parts_see_a_single_extreme_feature():
 
 
 def test_tails_part_follows_ecod_definition():
-    """ECOD (Li et al., TKDE 2022): ``-log`` of the tail probability, each feature on its skewness side, summed;
-    the largest of the left, right and skewness-side sums. One feature 0..9: 100 has right tail 1/11."""
+    """ECOD's skewness-corrected score (Li et al., TKDE 2022): ``-log`` of each feature's tail probability on
+    the side of its skewness, summed. Feature 0 (0, 1, 4, ..., 81) is right-skewed, feature 1 its negative
+    left-skewed: 200 is beyond every training value on feature 0's right tail (1/11), a value beyond the other
+    tail counts nothing, and 16 / -16 have 6 of the 10 training values at least as far out (7/11)."""
     from aekit.estimators.detect import ScorerContext
     from aekit.estimators.detect.ensemble import Unit
     from aekit.estimators.detect.tails import TailScorer
 
-    train = np.arange(10.0)[:, None]
+    a = np.arange(10.0) ** 2
+    train = np.stack([a, -a], axis=1)
     part = TailScorer(ScorerContext(per_feature=True)).fit([Unit(train, train, None, train)])
-    query = np.array([[100.0], [-5.0], [4.5]])
+    query = np.array([[200.0, 0.0], [-5.0, -200.0], [16.0, -16.0], [-5.0, 5.0]])
     values = part.values([Unit(query, query, None, query)])[0]
-    np.testing.assert_allclose(values, [np.log(11), np.log(11), max(-np.log(6 / 11), -np.log(6 / 11))])
+    np.testing.assert_allclose(values, [np.log(11), np.log(11), -2 * np.log(7 / 11), 0.0], atol=1e-12)
 
 
 def test_fit_and_kNN_reference_are_bounded():

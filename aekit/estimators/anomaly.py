@@ -276,10 +276,10 @@ class AnomalyDetector(Thresholded, KindDefaults, FittedParts, OutlierMixin, Auto
         self.history_, self.n_iter_ = history, len(history)
 
     def _fit_scoring(self, fit_x: np.ndarray, xs: np.ndarray, seeds: Seeds) -> None:
-        """The scorer parts fitted on ``fit_x``, then ``train_scores_`` of ``xs`` and the threshold from them
-        (scaled data; ``fit_x`` is ``xs`` less what a contaminated fit trimmed)."""
-        self.scorer_ = FittedScorer.fit(self._score_type(), self._units(fit_x), self._scorer_context(seeds.init))
-        self.train_scores_ = self.scorer_.score(self._units(xs))
+        """Scorer parts fitted on ``fit_x`` (scaled ``xs`` less trimmed rows), then ``train_scores_`` and threshold."""
+        fit_units = self._units(fit_x)
+        self.scorer_ = FittedScorer.fit(self._score_type(), fit_units, self._scorer_context(seeds.init))
+        self.train_scores_ = self.scorer_.score(fit_units if fit_x is xs else self._units(xs))
         self._set_threshold_from(self.train_scores_, self._rule())
 
     def _fit_stream(self, stream, max_reference: int = 20_000):

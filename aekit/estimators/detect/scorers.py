@@ -188,7 +188,7 @@ class NeighbourScorer(ScorerPart):
         from sklearn.neighbors import NearestNeighbors
 
         if self._index is None:
-            self._index = [NearestNeighbors().fit(r) for r in self.reference_codes]
+            self._index = [NearestNeighbors(algorithm="brute").fit(r) for r in self.reference_codes]
         k = min(int(self.context.params.get("n_neighbors", 5)), self.reference_codes.shape[1])
         return [index.kneighbors(u.codes, n_neighbors=k)[0][:, -1] for index, u in zip(self._index, units)]
 
