@@ -23,10 +23,13 @@ def mse(x: np.ndarray, y: np.ndarray, *, chunk: int = 1 << 20) -> float:
 
 def psnr(x: np.ndarray, y: np.ndarray, *, data_range: float = 1.0) -> float:
     """Mean over samples of the per-sample PSNR in dB (inputs scaled to ``[0, data_range]``)."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    x, y = np.asarray(x), np.asarray(y)
     if x.shape != y.shape:
         raise ValueError(f"psnr: shapes differ, {x.shape} vs {y.shape}")
-    per = np.mean((x - y).reshape(len(x), -1) ** 2, axis=1)
+    fx, fy = x.reshape(len(x), -1), y.reshape(len(y), -1)
+    step = max(1, (1 << 20) // max(fx.shape[1], 1))   # samples per float64 chunk (no copy of a large array)
+    per = np.concatenate([np.mean((fx[i:i + step].astype(np.float64) - fy[i:i + step]) ** 2, axis=1)
+                          for i in range(0, len(fx), step)]) if len(fx) else np.zeros(0)
     return float(np.mean(10 * np.log10(data_range**2 / np.maximum(per, 1e-12))))
 
 

@@ -148,7 +148,8 @@ def train_run(opts: RunOptions) -> dict:
     recon = trained.reconstruct(eval_split.X, scaled=True)
     metrics = {
         f"{split_name}_mse": mse(x_eval, recon),
-        f"{split_name}_psnr": psnr(np.clip(x_eval, 0, 1), np.clip(recon, 0, 1)) if ds.kind == "image" else None,
+        f"{split_name}_psnr": psnr(np.clip(x_eval, 0, 1), np.clip(recon, 0, 1, out=recon))   # in place: shown clipped
+        if ds.kind == "image" else None,
         "train_time_s": result.elapsed, "wall_time_s": wall, "epochs": len(result.history),
         "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
         "n_train": n_train, "n_val": len(val.X), f"n_{split_name}": len(eval_split.X),
