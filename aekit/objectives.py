@@ -118,6 +118,12 @@ def truncate(z: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat([z[:, :k], z.new_zeros(len(z), z.shape[1] - k)], 1) if k < z.shape[1] else z
 
 
+def decode_prefix(model, z: torch.Tensor, k: int) -> torch.Tensor:
+    """``model``'s output from the first ``k`` values of the codes ``z`` (B, d): a model that decodes prefixes
+    (``prefix-code``, aekit/models/prefix.py) reads them alone; any other, the code with the rest zero."""
+    return model.decode(z[:, :k] if getattr(model, "decodes_prefixes", False) else truncate(z, k))
+
+
 class OrderedReconstruction(Objective):
     """``"ordered-mse"``: an ordered code, whose first ``k`` values give the best reconstruction the model can
     for every ``k``.
@@ -143,7 +149,7 @@ class OrderedReconstruction(Objective):
         target = batch["target"]
         full = F.mse_loss(out.recon, target)
         sizes = prefix_sizes(out.code.shape[1])
-        prefix = sum((F.mse_loss(model.decode(truncate(out.code, k)), target) for k in sizes[:-1]), full) / len(sizes)
+        prefix = sum((F.mse_loss(decode_prefix(model, out.code, k), target) for k in sizes[:-1]), full) / len(sizes)
         return LossBreakdown(sum(out.regularizers.values(), prefix),
                              {"mse": full.detach(), "prefix_mse": prefix, **out.regularizers})
 
