@@ -134,6 +134,11 @@ class OrderedReconstruction(Objective):
     NeurIPS 2022), a deterministic sum over a geometric set of prefixes in place of nested dropout's one random
     prefix per step (Rippel et al., "Learning ordered representations with nested dropout", ICML 2014). One
     encoder pass, one decoder pass per size. Recorded: ``mse`` (the whole code) and ``prefix_mse`` (the mean).
+    A ``prefix-code`` model (aekit/models/prefix.py, what ``Reducer(ordered=True)`` trains) decodes each size
+    with its own decoder; any other reads the absent units as zero. Equal weights: on MNIST (prefix-code
+    around mlp, 5 epochs) weights growing with k (sqrt(k), k) gained little at k = 32 and lost at k = 2 and 4,
+    and one sampled prefix per step beside the whole code lost at every k below 32
+    (benchmarks/results/ordered-codes.md).
     """
 
     name = "ordered-mse"
