@@ -52,7 +52,8 @@ def prefix_curve(model, x_train: np.ndarray, x_eval: np.ndarray, sizes=None, *, 
 def traversals(model, x: np.ndarray, *, n_units: int = 8, steps: int = 9) -> np.ndarray:
     """What each leading unit adds: for unit ``j`` < ``n_units``, the decoded codes whose first ``j`` units are the
     median code's, unit ``j`` runs from its 5th to its 95th percentile over ``x`` (scaled units) in ``steps``
-    steps, and the later units are absent (decoded from the first ``j + 1`` values). Returns (n_units, steps, *sample shape)."""
+    steps, and the later units are absent (decoded from the first ``j + 1`` values). Returns (n_units, steps,
+    *sample shape)."""
     model.eval()
     codes = model.encode(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy()      # (n, d)
     n_units = min(n_units, codes.shape[1])
