@@ -43,6 +43,19 @@ def test_the_objective_scores_every_prefix_and_refuses_a_grid_code():
         make_objective("ordered-mse").check(create_model("vq-vae", input_shape=(1, 8, 8), latent_dim=4))
 
 
+def test_prefix_code_decodes_each_size_with_its_own_decoder():
+    model = create_model("prefix-code", input_shape=(6,), latent_dim=6, base_params={"hidden": [8]})
+    assert len(model.decoders) == len(prefix_sizes(6)) == 4   # sizes 1, 2, 4, 6
+    z = torch.randn(3, 6)
+    with torch.no_grad():
+        assert torch.equal(model.decode(z[:, :2]), model.out_act(model.decoders[1](z[:, :2])))
+        assert torch.equal(model.decode(z[:, :3]), model.decode(z[:, :2]))   # 3 values: read as their first 2
+        x = torch.ones(3, 6)
+        assert torch.equal(model(x).recon, model.decode(model.encode(x)))   # the whole code: the last decoder
+    with pytest.raises(ValueError, match="a code of 7 values; expected from 1 to latent_dim=6"):
+        model.decode(torch.zeros(1, 7))
+
+
 def test_an_ordered_reducer_is_read_by_its_first_k_units(ordered):
     est, x = ordered
     assert est.transform(x).shape == (len(x), 8)
