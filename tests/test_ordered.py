@@ -36,7 +36,8 @@ def test_the_objective_scores_every_prefix_and_refuses_a_grid_code():
     lb = make_objective("ordered-mse").loss(model, Batch(input=x, target=x))
     with torch.no_grad():
         z = model.encode(x)
-        want = np.mean([float(((model.decode(truncate(z, k)) - x) ** 2).mean()) for k in (1, 2, 4)])
+        errors = np.array([float(((model.decode(truncate(z, k)) - x) ** 2).mean()) for k in (1, 2, 4)])
+        want = np.sum(errors ** -1) / np.sum(errors ** -2)   # weights 1 / MSE^2, normalised
     assert float(lb.total.detach()) == pytest.approx(want, rel=1e-5)
     assert set(lb.terms) == {"mse", "prefix_mse"}
     with pytest.raises(ValueError, match="flat code"):
@@ -136,8 +137,8 @@ def test_an_ordered_model_beats_pca_at_small_sizes_on_mnist(mnist_ordered):
 
 @pytest.mark.quality
 @pytest.mark.xfail(reason="issue 30's check, not met at the budgets run so far: at 5 epochs on 10,000 digits the "
-                          "ordered model's (prefix-code) MSE was 1.04x, 1.11x and 1.24x a model trained for k alone at "
-                          "k = 2, 8 and 32 (benchmarks/results/ordered-codes.md)", strict=False)
+                          "ordered model's MSE was 1.085x, 1.091x and 1.092x a model trained for k alone at k = 2, 8 "
+                          "and 32, but 1.6 % above PCA-32 (benchmarks/results/ordered-codes.md)", strict=False)
 def test_one_ordered_model_is_within_10_percent_of_a_model_per_size_on_mnist(mnist_ordered):
     for k, (ordered, alone, pca) in _mnist_runs(mnist_ordered, [2, 8, 32]).items():
         assert ordered <= 1.1 * alone and ordered < pca, (k, ordered, alone, pca)
