@@ -101,7 +101,7 @@ def test_aekit_train_reports_the_curve_and_evaluate_gives_it(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def mnist_ordered():
     """6,000 MNIST training digits, 2,000 test digits, and one ordered Reducer (mlp, latent_dim=32) fitted on the
-    training digits (shared by the quality tests: about 17 s at load 6)."""
+    training digits (shared by the quality tests: about 20 s at load 8)."""
     from aekit.data import DataError, load_dataset
 
     try:
