@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from aekit.objectives import prefix_sizes, truncate
+from aekit.objectives import decode_prefix, prefix_sizes
 
 
 def is_ordered(metadata: dict) -> bool:
@@ -33,7 +33,7 @@ def prefix_curve(model, x_train: np.ndarray, x_eval: np.ndarray, sizes=None, *, 
     sizes = [int(k) for k in (sizes if sizes is not None else prefix_sizes(model.latent_dim))]
     x = torch.as_tensor(np.asarray(x_eval, dtype=np.float32))
     codes = torch.cat([model.encode(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-    mse = [float(sum(((model.decode(truncate(codes[i:i + batch_size], k)) - x[i:i + batch_size]) ** 2).sum()
+    mse = [float(sum(((decode_prefix(model, codes[i:i + batch_size], k) - x[i:i + batch_size]) ** 2).sum()
                      for i in range(0, len(x), batch_size)) / x.numel()) for k in sizes]
     flat_train = np.asarray(x_train, np.float32).reshape(len(x_train), -1)
     flat = x.numpy().reshape(len(x), -1)
@@ -52,7 +52,8 @@ def prefix_curve(model, x_train: np.ndarray, x_eval: np.ndarray, sizes=None, *, 
 def traversals(model, x: np.ndarray, *, n_units: int = 8, steps: int = 9) -> np.ndarray:
     """What each leading unit adds: for unit ``j`` < ``n_units``, the decoded codes whose first ``j`` units are the
     median code's, unit ``j`` runs from its 5th to its 95th percentile over ``x`` (scaled units) in ``steps``
-    steps, and the later units are zero (absent). Returns ``(n_units, steps, *sample_shape)``."""
+    steps, and the later units are absent (decoded from the first ``j + 1`` values). Returns ``(n_units, steps,
+    *sample_shape)``."""
     model.eval()
     codes = model.encode(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy()      # (n, d)
     n_units = min(n_units, codes.shape[1])
@@ -63,5 +64,5 @@ def traversals(model, x: np.ndarray, *, n_units: int = 8, steps: int = 9) -> np.
         z[:, :j] = median[:j]
         low, high = np.percentile(codes[:, j], [5, 95])
         z[:, j] = np.linspace(low, high, steps)
-        rows.append(model.decode(torch.from_numpy(z)).numpy())
+        rows.append(decode_prefix(model, torch.from_numpy(z), j + 1).numpy())
     return np.stack(rows)

@@ -11,6 +11,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
 from aekit.corruption import Corruption
 from aekit.estimators._base import AutoencoderEstimator, register_estimator
+from aekit.models.prefix import BASES as PREFIX_BASES
 from aekit.seeding import resolve_seeds
 from aekit.validation import Boolean, Instance, NoneOr
 from aekit.operations import Operation
@@ -38,7 +39,9 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
         Learn an ordered code (the ``"ordered-mse"`` objective, :mod:`aekit.objectives`): its first ``k`` values
         give the best reconstruction the model can for every ``k``, as PCA's first components do, so
         ``transform``, ``reconstruct`` and ``inverse_transform`` take any ``n_components`` up to ``latent_dim``
-        without retraining; ``reconstruction_curve`` gives the error at each size.
+        without retraining; ``reconstruction_curve`` gives the error at each size. The model is the
+        ``prefix-code`` family (aekit/models/prefix.py) around ``model``'s: its encoder, and its decoder for
+        each code size 1, 2, 4, ..., ``latent_dim``, each reading the code's first values.
     scaler : {"auto", "minmax", "standard", "range", "none"}, default "auto"
     random_state : int, RandomState or None, default 0
     device : str, default "cpu"
@@ -121,6 +124,12 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
         self._fit_autoencoder(self._validate(X, reset=True), seeds=seeds, objective=self._objective())
         return self
 
+    def _model_spec(self, input_shape: tuple[int, ...], model_kwargs: dict | None = None):
+        base = super()._model_spec(input_shape, model_kwargs)   # the family and its arguments
+        if not self.ordered or base.name not in PREFIX_BASES:
+            return base
+        return type(base)("prefix-code", base.latent_dim, {"base": base.name, "base_params": base.params})
+
     def _objective(self) -> str | None:
         """The ordered objective when ``ordered``, else None (the model family's reconstruction loss)."""
         return "ordered-mse" if self.ordered else None
@@ -178,11 +187,15 @@ class Reducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderEsti
 
     def inverse_transform(self, X) -> np.ndarray:
         """Decode codes back to samples shaped like the training data; an ordered code may be truncated to its
-        first ``k`` values (the rest are read as zero, as the model was trained)."""
+        first ``k`` values (decoded by its decoder for them; a family ``prefix-code`` does not wrap reads the
+        rest as zero, as it was trained)."""
         self._check_fitted()
         Z, d = np.asarray(X, dtype=np.float32), self._n_features_out
+        model = self.autoencoder_.model
+        if Z.ndim == 2 and getattr(model, "decodes_prefixes", False) and 1 <= Z.shape[1] <= d:
+            return self._to_user_layout(self._decode(Z))   # its decoder of the first k values
         if Z.ndim == 2 and self.ordered and 1 <= Z.shape[1] < d:
-            Z = np.pad(Z, ((0, 0), (0, d - Z.shape[1])))
+            Z = np.pad(Z, ((0, 0), (0, d - Z.shape[1])))   # a family prefix-code does not wrap: absent = zero
         if Z.ndim != 2 or Z.shape[1] != d:
             widths = f"from 1 to {d}" if self.ordered else str(d)
             raise ValueError(f"inverse_transform expects codes of shape (n_samples, {widths}), got {Z.shape}")
