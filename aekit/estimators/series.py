@@ -46,7 +46,7 @@ from aekit.estimators.detect.thresholds import THRESHOLD_CONSTRAINTS, THRESHOLD_
 from aekit.models.base import list_models
 from aekit.nab import probationary_length
 from aekit.seeding import resolve_seeds
-from aekit.validation import Either, Instance, Integer, ListOf, NoneOr, Options, Real
+from aekit.validation import Boolean, Either, Instance, Integer, ListOf, NoneOr, Options, Real
 from aekit.operations import Operation, verdict
 
 __all__ = ["StreamState", "TimeSeriesAnomalyDetector", "anomaly_ranges"]  # the first two from the parts
@@ -155,7 +155,7 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
                  error_weight: float = 0.03,
                  error_offset: float = 6.0, suppress: int = 100, scales: tuple | None = None,
                  average: int = 10, history: int = 8640, reestimate_every: int = 100, learning_rows: int = 0,
-                 spatial_tolerance: float = 0.05, refit_every: int | None = None,
+                 spatial_tolerance: float = 0.05, filter_repeats: bool = True, refit_every: int | None = None,
                  refit_history: int = 4000, refit_steps: int = 200, threshold: str = "auto", contamination="auto",
                  percentile: float = 99.0, n_sigma: float = 3.0, stride: int = 1, epochs: int = 30,
                  batch_size: int = 64, lr: float = 3e-3, min_steps: int = 0, max_time: float | None = None,
@@ -176,6 +176,7 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
         self.reestimate_every = reestimate_every
         self.learning_rows = learning_rows
         self.spatial_tolerance = spatial_tolerance
+        self.filter_repeats = filter_repeats
         self.refit_every = refit_every
         self.refit_history = refit_history
         self.refit_steps = refit_steps
@@ -214,6 +215,7 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
         "reestimate_every": Integer(1),
         "learning_rows": Integer(0),
         "spatial_tolerance": Real(0),
+        "filter_repeats": Boolean(),
         "refit_every": NoneOr(Integer(1)),
         "refit_history": Integer(2),
         "refit_steps": Integer(1),
@@ -248,7 +250,9 @@ class TimeSeriesAnomalyDetector(Thresholded, OutlierMixin, SeriesEstimator):
         self._keep(fitted)
         self.state_ = self._new_state()
         self.train_scores_ = self._advance(self.state_, x)
-        self.state_.recent = np.zeros(0)  # the stream after training starts with nothing to suppress
+        part = self._scorer_part().of(self)
+        if hasattr(part, "after_fit"):  # an optional hook: e.g. no in-sample errors as the stream's reference
+            part.after_fit(self.state_)
         self._set_threshold_from(self.train_scores_, self._rule())
         return self
 

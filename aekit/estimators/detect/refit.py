@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from aekit.estimators.detect.ensemble import forget_float64_copy
 from aekit.seeding import resolve_seeds
 
 
@@ -68,3 +69,4 @@ class PeriodicRefit:
                         epochs=max(1, round(self.steps * batch / len(windows))), validation_fraction=0.0,
                         lr=float(detector.lr) / 3)
         detector.autoencoder_.model.eval()
+        forget_float64_copy(detector.autoencoder_.model)  # score with the refitted weights from now on
