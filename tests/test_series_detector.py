@@ -302,6 +302,27 @@ def test_detect_series_scores_several_files_in_one_run_from_the_probationary_per
         assert len(scores) == 300 and np.all(scores[:45] == 0) and np.any(scores[45:] > 0)
 
 
+@pytest.mark.skipif(not (NAB_DIR / "combined_windows.json").is_file(),
+                    reason="NAB data not found: set AEKIT_DATA_DIR to the shared data folder holding nab/")
+@pytest.mark.e2e
+def test_detect_series_with_its_defaults_scores_what_the_benchmark_measures(tmp_path, capsys):
+    """The command's defaults on a NAB file give the scores of benchmarks/timeseries.py (NAB's probationary
+    period, the detector's defaults, online learning included), so the benchmark's figure is the command's."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from timeseries import run_aekit
+
+    from aekit.data.series import read_series
+
+    name = "realAWSCloudwatch/iio_us-east-1_i-a2eb1cd9_NetworkIn.csv"  # the shortest file, 1,243 rows
+    r = _cli("detect-series", NAB_DIR / name, "--quiet", "--out", tmp_path / "out", capsys=capsys)
+    assert r.returncode == 0, r.stderr
+    rows = (tmp_path / "out" / "scores.csv").read_text().splitlines()[1:]
+    cli = np.array([float(row.split(",")[-2]) for row in rows])
+    s = read_series(NAB_DIR / name)
+    bench = run_aekit(s.values, nab.probationary_length(len(s)), {"random_state": 0})
+    np.testing.assert_allclose(cli, bench, rtol=1e-7, atol=1e-12)
+
+
 def test_detect_series_bad_csv_is_one_line_error(tmp_path, capsys):
     csv = tmp_path / "bad.csv"
     csv.write_text("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,oops\n")
