@@ -41,6 +41,7 @@ class PeriodicRefit:
             return detector._advance(state, x)
         if state.buffer is None:  # refit_every was set after the fit
             state.buffer = np.zeros((0, x.shape[1]))
+        state.buffer = state.buffer.reshape(-1, x.shape[1])  # an empty buffer reloads as a flat list
         out, i = [], 0
         while i < len(x):
             j = min(len(x), i + self.every - state.since_refit)
