@@ -52,6 +52,17 @@ def test_a_score_depends_only_on_rows_up_to_it(online):
     assert b[700] > a[700]
 
 
+def test_refits_change_what_the_detector_scores_with():
+    """A refit trains the model in place; the scores after it come from the refitted weights (not from a
+    scoring copy made before it)."""
+    x = _sine(700)
+    still = TimeSeriesAnomalyDetector(**FAST, refit_every=None).fit(x[:300])
+    online = TimeSeriesAnomalyDetector(**FAST, refit_every=100, refit_steps=5).fit(x[:300])
+    np.testing.assert_array_equal(still.error_map(x[300:400]), online.error_map(x[300:400]))
+    still.update(x[300:500]), online.update(x[300:500])
+    assert not np.allclose(still.error_map(x[500:]), online.error_map(x[500:]), equal_nan=True)
+
+
 @pytest.mark.parametrize("refit_every, scorer", [(None, "surprise"), (150, "surprise"), (150, "likelihood")])
 def test_update_in_chunks_equals_one_update(refit_every, scorer):
     x = _sine(1000, spike=(800, 0))
@@ -138,7 +149,11 @@ def test_likelihood_part_is_chunk_invariant_and_flags_values_outside_the_range()
     np.testing.assert_allclose(parts, one, rtol=0, atol=1e-12)
     assert one.min() >= 0 and one.max() <= 1
     assert np.all((one[:200] < 0.1) | (one[:200] == 1.0))  # learning: 0.5 likelihood, or the range check
-    assert one[905] > 0.5 > np.median(one[300:900]) and one[1100] == 1.0
+    assert one[900:910].max() > 0.5 > np.median(one[300:900]) and one[1100] == 1.0
+    assert (one[900:915] > 0.5).sum() == 1              # repeated red-zone alarms filtered: one event, one alarm
+    unfiltered = AnomalyLikelihood(average=5, history=500, reestimate_every=30, learning_rows=200,
+                                   spatial_tolerance=0.05, filter_repeats=False)
+    assert (unfiltered.score(LikelihoodState(context=np.zeros((0, 2))), x, err)[900:915] > 0.5).sum() > 1
 
 
 def test_unknown_scorer_is_refused_with_the_registered_names():
@@ -285,6 +300,27 @@ def test_detect_series_scores_several_files_in_one_run_from_the_probationary_per
         rows = (tmp_path / "out" / f"s{i}" / "scores.csv").read_text().splitlines()[1:]
         scores = np.array([float(row.split(",")[-2]) for row in rows])
         assert len(scores) == 300 and np.all(scores[:45] == 0) and np.any(scores[45:] > 0)
+
+
+@pytest.mark.skipif(not (NAB_DIR / "combined_windows.json").is_file(),
+                    reason="NAB data not found: set AEKIT_DATA_DIR to the shared data folder holding nab/")
+@pytest.mark.e2e
+def test_detect_series_with_its_defaults_scores_what_the_benchmark_measures(tmp_path, capsys):
+    """The command's defaults on a NAB file give the scores of benchmarks/timeseries.py (NAB's probationary
+    period, the detector's defaults, online learning included), so the benchmark's figure is the command's."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from timeseries import run_aekit
+
+    from aekit.data.series import read_series
+
+    name = "realAWSCloudwatch/iio_us-east-1_i-a2eb1cd9_NetworkIn.csv"  # the shortest file, 1,243 rows
+    r = _cli("detect-series", NAB_DIR / name, "--quiet", "--out", tmp_path / "out", capsys=capsys)
+    assert r.returncode == 0, r.stderr
+    rows = (tmp_path / "out" / "scores.csv").read_text().splitlines()[1:]
+    cli = np.array([float(row.split(",")[-2]) for row in rows])
+    s = read_series(NAB_DIR / name)
+    bench = run_aekit(s.values, nab.probationary_length(len(s)), {"random_state": 0})
+    np.testing.assert_allclose(cli, bench, rtol=1e-7, atol=1e-12)
 
 
 def test_detect_series_bad_csv_is_one_line_error(tmp_path, capsys):

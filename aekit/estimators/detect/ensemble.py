@@ -184,10 +184,16 @@ _FLOAT64_COPIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def float64_copy(model):
     """A float64 CPU copy of ``model`` for scoring, made once and remade only when a parameter or buffer of
     the model changed since (torch counts in-place changes in each tensor's ``_version``): scoring one row
-    at a time (``aekit serve``) does not pay for a deep copy per call."""
+    at a time (``aekit serve``) does not pay for a deep copy per call. Torch's optimisers may update
+    parameters without counting it, so code that trains a model in place calls :func:`forget_float64_copy`."""
     stamp = tuple(t._version for t in (*model.parameters(), *model.buffers()))
     cached = _FLOAT64_COPIES.get(model)
     if cached is None or cached[0] != stamp:
         cached = (stamp, copy.deepcopy(model).cpu().double().eval())
         _FLOAT64_COPIES[model] = cached
     return cached[1]
+
+
+def forget_float64_copy(model) -> None:
+    """Drop the scoring copy of ``model`` (after training it in place: the next forward pass copies it anew)."""
+    _FLOAT64_COPIES.pop(model, None)

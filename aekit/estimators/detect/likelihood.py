@@ -10,10 +10,14 @@ an autoencoder's window errors as the raw scores:
 2. the raw scores are averaged over the last ``average`` rows;
 3. each averaged score gets a Gaussian tail probability under the mean and standard deviation of the averaged
    scores of the last ``history`` rows, re-estimated every ``reestimate_every`` rows, after a learning period
-   of ``learning_rows`` rows (the probability is 0.5 until then);
-4. the views are combined by their smallest tail probability (the most surprised view decides), and the
-   likelihood ``L = 1 - tail`` is reported as ``log(1.0000000001 - L) / log(1.0 - 0.9999999999)`` in [0, 1];
-5. the spatial check: a value more than ``spatial_tolerance`` of the seen range outside that range scores 1.
+   of ``learning_rows`` rows (the probability is 0.5 until then); the fit's rows are in that history (leaving
+   their in-sample errors out scored lower on NAB: 45.3 against 47.8, benchmarks/results/timeseries-variants.md);
+4. the views are combined by their smallest tail probability (the most surprised view decides);
+5. with ``filter_repeats``, nupic's filter of repeated alarms: a tail below ``1 - 0.99999`` (the red zone)
+   right after another one in the red zone is raised to ``1 - 0.999`` (one event, one alarm: NAB charges
+   every later detection outside a window, and a short average keeps a spike red for ``average`` rows);
+6. the likelihood ``L = 1 - tail`` is reported as ``log(1.0000000001 - L) / log(1.0 - 0.9999999999)`` in [0, 1];
+7. the spatial check: a value more than ``spatial_tolerance`` of the seen range outside that range scores 1.
 
 Everything is kept in :class:`LikelihoodState` (saved with the detector), and rows are processed in order, so
 scoring a stream in chunks gives the scores of one pass.
@@ -28,6 +32,7 @@ import numpy as np
 from aekit.estimators.detect.stream import StreamState, register_series_scorer
 
 LOG_EPS = 1e-10  # NAB's 1.0000000001 and 0.9999999999
+RED, YELLOW = 1.0 - 0.99999, 1.0 - 0.999  # nupic's anomaly_likelihood: _filterLikelihoods' red and yellow zones
 
 
 @dataclass
@@ -37,6 +42,7 @@ class LikelihoodState(StreamState):
     _arrays: ClassVar[frozenset] = StreamState._arrays | {"raw_recent", "history", "mean", "sd"}
 
     rows: int = 0                        # rows seen by the likelihood since the stream began
+    last_tail: float = 1.0               # the previous row's combined tail before the repeat filter
     raw_recent: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (< average, V) last raw scores
     history: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))     # (<= history, V) averaged scores
     mean: np.ndarray | None = None       # (V,) the current estimate, None before the first one
@@ -55,13 +61,14 @@ class AnomalyLikelihood:
     check (module docstring)."""
 
     params: ClassVar[tuple[str, ...]] = ("average", "history", "reestimate_every", "learning_rows",
-                                         "spatial_tolerance")
+                                         "spatial_tolerance", "filter_repeats")
     state_class: ClassVar[type[StreamState]] = LikelihoodState
 
     def __init__(self, *, average: int, history: int, reestimate_every: int, learning_rows: int,
-                 spatial_tolerance: float):
+                 spatial_tolerance: float, filter_repeats: bool = True):
         self.average, self.history, self.every = int(average), int(history), int(reestimate_every)
         self.learning, self.tolerance = int(learning_rows), float(spatial_tolerance)
+        self.filter_repeats = bool(filter_repeats)
 
     @classmethod
     def of(cls, detector) -> AnomalyLikelihood:
@@ -119,6 +126,15 @@ class AnomalyLikelihood:
         sd = np.nanstd(hist, axis=0)
         return mean, np.maximum(sd, 1e-6 * np.maximum(np.abs(mean), 1.0))
 
+    def filtered(self, state: LikelihoodState, tail: np.ndarray) -> np.ndarray:
+        """``(n,)`` combined tails with repeated red-zone alarms raised to the yellow zone (module docstring);
+        moves ``state.last_tail`` on."""
+        if not self.filter_repeats or len(tail) == 0:
+            return tail
+        prev = np.r_[state.last_tail, tail[:-1]]
+        state.last_tail = float(tail[-1])
+        return np.where((tail <= RED) & (prev <= RED), YELLOW, tail)
+
     def spatial(self, state: StreamState, x: np.ndarray) -> np.ndarray:
         """``(n,)`` True where a value lies more than ``spatial_tolerance`` of the range of the earlier values
         outside that range, in any channel; moves ``state.lo`` / ``state.hi`` on."""
@@ -140,7 +156,7 @@ class AnomalyLikelihood:
         (not its ``context``)."""
         err = np.asarray(err, dtype=np.float64)
         raw = _log_raw(err.reshape(len(err), -1))
-        tail = self.tails(state, self.averaged(state, raw)).min(axis=1)
+        tail = self.filtered(state, self.tails(state, self.averaged(state, raw)).min(axis=1))
         likelihood = 1.0 - tail
         log_score = np.log(1.0 + LOG_EPS - likelihood) / np.log(LOG_EPS)
         return np.where(self.spatial(state, x), 1.0, np.clip(log_score, 0.0, 1.0))

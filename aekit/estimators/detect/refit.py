@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from aekit.estimators.detect.ensemble import forget_float64_copy
 from aekit.seeding import resolve_seeds
 
 
@@ -40,6 +41,7 @@ class PeriodicRefit:
             return detector._advance(state, x)
         if state.buffer is None:  # refit_every was set after the fit
             state.buffer = np.zeros((0, x.shape[1]))
+        state.buffer = state.buffer.reshape(-1, x.shape[1])  # an empty buffer reloads as a flat list
         out, i = [], 0
         while i < len(x):
             j = min(len(x), i + self.every - state.since_refit)
@@ -68,3 +70,4 @@ class PeriodicRefit:
                         epochs=max(1, round(self.steps * batch / len(windows))), validation_fraction=0.0,
                         lr=float(detector.lr) / 3)
         detector.autoencoder_.model.eval()
+        forget_float64_copy(detector.autoencoder_.model)  # score with the refitted weights from now on

@@ -94,6 +94,10 @@ class SurpriseNovelty:
         """The part configured by ``detector``'s parameters."""
         return cls(**{p: getattr(detector, p) for p in cls.params})
 
+    def after_fit(self, state: StreamState) -> None:
+        """The stream after the fit's rows starts with nothing to suppress."""
+        state.recent = np.zeros(0)
+
     def score(self, state: StreamState, x: np.ndarray, err: np.ndarray) -> np.ndarray:
         """Scores ``(n,)`` of the raw rows ``x`` ``(n, C)`` that follow ``state``, whose windows have the mean
         errors ``err`` ``(n,)`` (NaN: no full window yet); moves ``state`` past them (not its ``context``)."""
