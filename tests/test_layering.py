@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "aekit"
 LAYERS = [
     {"registry", "validation", "fileio", "seeding", "threads", "layers", "losses", "corruption", "data", "metrics", "embedding", "codec",
      "nab", "version", "operations"},
-    {"models", "diagnostics", "summary", "objectives"},
+    {"models", "diagnostics", "summary", "objectives", "ordered"},
     {"persistence", "training"},
     {"estimators"},
     {"artifacts", "report", "run", "cli", "serve", "zoo", "aekit"},

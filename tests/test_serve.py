@@ -534,6 +534,7 @@ def wait_for(predicate, seconds: float, what: str) -> None:
     raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
+@pytest.mark.e2e   # a real server process: its start-up (imports, the ONNX choice at load) alone takes seconds
 def test_live_server_batches_concurrent_requests_and_stops_gracefully(folders):
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -179,7 +179,8 @@ def test_overcomplete_code_warns_unless_something_else_limits_it():
 
 
 def test_every_family_says_whether_an_overcomplete_code_is_meaningful():
-    plain = {"linear", "mlp", "mlp-ensemble", "conv", "conv1d-seq", "lstm-seq"}
+    plain = {"linear", "mlp", "mlp-ensemble", "conv", "conv1d-seq", "lstm-seq", "conv3d-video", "prefix-code",
+             "shared-encoder"}
     shipped = [n for n in list_models() if model_class(n).__module__.startswith("aekit.")]  # not tests' models
     for name in shipped:
         assert isinstance(model_class(name).overcomplete_ok, bool)

@@ -127,14 +127,15 @@ class PartsScore(ScoreType):
     uses_density, needs_parts = False, True
 
     def __init__(self):
-        self.weights: dict[str, float] = {}   # the weight of each part (set by the fitted scorer; default 1)
+        # set by the fitted scorer (aekit.estimators.detect.scorers): the weight of each part (default 1), and the
+        # statistics keys of each part's training mean and standard deviation
+        self.weights: dict[str, float] = {}
+        self.standardisation: dict[str, tuple[str, str]] = {}
 
     def combine(self, values, stats):
-        from aekit.estimators.detect.scorers import part_standardisation
-
         total = 0.0
         for name, v in values.items():
-            mean_key, std_key = part_standardisation(name)
+            mean_key, std_key = self.standardisation[name]
             total = total + self.weights.get(name, 1.0) * (v - stats[mean_key]) / stats[std_key]
         return total
 

@@ -93,6 +93,7 @@ class NextFramePredictor(Autoencoder):
     input_kinds = ("video",)
     example_input_shape = (4, 1, 16, 16)
     can_decode = False   # a prediction needs the context frames' map, not their averaged code
+    overcomplete_ok = True   # a predictor: the frame it outputs is not among its inputs, so it cannot copy them
     _constraints = {**Autoencoder._constraints, "channels": ListOf(Integer(1), min_len=2),
                     "context": NoneOr(Integer(1))}
 

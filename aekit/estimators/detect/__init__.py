@@ -17,5 +17,6 @@
 from aekit.estimators.detect.scorers import (FittedScorer, ScorerContext, ScorerPart, list_scorers,
                                              register_scorer)
 from aekit.estimators.detect import tails  # noqa: F401  (registers the "tails" and "isolation" parts)
+from aekit.estimators.detect import likelihood  # noqa: F401  (registers the "likelihood" series scorer part)
 
 __all__ = ["FittedScorer", "ScorerContext", "ScorerPart", "list_scorers", "register_scorer"]

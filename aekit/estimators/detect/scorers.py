@@ -224,6 +224,7 @@ class FittedScorer:
         kind = score_type(self.kind)
         if kind.needs_parts:
             kind.weights = self.weights
+            kind.standardisation = {name: part_standardisation(name) for name in self.parts}
         values = {name: part.values(units) for name, part in self.parts.items()}
         return np.mean([kind.combine({name: v[j] for name, v in values.items()}, st)
                         for j, st in enumerate(self.stats)], axis=0)

@@ -37,8 +37,6 @@ def register_series_scorer(name: str):
 
 def get_series_scorer(name: str) -> type:
     """The series scorer part registered as ``name``."""
-    import aekit.estimators.detect.likelihood  # noqa: F401  (registers its part)
-
     if name not in _SERIES_SCORERS:
         raise ValueError(f"scorer={name!r} is not a registered series scorer; expected one of "
                          f"{sorted(_SERIES_SCORERS)}")
@@ -47,8 +45,6 @@ def get_series_scorer(name: str) -> type:
 
 def list_series_scorers() -> list[str]:
     """Names of the registered series scorer parts."""
-    import aekit.estimators.detect.likelihood  # noqa: F401
-
     return sorted(_SERIES_SCORERS)
 
 
