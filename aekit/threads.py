@@ -36,6 +36,7 @@ import time
 import torch
 
 SMALL_STEP_FLOPS = 1e8          # a training step below this many FLOPs runs on one thread (see the module doc)
+START_PROBE = 0.05              # seconds a fit's start watches the machine when other processes seem to run
 _setting: int | None = None
 
 
@@ -142,9 +143,11 @@ def training_threads(model: torch.nn.Module, example: torch.Tensor, batch_size: 
 class ThreadGovernor:
     """Adapts the thread count of a running fit to what other processes use of the machine (rule 3 only).
 
-    ``start()`` returns the count to begin with at once, from the processes the machine runs at that instant
-    (``procs_running`` in ``/proc/stat``; it used to sample the machine for 50 ms, 6 % of a 128-step ``mlp``
-    epoch); ``update()``, called after every step, re-decides from the busy CPU time of the other processes
+    ``start()`` returns the count to begin with: at once when no other process runs at that instant
+    (``procs_running`` in ``/proc/stat`` less this process's running threads), else from the busy CPU time of
+    the others over :data:`START_PROBE` seconds (an instant alone decided by chance, and results differed in
+    the last bits between two runs of the same fit); ``update()``, called after every step, re-decides from the busy
+    CPU time of the other processes
     ``probe`` seconds later, then about once every ``interval`` seconds, and applies a change with
     ``torch.set_num_threads``. The count is ``wanted`` minus the cores the other processes keep busy (at
     least one). Without ``/proc/stat`` (not Linux) it keeps ``wanted``.
@@ -185,6 +188,26 @@ class ThreadGovernor:
                 return int(line.split()[1])
         return None
 
+    @staticmethod
+    def _own_running() -> int:
+        """Threads of this process running or ready to run at this instant (at least this one): torch's and the
+        BLAS pools' threads spin for a while after each parallel region, so they must not count as other
+        processes' work (counting them made the same call pick one thread or two by chance, and its results
+        differ in the last bits)."""
+        n = 0
+        try:
+            tasks = os.listdir("/proc/self/task")
+        except OSError:
+            return 1
+        for tid in tasks:
+            try:
+                with open(f"/proc/self/task/{tid}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            n += state == "R"
+        return max(n, 1)
+
     def _sample(self):
         machine = self._machine()
         return None if machine is None else (time.perf_counter(), time.process_time(), machine)
@@ -202,8 +225,14 @@ class ThreadGovernor:
         if self.wanted > 1:
             self._last = self._sample()
             running = self._running() if self._last is not None else None
-            if running is not None:
-                self.current = self._fit(max(0, running - 1))
+            if running is not None and running - self._own_running() > 0:
+                # others seem to run at this instant: measure what they use over a short window, so that a
+                # passing process (or one of this process's threads caught between two states) does not
+                # decide the count by chance; an idle machine takes the fast path, the same count every time
+                time.sleep(START_PROBE)
+                now = self._sample()
+                self.current = self._decide(self._last, now)
+                self._last = now
         return self.current
 
     def update(self) -> None:
@@ -244,18 +273,24 @@ def step_flops(model: torch.nn.Module, example: torch.Tensor, batch_size: int) -
 _depth = threading.local()    # calls of call_threads active in this thread (nested calls keep the outer count)
 
 
+FITTING = frozenset({"fit", "partial_fit", "fit_transform", "fit_predict", "fit_stream"})
+
+
 @contextlib.contextmanager
-def call_threads():
+def call_threads(govern: bool = True):
     """Run a whole estimator call with the count of the rule above: fixed by the setting or the environment,
-    else the cores other processes leave free at its start (:meth:`ThreadGovernor.start`). A call inside
-    another (``fit`` scoring its training data) keeps the outer one's count; the training loop inside decides
-    its own (smaller for small steps, governed while it runs)."""
+    else, for a fit (``govern``), the cores other processes leave free at its start
+    (:meth:`ThreadGovernor.start`). Other calls (predict, transform, compress, ...) take the rule's count as it
+    is, the same on every call, so that their outputs do not change in the last bits with the machine's load
+    (a decoded stream equals the model's reconstruction, a reloaded model gives identical outputs). A call
+    inside another (``fit`` scoring its training data) keeps the outer one's count; the training loop inside
+    decides its own (smaller for small steps, governed while it runs)."""
     if getattr(_depth, "n", 0):
         with held():
             yield torch.get_num_threads()
         return
     n = num_threads()
-    gov = governor(n)
+    gov = governor(n) if govern else None
     _depth.n = 1
     try:
         with compute_threads(gov.start() if gov is not None else n) as used:
@@ -283,11 +318,13 @@ def hold_this_thread() -> None:
 
 
 def threaded_call(method):
-    """Decorator: ``method`` runs under :func:`call_threads` (the estimators' public methods, see
-    ``aekit.estimators._core``)."""
+    """Decorator: ``method`` runs under :func:`call_threads`, governed when it is a fit (:data:`FITTING`; the
+    estimators' public methods, see ``aekit.estimators._core``)."""
+    govern = method.__name__ in FITTING
+
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
-        with call_threads():
+        with call_threads(govern):
             return method(*args, **kwargs)
     wrapper.__aekit_threaded__ = True
     return wrapper

@@ -107,14 +107,27 @@ def test_no_governor_when_the_count_is_fixed(monkeypatch):
     assert threads.governor(1) is None and isinstance(threads.governor(2), threads.ThreadGovernor)
 
 
-@pytest.mark.parametrize("running, expected", [(1, 2), (2, 1), (5, 1)])
-def test_governor_starts_at_once_from_the_processes_running(monkeypatch, running, expected):
+def test_governor_starts_at_once_on_an_idle_machine(monkeypatch):
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
     gov = threads.ThreadGovernor(2)
-    monkeypatch.setattr(gov, "_running", lambda: running)
+    monkeypatch.setattr(gov, "_running", lambda: 3)          # three threads running: all three this process's
+    monkeypatch.setattr(gov, "_own_running", lambda: 3)
     t0 = time.perf_counter()
-    assert gov.start() == expected
+    assert gov.start() == 2
     assert time.perf_counter() - t0 < 0.04                   # no sampling pause before the first step
+
+
+@pytest.mark.parametrize("busy_cores, expected", [(1.0, 1), (1.8, 1), (0.0, 2)])
+def test_governor_start_measures_the_others_when_they_seem_to_run(monkeypatch, busy_cores, expected):
+    """Another process runs at the instant of the start: its busy time over a short window decides (one that
+    only passes, busy 0, leaves both cores to the fit)."""
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    gov = threads.ThreadGovernor(2)
+    monkeypatch.setattr(gov, "_running", lambda: 2)
+    monkeypatch.setattr(gov, "_own_running", lambda: 1)
+    t0 = time.perf_counter()
+    monkeypatch.setattr(gov, "_machine", lambda: time.process_time() + busy_cores * (time.perf_counter() - t0))
+    assert gov.start() == expected
 
 
 def test_a_whole_estimator_call_runs_under_one_decision(monkeypatch):
