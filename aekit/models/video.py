@@ -124,9 +124,10 @@ class NextFramePredictor(Autoencoder):
 
     def _contexts(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, C, H, W) -> (B * (T - context), context * C, H, W): the frames before each predicted frame."""
-        k = self.context
-        windows = x.unfold(1, k, 1)[:, :-1]                        # (B, T - k, C, H, W, k): frames t-k .. t-1
-        windows = windows.permute(0, 1, 5, 2, 3, 4)                # (B, T - k, k, C, H, W)
+        k, t = self.context, x.shape[1]
+        # (B, T - k, k, C, H, W): frames t-k .. t-1 before each predicted frame t (slices of a fixed T, no
+        # batch-sized constant: the ONNX export keeps its batch axis dynamic)
+        windows = torch.stack([x[:, j:t - k + j] for j in range(k)], dim=2)
         return windows.reshape(-1, k * x.shape[2], *x.shape[3:])
 
     def _maps(self, x: torch.Tensor) -> torch.Tensor:
@@ -135,7 +136,7 @@ class NextFramePredictor(Autoencoder):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, C, H, W) -> (B, latent_dim): the bottleneck maps averaged over places and predicted frames."""
         maps = self._maps(x)
-        return maps.mean(dim=(2, 3)).reshape(len(x), -1, self.latent_dim).mean(dim=1)
+        return maps.mean(dim=(2, 3)).reshape(-1, x.shape[1] - self.context, self.latent_dim).mean(dim=1)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError("model 'next-frame' predicts from its context frames' maps; its averaged code "
@@ -143,7 +144,8 @@ class NextFramePredictor(Autoencoder):
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         maps = self._maps(x)
-        pred = self.decoder(maps).reshape(len(x), -1, *x.shape[2:])              # (B, T - k, C, H, W)
+        n_pred = x.shape[1] - self.context
+        pred = self.decoder(maps).reshape(-1, n_pred, *x.shape[2:])              # (B, T - k, C, H, W)
         pre = torch.cat([x[:, :self.context], pred], dim=1)
-        code = maps.mean(dim=(2, 3)).reshape(len(x), -1, self.latent_dim).mean(dim=1)
+        code = maps.mean(dim=(2, 3)).reshape(-1, n_pred, self.latent_dim).mean(dim=1)
         return ModelOutput(self.out_act(pre), code, pre, {}, {})
