@@ -20,6 +20,7 @@ and tensors of the model folder (``score_stats_``, ``reference_codes``).
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -222,7 +223,8 @@ class FittedScorer:
 
     def score(self, units: list[Unit]) -> np.ndarray:
         kind = score_type(self.kind)
-        if kind.needs_parts:
+        if kind.needs_parts:   # this scorer's own copy: the registered instance is shared by every detector
+            kind = copy.copy(kind)
             kind.weights = self.weights
             kind.standardisation = {name: part_standardisation(name) for name in self.parts}
         values = {name: part.values(units) for name, part in self.parts.items()}
