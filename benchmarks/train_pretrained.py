@@ -276,7 +276,7 @@ SPECS = {
                                                    model_params={"depth": 15, "shuffle": 2}), (8000, 48, False)),
     "super-resolve-x4-photo": Spec(_restorer, dict(_STACK, task="super-resolve", scale=4, epochs=16,
                                                    model_params={"depth": 15, "shuffle": 2}), (8000, 48, False)),
-    "inpaint-photo": Spec(_restorer, dict(_STACK, task="inpaint", epochs=16, patch_size=96,
+    "inpaint-photo": Spec(_restorer, dict(_STACK, task="inpaint", epochs=80, patch_size=96,
                                           corruption=["mask:0.5", "mask:0.3", "mask:0.7", "block:32", "block:64",
                                                       "block:16"],
                                           model_params={"depth": 15, "shuffle": 4}), (4000, 96, False)),

@@ -49,6 +49,20 @@ def test_a_killed_resumable_fit_goes_on_and_ends_as_an_uninterrupted_one(tmp_pat
     assert all(torch.equal(a, b) for a, b in zip(_weights(whole), _weights(resumed)))
 
 
+def test_a_finished_fit_given_more_epochs_goes_on_from_where_it_ended(tmp_path):
+    X = digits()[0][:300, 0]
+    with resumable_fits(tmp_path, every_steps=2):
+        short = Restorer(**{**TINY, "epochs": 2}).fit(X)
+    with resumable_fits(tmp_path, every_steps=2):
+        again = Restorer(**{**TINY, "epochs": 2}).fit(X)           # the same budget: nothing to do
+    assert [h["epoch"] for h in again.history_] == [1, 2]
+    assert all(torch.equal(a, b) for a, b in zip(_weights(short), _weights(again)))
+    with resumable_fits(tmp_path, every_steps=2):
+        longer = Restorer(**{**TINY, "epochs": 4}).fit(X)          # a larger budget: epochs 3 and 4 are trained
+    assert [h["epoch"] for h in longer.history_] == [1, 2, 3, 4]
+    assert not all(torch.equal(a, b) for a, b in zip(_weights(short), _weights(longer)))
+
+
 def test_compress_warns_in_one_line_where_jpeg_gives_a_better_file(tmp_path, capsys, monkeypatch):
     assert "JPEG gives a better image" in jpeg_warning("codec-photo", 0.5)
     monkeypatch.setitem(BEATS_JPEG, "codec-photo", (0.25, 1.0))

@@ -557,9 +557,15 @@ class Trainer:
                       info)
             return state
         self._check_resumable(ckpt, model)
-        self._say(f"the run in {self.config.checkpoint_dir} already finished (epoch {ckpt['epoch']}); nothing to "
-                  "resume, its final weights are used" if ckpt.get("finished") else
-                  f"resuming from epoch {ckpt['epoch']} of {self.config.epochs} ({self.config.checkpoint_dir})", info)
+        if _extends(ckpt, self.config.epochs):   # a run that used its whole budget, now given more epochs
+            ckpt["finished"] = False
+            self._say(f"extending the finished run in {self.config.checkpoint_dir} from epoch {ckpt['epoch']} to "
+                      f"{self.config.epochs}", info)
+        else:
+            self._say(f"the run in {self.config.checkpoint_dir} already finished (epoch {ckpt['epoch']}); nothing "
+                      "to resume, its final weights are used" if ckpt.get("finished") else
+                      f"resuming from epoch {ckpt['epoch']} of {self.config.epochs} ({self.config.checkpoint_dir})",
+                      info)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         for param, slot in optimizer.state.items():  # moments in their weight's memory layout (channels-last
@@ -613,3 +619,11 @@ def fit(model: nn.Module, train, val=None, *, config: TrainConfig | None = None,
     """Functional shortcut for ``Trainer(model, config, ...).fit(train, val, resume=resume)``."""
     return Trainer(model, config, objective=objective, augment=augment, corruption=corruption,
                    callbacks=callbacks).fit(train, val, resume=resume)
+
+
+def _extends(ckpt: dict, epochs: int) -> bool:
+    """A finished checkpoint that ended because it reached its epoch budget (not early stopping, a time limit
+    or a callback) and is now resumed with more epochs: its training goes on from where it ended."""
+    budget = ckpt.get("config", {}).get("epochs")
+    return (bool(ckpt.get("finished")) and not ckpt.get("stopped_early") and budget is not None
+            and ckpt["epoch"] >= budget and epochs > ckpt["epoch"])
