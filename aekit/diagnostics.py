@@ -12,6 +12,8 @@ import warnings
 
 import torch
 
+from aekit.threads import pass_rows
+
 REMEDY = ("Remedies: use output_activation='clamp' (linear output, clamped at evaluation) instead of a "
           "sigmoid trained with MSE, or train the sigmoid with loss='bce'; lower the learning rate; add "
           "batch_norm=True; see the README section 'A collapsed model'.")
@@ -44,7 +46,6 @@ def check_code_size(model, *, copies_input: bool = True) -> str | None:
     return message
 
 
-@torch.no_grad()
 def check_collapse(model, x: torch.Tensor, *, warn: bool = True) -> dict:
     """Measure output and code variability on up to ~1000 samples ``x``; warn when collapsed.
 
@@ -54,12 +55,15 @@ def check_collapse(model, x: torch.Tensor, *, warn: bool = True) -> dict:
     model.eval()
     device = next(model.parameters()).device
     x = torch.as_tensor(x, dtype=torch.float32, device=device)
-    out = model(x)
+    rows = pass_rows(model, x[0], len(x)) if len(x) else 1        # in passes of bounded memory
+    with torch.no_grad():   # statistics only: no graph
+        outs = [model(x[i:i + rows]) for i in range(0, len(x), rows)]
+    recon, code = torch.cat([o.recon for o in outs]), torch.cat([o.code for o in outs])
     model.train(was_training)
     in_var = x.flatten(1).var(dim=0).mean().item() if len(x) > 1 else 0.0
-    out_var = out.recon.flatten(1).float().var(dim=0).mean().item() if len(x) > 1 else 0.0
+    out_var = recon.flatten(1).float().var(dim=0).mean().item() if len(x) > 1 else 0.0
     ratio = out_var / in_var if in_var > 0 else 1.0
-    code_std = out.code.flatten(1).float().std(dim=0) if len(x) > 1 else torch.ones(out.code.shape[1:])
+    code_std = code.flatten(1).float().std(dim=0) if len(x) > 1 else torch.ones(code.shape[1:])
     dead = int((code_std < DEAD_UNIT_STD).sum().item())
     messages = []
     if len(x) > 1 and ratio < CONSTANT_OUTPUT_RATIO:

@@ -33,6 +33,7 @@ import torch
 from aekit.models.base import Autoencoder, create_model, model_class
 from aekit.fileio import atomic_write_bytes
 from aekit.operations import Operation, sample_autoencoder
+from aekit.threads import pass_rows
 
 if TYPE_CHECKING:
     from aekit.data.scalers import Scaler
@@ -79,9 +80,17 @@ class TrainedAutoencoder:
     def _map(self, fn, X, batch_size: int, scaled: bool = False) -> np.ndarray:
         self.model.eval()
         device = next(self.model.parameters()).device
-        x = self._inputs(X, scaled)
-        parts = [fn(x[i:i + batch_size].to(device)).float().cpu().numpy() for i in range(0, len(x), batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0,), np.float32)
+        X = np.asarray(X, dtype=np.float32)
+        if len(X) == 0:
+            return np.zeros((0,), np.float32)
+        rows = pass_rows(self.model, self._inputs(X[:1], scaled)[0], batch_size)   # a bounded peak on big inputs
+        out = None
+        for i in range(0, len(X), rows):   # scaled a pass at a time, written into one output array
+            part = fn(self._inputs(X[i:i + rows], scaled).to(device)).float().cpu().numpy()
+            if out is None:
+                out = np.empty((len(X), *part.shape[1:]), np.float32)
+            out[i:i + len(part)] = part
+        return out
 
     def encode(self, X, *, batch_size: int = 1024) -> np.ndarray:
         """Codes (N, latent_dim) of raw samples ``X``."""

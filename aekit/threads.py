@@ -32,6 +32,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 
 import torch
 
@@ -328,3 +329,43 @@ def threaded_call(method):
             return method(*args, **kwargs)
     wrapper.__aekit_threaded__ = True
     return wrapper
+
+
+# ------------------------------------------------------------------------------------ inference pass sizes
+PASS_BYTES = 32 * 2**20       # activation memory one inference pass may take (a bounded peak on large inputs)
+_pass_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # model -> {sample shape: bytes}
+
+
+def pass_rows(model: torch.nn.Module, example: torch.Tensor, cap: int, budget: int = PASS_BYTES) -> int:
+    """Rows per inference pass of ``model`` on samples like ``example`` (one sample): at most ``cap``, and
+    few enough that the pass's activations stay within ``budget`` bytes. Counted once per model and sample
+    shape from one sample's forward pass (each module's output, the two largest alive at once); a model whose
+    pass cannot be counted gets ``cap``."""
+    per_model = _pass_cache.setdefault(model, {})
+    key = (tuple(example.shape), example.dtype)
+    if key not in per_model:
+        sizes: list[int] = []
+
+        def record(module, args, out):
+            for t in (out if isinstance(out, (tuple, list)) else getattr(out, "__dict__", {}).values()
+                      if not isinstance(out, torch.Tensor) else [out]):
+                if isinstance(t, torch.Tensor):
+                    sizes.append(t.numel() * t.element_size())
+
+        hooks = [m.register_forward_hook(record) for m in model.modules() if not list(m.children())]
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.random.fork_rng(devices=[]), torch.no_grad():
+                model(example[None])
+            top = sorted(sizes)[-2:]
+            per_row = sum(top) + example.numel() * example.element_size()
+        except Exception:   # a model that needs more than its input: no bound
+            per_row = 0
+        finally:
+            model.train(was_training)
+            for h in hooks:
+                h.remove()
+        per_model[key] = per_row
+    per_row = per_model[key]
+    return int(cap) if per_row <= 0 else int(max(1, min(cap, budget // per_row)))

@@ -10,8 +10,10 @@ Workloads (each a separate process; the time is the fit alone, after imports and
 - mnist:  one-class MNIST, ``AnomalyDetector`` with the anomaly benchmark's MLP on the 5,923 training images
   of digit 0, 3 epochs;
 - conv:   ``Reducer(model="conv", latent_dim=32)`` on 10,000 MNIST training images, 2 epochs (80 steps).
-- grid: ``GridSearchCV(Reducer(epochs=15), {"latent_dim": [2, 4, 8, 16]}, cv=2)`` on the 8 x 8 digits with
-  ``n_jobs=1`` and ``n_jobs=2``, interleaved, each in a fresh process (``--grid-rounds``).
+- grid: ``GridSearchCV(Reducer(epochs=150), {"latent_dim": [2, 4, 8, 16]}, cv=2)`` on the 8 x 8 digits with
+  ``n_jobs=1`` and ``n_jobs=2``, interleaved, each in a fresh process (``--grid-rounds``): 8 fits of about 2 s
+  each and the refit (``--grid-epochs`` to change their length; at 15 epochs a fit takes 0.4 s and starting
+  joblib's worker processes costs more than the second core gives).
 Fair share = (median solo time) x N / cores (cores: this process's CPU affinity). Ratio = time / fair share;
 1.0 is a perfect share. Writes benchmarks/results/<tag>.md and .json.
 """
@@ -61,23 +63,23 @@ def worker(name: str) -> float:
     return time.perf_counter() - t0
 
 
-def grid_worker(n_jobs: int) -> float:
+def grid_worker(n_jobs: int, epochs: int) -> float:
     """``GridSearchCV(Reducer(...), 4 latent sizes, cv=2, n_jobs=n_jobs)`` on the 1,797 8 x 8 digits: 8 fits
-    of a few seconds each; the time includes starting joblib's worker processes, as a user's script pays it."""
+    of a few seconds each (150 epochs); the time includes starting joblib's worker processes, as a user's script pays it."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import GridSearchCV
 
     from aekit import Reducer
 
     X, _ = load_digits(return_X_y=True)
-    search = GridSearchCV(Reducer(epochs=15, batch_size=64, random_state=0), {"latent_dim": [2, 4, 8, 16]}, cv=2,
+    search = GridSearchCV(Reducer(epochs=epochs, batch_size=64, random_state=0), {"latent_dim": [2, 4, 8, 16]}, cv=2,
                           n_jobs=n_jobs)
     t0 = time.perf_counter()
     search.fit(X)
     return time.perf_counter() - t0
 
 
-def grid_rows(rounds: int, checkout: str | None, env_extra: dict) -> list[dict]:
+def grid_rows(rounds: int, checkout: str | None, env_extra: dict, epochs: int) -> list[dict]:
     """n_jobs=1 and n_jobs=2, interleaved, each in a fresh process; per round the ratio n_jobs=2 / n_jobs=1."""
     env = {**os.environ, **env_extra}
     if checkout:
@@ -86,7 +88,8 @@ def grid_rows(rounds: int, checkout: str | None, env_extra: dict) -> list[dict]:
     for r in range(rounds):
         times = {}
         for n_jobs in (1, 2):
-            out = subprocess.run([sys.executable, __file__, "--grid-worker", str(n_jobs)], env=env, text=True,
+            argv = [sys.executable, __file__, "--grid-worker", str(n_jobs), "--grid-epochs", str(epochs)]
+            out = subprocess.run(argv, env=env, text=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=1800, check=True)
             times[n_jobs] = float(out.stdout.strip().splitlines()[-1])
         rows.append({"round": r, "n_jobs_1_s": times[1], "n_jobs_2_s": times[2], "ratio": times[2] / times[1],
@@ -122,12 +125,13 @@ def main() -> None:
     ap.add_argument("--tag", default="concurrency")
     ap.add_argument("--grid-worker", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--grid-rounds", type=int, default=3, help="rounds of GridSearchCV n_jobs=1 vs 2 (0: none)")
+    ap.add_argument("--grid-epochs", type=int, default=150, help="epochs of each GridSearchCV fit")
     args = ap.parse_args()
     if args.worker:
         print(worker(args.worker), flush=True)
         return
     if args.grid_worker:
-        print(grid_worker(args.grid_worker), flush=True)
+        print(grid_worker(args.grid_worker, args.grid_epochs), flush=True)
         return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     env_extra = dict(e.split("=", 1) for e in args.env)
@@ -149,9 +153,10 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['workload']} | {r['n']} | {r['solo_s']:.1f} | {r['fair_s']:.1f} | "
                      f"{', '.join(f'{t:.1f}' for t in r['times_s'])} | {r['worst_ratio']:.2f} |")
-    grid = grid_rows(args.grid_rounds, args.checkout, env_extra) if args.grid_rounds else []
+    grid = grid_rows(args.grid_rounds, args.checkout, env_extra, args.grid_epochs) if args.grid_rounds else []
     if grid:
-        lines += ["", "GridSearchCV(Reducer, 4 latent sizes, cv=2) on the digits, each in a fresh process, n_jobs=1 and "
+        lines += ["", f"GridSearchCV(Reducer(epochs={args.grid_epochs}), 4 latent sizes, cv=2) on the digits, each in "
+                  "a fresh process, n_jobs=1 and "
                   "n_jobs=2 interleaved:", "", "| round | n_jobs=1 (s) | n_jobs=2 (s) | n_jobs=2 / n_jobs=1 | load |",
                   "|---|---|---|---|---|"]
         lines += [f"| {g['round']} | {g['n_jobs_1_s']:.1f} | {g['n_jobs_2_s']:.1f} | {g['ratio']:.2f} | {g['load']:.2f} |"

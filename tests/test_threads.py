@@ -147,3 +147,21 @@ def test_a_whole_estimator_call_runs_under_one_decision(monkeypatch):
     with threads.held():                             # a server that set its threads once: no decision
         reducer.transform(torch.rand(5, 6).numpy())
     assert seen == [1, 1]
+
+
+def test_inference_passes_are_bounded_by_activation_memory_and_give_the_same_outputs():
+    import numpy as np
+
+    from aekit.persistence import TrainedAutoencoder
+
+    small = create_model("mlp", input_shape=(1, 8, 8), latent_dim=4)
+    big = create_model("conv", input_shape=(3, 128, 128), latent_dim=8)
+    assert threads.pass_rows(small, torch.zeros(1, 8, 8), 1024) == 1024          # small samples: the cap
+    rows = threads.pass_rows(big, torch.zeros(3, 128, 128), 1024)
+    assert 1 <= rows < 1024                                                          # large activations: fewer
+    assert threads.pass_rows(big, torch.zeros(3, 128, 128), 1024, budget=threads.PASS_BYTES // 4) < rows
+    x = np.random.default_rng(0).random((2 * rows + 3, 3, 128, 128), dtype=np.float32)
+    ae = TrainedAutoencoder(big.eval(), None)
+    with torch.no_grad():
+        whole = big(torch.from_numpy(x)).recon.numpy()                               # one pass of every row
+    np.testing.assert_allclose(ae.reconstruct(x), whole, rtol=1e-5, atol=1e-6)      # in passes of `rows`

@@ -21,7 +21,7 @@ from torch import nn
 from aekit.losses import LossBreakdown
 from aekit.objectives import Objective, make_objective
 from aekit.seeding import resolve_seed, torch_seeded
-from aekit.threads import compute_threads, governor, num_threads, training_threads
+from aekit.threads import compute_threads, governor, num_threads, pass_rows, training_threads
 from aekit.training.checkpoint import load_checkpoint, save_checkpoint
 from aekit.training.batch import Augment, Batch, Corrupt, as_batch
 from aekit.training.config import TrainConfig
@@ -490,6 +490,8 @@ class Trainer:
         count = 0
         bs = self.config.eval_batch_size
         n = len(_first_field(fields))
+        if n and "input" in fields and getattr(self.model, "input_shape", None) == tuple(fields["input"].shape[1:]):
+            bs = pass_rows(self.model, rows(0, 1).input[0], bs)   # a bounded peak on large validation sets
         for start in range(info.rank * bs, n, bs * info.world_size):
             batch = rows(start, start + bs)
             with self._autocast(device):
