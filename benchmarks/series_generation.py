@@ -133,7 +133,7 @@ def vae_generators(args, seed: int) -> dict[str, Generator]:
     """The VAE configurations compared: the one tuned here and, unless --no-defaults, Generator's defaults."""
     tuned = Generator(args.latent_dim, model="vae-seq", density=args.density, noise=args.noise,
                       model_params={"beta": args.beta}, epochs=args.epochs, batch_size=args.batch_size,
-                      random_state=seed)
+                      n_components=args.components, random_state=seed)
     gens = {"vae": tuned}
     if not args.no_defaults:
         gens["vae_default"] = Generator(model="vae-seq", epochs=args.epochs, random_state=seed)
@@ -215,6 +215,7 @@ def main() -> None:
     ap.add_argument("--beta", type=float, default=1e-4, help="the VAE's KL weight (the model's default: 1.0)")
     ap.add_argument("--density", default="gmm", help="Generator density: gmm (on the codes) or prior")
     ap.add_argument("--noise", default="residual", help="Generator noise: residual or none")
+    ap.add_argument("--components", type=int, default=10, help="Gaussian mixture components (density gmm)")
     ap.add_argument("--max-lag", type=int, default=48, help="largest AR order AIC may choose")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--series", nargs="*", default=SERIES)

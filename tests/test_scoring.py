@@ -142,6 +142,28 @@ def test_isolation_part_scores_as_isolation_forest():
     np.testing.assert_allclose(part.values([unit])[0], -forest.score_samples(X), rtol=0, atol=1e-12)
 
 
+def test_neighbours_part_measures_as_scikit_learn_and_a_row_alone_as_in_a_batch():
+    """The ``neighbours`` part (every unit in one batched computation) gives scikit-learn's k-th neighbour
+    distances, and a row scored alone (a served request) gets exactly the value it gets in a batch."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from aekit.estimators.detect import ScorerContext
+    from aekit.estimators.detect.ensemble import Unit
+    from aekit.estimators.detect.scorers import NeighbourScorer
+
+    rng = np.random.default_rng(0)
+    units = [Unit(np.zeros((700, 3)), rng.normal(size=(700, 6)), None, None) for _ in range(3)]
+    part = NeighbourScorer(ScorerContext(per_feature=True, params={"max_reference": 300, "n_neighbors": 5},
+                                         seed=1)).fit(units)
+    batch = part.values(units)
+    for ref, unit, got in zip(part.reference_codes, units, batch):
+        expected = NearestNeighbors(algorithm="brute").fit(ref).kneighbors(unit.codes, n_neighbors=5)[0][:, -1]
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    for i in (0, 333, 699):
+        alone = part.values([Unit(u.sq[i:i + 1], u.codes[i:i + 1], None, None) for u in units])
+        assert [a[0] for a in alone] == [b[i] for b in batch]
+
+
 def test_input_parts_see_a_single_extreme_feature():
     """A row whose one feature alone is far out is among the top rows of the ``isolation`` part and of the default
     table score, and scores higher by the ``tails`` part (ECOD) than without that value; ``score_parts``
