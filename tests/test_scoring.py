@@ -143,7 +143,7 @@ def test_isolation_part_scores_as_isolation_forest():
 
 
 def test_neighbours_part_measures_as_scikit_learn_and_a_row_alone_as_in_a_batch():
-    """The ``neighbours`` part (every unit in one batched computation) gives scikit-learn's k-th neighbour
+    """The ``neighbours`` part gives scikit-learn's k-th neighbour
     distances, and a row scored alone (a served request) gets exactly the value it gets in a batch."""
     from sklearn.neighbors import NearestNeighbors
 

@@ -162,9 +162,6 @@ class DensityScorer(ScorerPart):
                 for u, st in zip(units, self.stats)]
 
 
-NEIGHBOUR_ROWS = 256    # query rows per distance block: (units x rows x reference) float64, 16 MB with 8 units
-
-
 @register_scorer("neighbours")
 class NeighbourScorer(ScorerPart):
     """The distance of each code to its ``n_neighbors``-th nearest reference code: the training codes, or
@@ -189,23 +186,12 @@ class NeighbourScorer(ScorerPart):
         return self
 
     def values(self, units):
-        """Every unit's k-th neighbour distances in one batched computation: float64 squared distances by the
-        expansion |a|^2 - 2 a.b + |b|^2 (as scikit-learn's brute force), the products in blocks of
-        :data:`NEIGHBOUR_BLOCK` rows (the last one padded), so a row's distances are computed by the same
-        kernel whatever else is scored with it. One row costs well under a millisecond, where a scikit-learn
-        index per unit cost milliseconds (the single-row requests of ``aekit serve``)."""
+        from sklearn.neighbors import NearestNeighbors
+
         if self._index is None:
-            ref = torch.as_tensor(self.reference_codes, dtype=torch.float64)                 # (U, m, k)
-            self._index = (ref.transpose(1, 2).contiguous(), (ref * ref).sum(-1)[:, None, :])
-        ref_t, ref_sq = self._index                                                         # (U, k, m), (U, 1, m)
-        k = min(int(self.context.params.get("n_neighbors", 5)), ref_t.shape[-1])
-        codes = torch.as_tensor(np.stack([u.codes for u in units]), dtype=torch.float64)   # (U, n, k)
-        out = []
-        for a in range(0, codes.shape[1], NEIGHBOUR_ROWS):
-            block = codes[:, a:a + NEIGHBOUR_ROWS]
-            d2 = ((block * block).sum(-1, keepdim=True) + ref_sq).sub_(torch.bmm(block, ref_t), alpha=2.0).numpy()
-            out.append(np.sqrt(np.maximum(np.partition(d2, k - 1, axis=-1)[..., k - 1], 0.0)))
-        return list(np.concatenate(out, axis=1)) if out else [np.zeros(0) for _ in units]
+            self._index = [NearestNeighbors(algorithm="brute").fit(r) for r in self.reference_codes]
+        k = min(int(self.context.params.get("n_neighbors", 5)), self.reference_codes.shape[1])
+        return [index.kneighbors(u.codes, n_neighbors=k)[0][:, -1] for index, u in zip(self._index, units)]
 
     def to_state(self):
         return self.stats, {"reference_codes": torch.as_tensor(self.reference_codes)}
