@@ -34,3 +34,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("slow") is not None and item.get_closest_marker("quality") is None:
             item.add_marker(pytest.mark.quality)
+
+
+@pytest.fixture
+def fixed_threads(monkeypatch):
+    """One compute thread for the test's fits. Two fits of one seed are equal bit for bit at one thread count;
+    the automatic count (aekit/threads.py) gives a fit fewer threads when other processes run on the machine
+    (CI runs a test beside the processes earlier tests started), and float sums then round differently."""
+    monkeypatch.setenv("AEKIT_NUM_THREADS", "1")
