@@ -83,7 +83,8 @@ class TrainedAutoencoder:
         X = np.asarray(X, dtype=np.float32)
         if len(X) == 0:
             return np.zeros((0,), np.float32)
-        rows = pass_rows(self.model, self._inputs(X[:1], scaled)[0], batch_size)   # a bounded peak on big inputs
+        example = torch.zeros(self.model.input_shape, device=device)   # the pass size needs the shape only
+        rows = pass_rows(self.model, example, batch_size)                  # a bounded peak on big inputs
         out = None
         for i in range(0, len(X), rows):   # scaled a pass at a time, written into one output array
             part = fn(self._inputs(X[i:i + rows], scaled).to(device)).float().cpu().numpy()

@@ -337,20 +337,21 @@ _pass_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # model -
 
 
 def pass_rows(model: torch.nn.Module, example: torch.Tensor, cap: int, budget: int = PASS_BYTES) -> int:
-    """Rows per inference pass of ``model`` on samples like ``example`` (one sample): at most ``cap``, and
-    few enough that the pass's activations stay within ``budget`` bytes. Counted once per model and sample
-    shape from one sample's forward pass (each module's output, the two largest alive at once); a model whose
-    pass cannot be counted gets ``cap``."""
+    """Rows per inference pass of ``model`` on samples like ``example`` (one sample, on the model's device): at
+    most ``cap``, and few enough that the pass's activations stay within ``budget`` bytes. Counted once per
+    model and sample shape from one sample's forward pass (each module's output, the two largest alive at
+    once); a model whose pass cannot be counted gets ``cap``."""
     per_model = _pass_cache.setdefault(model, {})
     key = (tuple(example.shape), example.dtype)
     if key not in per_model:
         sizes: list[int] = []
 
-        def record(module, args, out):
-            for t in (out if isinstance(out, (tuple, list)) else getattr(out, "__dict__", {}).values()
-                      if not isinstance(out, torch.Tensor) else [out]):
-                if isinstance(t, torch.Tensor):
-                    sizes.append(t.numel() * t.element_size())
+        def record(module, args, out):   # a leaf module's output: a tensor, a tuple of them, or a record
+            if isinstance(out, torch.Tensor):
+                out = (out,)
+            elif not isinstance(out, (tuple, list)):
+                out = tuple(vars(out).values()) if hasattr(out, "__dict__") else ()
+            sizes.extend(t.numel() * t.element_size() for t in out if isinstance(t, torch.Tensor))
 
         hooks = [m.register_forward_hook(record) for m in model.modules() if not list(m.children())]
         was_training = model.training

@@ -491,7 +491,7 @@ class Trainer:
         bs = self.config.eval_batch_size
         n = len(_first_field(fields))
         if n and "input" in fields and getattr(self.model, "input_shape", None) == tuple(fields["input"].shape[1:]):
-            bs = pass_rows(self.model, rows(0, 1).input[0], bs)   # a bounded peak on large validation sets
+            bs = pass_rows(self.model, torch.zeros(self.model.input_shape, device=device), bs)   # a bounded peak
         for start in range(info.rank * bs, n, bs * info.world_size):
             batch = rows(start, start + bs)
             with self._autocast(device):
