@@ -36,9 +36,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.quality)
 
 
-@pytest.fixture
-def fixed_threads(monkeypatch):
-    """One compute thread for the test's fits. Two fits of one seed are equal bit for bit at one thread count;
-    the automatic count (aekit/threads.py) gives a fit fewer threads when other processes run on the machine
-    (CI runs a test beside the processes earlier tests started), and float sums then round differently."""
-    monkeypatch.setenv("AEKIT_NUM_THREADS", "1")
+@pytest.fixture(autouse=True)
+def fixed_threads(request, monkeypatch):
+    """One compute thread for the fits of the default and fuzz tiers. Many of their tests compare two fits bit
+    for bit (the same seed, a resumed run, a reloaded model), which holds at one thread count; the automatic
+    count (aekit/threads.py) gives a fit fewer threads when other processes run on the machine (CI runs a test
+    beside the processes earlier tests started), and float sums then round differently: CI failed so, once in
+    ``test_deterministic_with_seed`` and once in ``test_resume_mid_epoch_equals_uninterrupted_run``. The
+    quality and e2e tiers keep the automatic count (trained models against baselines, the README's commands);
+    tests/test_threads.py clears the setting to test the rule itself."""
+    if request.node.get_closest_marker("quality") is None and request.node.get_closest_marker("e2e") is None:
+        monkeypatch.setenv("AEKIT_NUM_THREADS", "1")

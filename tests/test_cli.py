@@ -106,7 +106,6 @@ def test_bad_toml_is_named(tmp_path, capsys):
     assert "unknown key(s) ['epoch']" in capsys.readouterr().err
 
 
-@pytest.mark.usefixtures("fixed_threads")
 def test_same_seed_same_model(tmp_path):
     blobs = []
     for name in ("a", "b"):

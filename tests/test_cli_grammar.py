@@ -126,7 +126,6 @@ FITTING = {
 }
 
 
-@pytest.mark.usefixtures("fixed_threads")
 @pytest.mark.parametrize("command", sorted(FITTING))
 def test_each_fitting_command_takes_epochs_and_seed_and_the_same_seed_gives_the_same_model(command, files,
                                                                                            tmp_path, capsys):

@@ -160,7 +160,6 @@ def test_onnx_matches_pytorch(tmp_path, name):
 
 
 @pytest.mark.filterwarnings("ignore::aekit.diagnostics.CollapseWarning")  # a few steps: not yet trained
-@pytest.mark.usefixtures("fixed_threads")
 @pytest.mark.parametrize("name", MODELS)
 def test_deterministic_with_seed(name):
     """Same seeds -> the same initial weights, training-mode outputs (noise, dropout) and trained weights."""
