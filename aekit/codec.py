@@ -28,6 +28,13 @@ payload of :func:`encode_channels` (one range-coded sequence per latent channel)
     ..      1     quality level
     ..      m     payload
     -2      2     CRC-16/CCITT
+
+The payload depends on the codec's entropy model (the model id tells which codec wrote it). A learned
+factorized density (``transform-coding``): one range-coded sequence per latent channel. The context-adaptive
+model of the block coder (``block-transform-coding``, aekit/estimators/image_codec.py): one range coder over
+the side information (each channel's base table, as differences from the previous channel's, then one table
+offset per activity class) and then, channel by channel and class by class, the symbols with their
+(channel, class) table (:class:`GroupWriter` / :class:`GroupReader`).
 """
 from __future__ import annotations
 
@@ -262,6 +269,56 @@ def decode_channels(payload: bytes, tables: EntropyTables, n: int) -> np.ndarray
 
 
 # ------------------------------------------------------------------------------------------ streams
+class GroupWriter:
+    """Range-codes groups of integer symbols one after another, each group with one row of ``tables`` (rows
+    picked by the caller, per group: a context model whose choice of table depends on what came before)."""
+
+    def __init__(self, tables: EntropyTables):
+        import constriction
+
+        self.tables = tables
+        self._models: dict[int, object] = {}
+        self._encoder = constriction.stream.queue.RangeEncoder()
+
+    def _model(self, row: int):
+        if row not in self._models:
+            self._models[row] = _channel_models(EntropyTables(self.tables.low[row:row + 1],
+                                                              self.tables.probs[row:row + 1]))[0]
+        return self._models[row]
+
+    def write(self, symbols: np.ndarray, row: int) -> None:
+        idx = np.asarray(symbols, dtype=np.int64) - self.tables.low[row]
+        if idx.min(initial=0) < 0 or idx.max(initial=0) > self.tables.high[row] - self.tables.low[row]:
+            raise ValueError(f"GroupWriter: symbols outside the range of table row {row}")
+        if len(idx):
+            self._encoder.encode(np.ascontiguousarray(idx, dtype=np.int32), self._model(int(row)))
+
+    def payload(self) -> bytes:
+        return self._encoder.get_compressed().astype(">u4").tobytes().rstrip(b"\x00")
+
+
+class GroupReader(GroupWriter):
+    """Decodes what :class:`GroupWriter` wrote, group by group (the caller asks for each group's row and size in
+    the writer's order); raises :class:`CodecError` when the payload cannot be decoded."""
+
+    def __init__(self, payload: bytes, tables: EntropyTables):
+        import constriction
+
+        self.tables = tables
+        self._models = {}
+        padded = bytes(payload) + b"\x00" * (-len(payload) % 4)
+        self._decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(padded, dtype=">u4").astype(np.uint32))
+
+    def read(self, n: int, row: int) -> np.ndarray:
+        if n == 0:
+            return np.zeros(0, np.int64)
+        try:
+            idx = self._decoder.decode(self._model(int(row)), int(n))
+        except Exception as exc:  # constriction raises on invalid data
+            raise CodecError(f"corrupted stream: the payload cannot be decoded ({exc})") from None
+        return np.asarray(idx, dtype=np.int64) + self.tables.low[row]
+
+
 def pack_stream(payload: bytes, *, model: bytes, version: int = VERSION, shape: tuple[int, ...] | None = None,
                 quality: int | None = None) -> bytes:
     """Header + payload + checksum. ``version=1`` writes the old layout with ``shape`` (kept to test

@@ -155,8 +155,8 @@ def test_onnx_matches_pytorch(tmp_path, name):
     rec, code = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})
     with torch.no_grad():
         out = model(x)
-    assert np.abs(rec - out.recon.numpy()).max() <= 1e-5
-    assert np.abs(code - out.code.numpy()).max() <= 1e-5
+    for got, want in ((rec, out.recon.numpy()), (code, out.code.numpy())):   # float32 rounding of the largest value
+        assert np.abs(got - want).max() <= 1e-5 * max(1.0, float(np.abs(want).max()))
 
 
 @pytest.mark.filterwarnings("ignore::aekit.diagnostics.CollapseWarning")  # a few steps: not yet trained

@@ -1,12 +1,17 @@
 """A learned photo codec: images of any size to byte streams at several quality levels, with one model.
 
-The model is the ``transform-coding`` family (aekit/models/transform_coding.py): Ballé et al.'s analysis
+Two model families. ``block-transform-coding`` (aekit/models/block_coding.py, the default): a learned 8x8 block
+transform started as the Karhunen-Loeve transform of the training blocks, a dead-zone quantiser, a learned
+post-filter, and a context-adaptive entropy model: each symbol is coded with a discretised Laplacian of a bank
+(:func:`aekit.estimators._entropy.laplace_bank`) picked per image for its channel and moved by its block's
+activity class (:func:`aekit.estimators._entropy.pick_context_rows`), the picks in the stream.
+``transform-coding`` (aekit/models/transform_coding.py): Ballé et al.'s analysis
 and synthesis transforms with GDN and a factorized entropy model ("End-to-end optimized image
 compression", ICLR 2017, arxiv 1611.01704; "Variational image compression with a scale hyperprior", ICLR
 2018, arxiv 1802.01436), with per-level gain vectors for several qualities (Cui et al., "Asymmetric Gained
 Deep Image Compression with Continuous Rate Adaptation", CVPR 2021, arxiv 2003.02012). It is trained on
-random patches through aekit's one training path (objective ``"rate-distortion"``); the coding tables,
-one per latent channel, come from the learned density; streams are aekit.codec's format version 3 (the
+random patches through aekit's one training path (objective ``"rate-distortion"``); its coding tables,
+one per latent channel, come from the learned density. Streams are aekit.codec's format version 3 (the
 image's size and quality level in the header, constriction's range coder, a model id and a checksum).
 """
 from __future__ import annotations
@@ -19,7 +24,8 @@ import torch
 from aekit.codec import IMAGE_VERSION, CodecError, decode_channels, encode_channels, model_id, pack_stream, \
     unpack_stream
 from aekit.estimators._core import register_estimator
-from aekit.estimators._entropy import density_tables
+from aekit.estimators._entropy import CONTEXT_CLASSES, context_classes, context_row, density_tables, laplace_bank, \
+    pick_context_rows, side_row
 from aekit.estimators._image import ImageEstimator, read_images, training_samples, value_range
 from aekit.estimators._state import INT
 from aekit.estimators.compressor import TablesInFolder
@@ -41,10 +47,12 @@ class ImageCodec(TablesInFolder, ImageEstimator):
 
     Parameters
     ----------
-    latent_dim : int, default 96
-        Latent channels M (the code is M x H/16 x W/16).
-    filters : int, default 64
-        Channels N of the transforms' hidden layers.
+    latent_dim : int, optional
+        Latent channels M: the code is M x H/8 x W/8 for ``block-transform-coding`` (default: every coefficient
+        of a block, C * 64), M x H/16 x W/16 for ``transform-coding`` (default 96).
+    filters : int, default 32
+        Channels of the post-filter (``block-transform-coding``) or of the transforms' hidden layers
+        (``transform-coding``; 64 there is Ballé et al.'s smallest).
     lambdas : list of float, default (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483)
         One rate-distortion multiplier per quality level, increasing: level ``q`` trains on
         ``lambdas[q] * 255^2 * MSE + bits per pixel`` (MSE on [0, 1] pixel values; Ballé et al.'s MSE points).
@@ -52,15 +60,17 @@ class ImageCodec(TablesInFolder, ImageEstimator):
         The quality level ``compress`` uses by default (0 = smallest streams, ``n_qualities_ - 1`` = best
         quality); None: the middle level, ``(n_qualities_ - 1) // 2``.
     patch_size : int, default 64
-        Side of the random training patches (rounded up to a multiple of 16).
+        Side of the random training patches (rounded up to a multiple of the model's downsampling).
     n_patches : int, default 4000
         Number of training patches cut from the images (each image's share proportional to its area).
-        Images that all share one size with sides that divide by 16, at most ``patch_size``, are used whole.
-    model : {"transform-coding"}, default "transform-coding"
+        Images that all share one size with sides that divide by the downsampling, at most ``patch_size``, are
+        used whole.
+    model : {"block-transform-coding", "transform-coding"}, default "block-transform-coding"
     model_params : dict, optional
-        Extra model arguments, e.g. ``{"components": 3}``.
-    epochs, batch_size, lr, max_time : training budget (``max_time`` in seconds, optional). The default
-        ``lr=1e-4`` is Ballé et al.'s; at 1e-3 the GDN transforms diverge early in training.
+        Extra model arguments, e.g. ``{"deadzone": 0.2}`` or ``{"components": 3}``.
+    epochs, batch_size, lr, max_time : training budget (``max_time`` in seconds, optional). The block transform
+        starts from the blocks' KLT, so a few epochs already give a working codec. The default ``lr=1e-4`` is
+        Ballé et al.'s; at 1e-3 the GDN transforms diverge early in training.
     validation_fraction : float, default 0.1
         Patches held out for early stopping (at the middle level), when there are at least 20.
     random_state : int, RandomState or None, default 0
@@ -72,7 +82,8 @@ class ImageCodec(TablesInFolder, ImageEstimator):
     autoencoder_ : aekit.TrainedAutoencoder
         The trained transform-coding model.
     entropy_tables_ : aekit.codec.EntropyTables
-        Per latent channel, the symbol range and its probabilities (from the learned density).
+        ``transform-coding``: per latent channel, the symbol range and its probabilities (from the learned
+        density); ``block-transform-coding``: the bank of Laplacian tables each image picks from.
     n_qualities_ : int
         Number of quality levels.
     n_channels_ : int
@@ -85,7 +96,8 @@ class ImageCodec(TablesInFolder, ImageEstimator):
     -----
     Images may be a list of (H, W), (H, W, C) or (C, H, W) arrays of any sizes, or a batch (n, H, W),
     (n, C, H, W), (n, H, W, C); decoded images are (H, W) grey or (H, W, C) colour (the layout of image
-    files), whatever the layout given. Each image is padded to sides that divide by 16 by edge replication before
+    files), whatever the layout given. Each image is padded to sides that divide by the model's downsampling (8 or
+    16) by edge replication before
     coding and the decoded image is cropped back to its true size (recorded in the stream). A grey image
     given to a colour model is coded as three equal channels and decoded as the BT.601 luma of the decoded
     colour image; a stream from another model, a truncated or corrupted one raises
@@ -111,7 +123,8 @@ class ImageCodec(TablesInFolder, ImageEstimator):
         "quality": NoneOr(Integer(0)),
         "patch_size": Integer(16),
         "n_patches": Integer(1),
-        "model": Options("transform-coding"),
+        "latent_dim": NoneOr(Integer(1)),
+        "model": Options("block-transform-coding", "transform-coding"),
     }
     _constraints.pop("scaler")
     _fitted = {**ImageEstimator._fitted, "n_qualities_": INT}   # entropy_tables_: TablesInFolder
@@ -132,10 +145,10 @@ class ImageCodec(TablesInFolder, ImageEstimator):
     _conformance = {"data": "photos", "params": {"latent_dim": 8, "filters": 8, "lambdas": [0.005, 0.02],
                                                  "patch_size": 16, "n_patches": 16, "epochs": 1, "batch_size": 8}}
 
-    def __init__(self, latent_dim: int = 96, *, filters: int = 64,
+    def __init__(self, latent_dim: int | None = None, *, filters: int = 32,
                  lambdas: tuple[float, ...] | list[float] = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483),
                  quality: int | None = None, patch_size: int = 64, n_patches: int = 4000,
-                 model: str = "transform-coding", model_params: dict | None = None, epochs: int = 20,
+                 model: str = "block-transform-coding", model_params: dict | None = None, epochs: int = 20,
                  batch_size: int = 16, lr: float = 1e-4, max_time: float | None = None,
                  validation_fraction: float = 0.1, random_state=0, device: str = "cpu", verbose: bool = False):
         self.latent_dim = latent_dim
@@ -171,26 +184,48 @@ class ImageCodec(TablesInFolder, ImageEstimator):
     def fit(self, X, y=None):
         """Train on random patches of the images ``X`` (``y`` is ignored) and build the coding tables;
         returns ``self``."""
-        from aekit.models.transform_coding import DOWNSAMPLING
-
         self._check_params()
         images = read_images(X)
         self.n_channels_ = _model_channels({a.shape[0] for a in images.items})
         self.value_range_ = value_range(images.items)
         seeds = resolve_seeds(self.random_state)
         units = [self._to_model_channels(self._unit(a)) for a in images.items]
-        patch = int(math.ceil(self.patch_size / DOWNSAMPLING) * DOWNSAMPLING)
+        factor = self._downsampling()
+        patch = int(math.ceil(self.patch_size / factor) * factor)
         shapes = {a.shape for a in units}
-        whole = len(shapes) == 1 and all(s % DOWNSAMPLING == 0 and s <= patch for s in next(iter(shapes))[1:])
+        whole = len(shapes) == 1 and all(s % factor == 0 and s <= patch for s in next(iter(shapes))[1:])
         x = np.stack(units) if whole else training_samples(units, patch_size=patch, n_patches=int(self.n_patches),
-                                                           factor=DOWNSAMPLING, seed=seeds.split)[0]
+                                                           factor=factor, seed=seeds.split)[0]
+        x = np.ascontiguousarray(x, dtype=np.float32)
         spec_params = {"filters": int(self.filters), "lambdas": [float(v) for v in self.lambdas]}
-        fitted = self._train(np.ascontiguousarray(x, dtype=np.float32), seeds=seeds, scaler=None,
-                             model=self._model_spec(tuple(x.shape[1:]), spec_params), objective="rate-distortion")
+        model = self._model_spec(tuple(x.shape[1:]), spec_params).build(tuple(x.shape[1:]), seeds.init)
+        if hasattr(model, "initialise"):   # a data-dependent start (the block transform's KLT)
+            model.initialise(torch.from_numpy(x))
+        fitted = self._train(x, seeds=seeds, scaler=None, model=model, objective="rate-distortion")
         self._keep(fitted)
         self.n_qualities_ = self.autoencoder_.model.n_levels
-        self.entropy_tables_ = density_tables(self.autoencoder_.model.density)
+        self.entropy_tables_ = laplace_bank() if self._adaptive else density_tables(self.autoencoder_.model.density)
         return self
+
+    def _downsampling(self) -> int:
+        """The model's downsampling: image sides are padded to a multiple of it."""
+        from aekit.models.transform_coding import DOWNSAMPLING
+
+        if self.model == "transform-coding":
+            return DOWNSAMPLING
+        return int((self.model_params or {}).get("block", 8))
+
+    def _latent_dim(self) -> int:
+        if self.latent_dim is not None:
+            return int(self.latent_dim)
+        if self.model == "transform-coding":
+            return 96
+        return self.n_channels_ * self._downsampling() ** 2
+
+    @property
+    def _adaptive(self) -> bool:
+        """Whether streams pick their coding tables per image (a model without a learned density)."""
+        return not hasattr(self.autoencoder_.model, "density")
 
     # ------------------------------------------------------------------------------------ units and channels
     def _to_model_channels(self, img: np.ndarray) -> np.ndarray:
@@ -227,11 +262,14 @@ class ImageCodec(TablesInFolder, ImageEstimator):
 
     def _symbols(self, img: np.ndarray, level: int) -> np.ndarray:
         """A [0, 1] image (n_channels_, H, W) -> its clipped integer latent symbols (M, h, w)."""
+        model = self.autoencoder_.model
         x = torch.from_numpy(np.ascontiguousarray(img))[None]                            # (1, C, H, W)
         with torch.no_grad():
-            y = self.autoencoder_.model.analysis(x, level)[0].numpy()                   # (M, h, w)
-        symbols = np.round(y).astype(np.int64)
+            y = model.analysis(x, level)[0]                                               # (M, h, w)
+            symbols = (model.quantise(y) if hasattr(model, "quantise") else torch.round(y)).numpy().astype(np.int64)
         t = self.entropy_tables_
+        if self._adaptive:   # every row of the bank spans one range
+            return np.clip(symbols, t.low[0], t.high[0])
         return np.clip(symbols, t.low[:, None, None], t.high[:, None, None])
 
     def _decode_symbols(self, symbols: np.ndarray, level: int, size: tuple[int, int]) -> np.ndarray:
@@ -279,15 +317,17 @@ class ImageCodec(TablesInFolder, ImageEstimator):
         streams = []
         for img in read_images(X).items:
             symbols = self._symbols(self._to_model_channels(self._unit(img)), level)    # (M, h, w)
-            payload = encode_channels(symbols.reshape(len(symbols), -1), self.entropy_tables_)
+            flat = symbols.reshape(len(symbols), -1)
+            if self._adaptive:
+                payload = self._encode_adaptive(flat, *pick_context_rows(flat, self.entropy_tables_))
+            else:
+                payload = encode_channels(flat, self.entropy_tables_)
             streams.append(pack_stream(payload, model=mid, version=IMAGE_VERSION, shape=img.shape, quality=level))
         return streams
 
     def decode_streams(self, streams) -> list[tuple[np.ndarray, int, tuple[int, int, int]]]:
         """Per stream: its latent symbols (M, h, w), quality level and image shape (C, H, W); raises
         :class:`aekit.codec.CodecError` naming the stream and what is wrong with it."""
-        from aekit.models.transform_coding import latent_size
-
         self._check_fitted()
         if isinstance(streams, (bytes, bytearray, memoryview)):
             raise TypeError("decompress expects a list of streams (one per image); wrap a single stream in a list")
@@ -296,9 +336,13 @@ class ImageCodec(TablesInFolder, ImageEstimator):
             try:
                 header, payload = unpack_stream(stream, model=mid)
                 shape, level = self._check_header(header)
-                h, w = latent_size(*shape[1:])
-                self._check_payload_size(payload, h * w)
-                symbols = decode_channels(payload, self.entropy_tables_, h * w)
+                factor = self._model_downsampling()
+                h, w = -(-shape[1] // factor), -(-shape[2] // factor)
+                if self._adaptive:
+                    symbols = self._decode_adaptive(payload, h * w)
+                else:
+                    self._check_payload_size(payload, h * w)
+                    symbols = decode_channels(payload, self.entropy_tables_, h * w)
             except CodecError as exc:
                 raise CodecError(f"stream {i}: {exc}") from None
             out.append((symbols.reshape(-1, h, w), level, shape))
@@ -320,6 +364,65 @@ class ImageCodec(TablesInFolder, ImageEstimator):
             raise CodecError(f"corrupted stream: quality level {header.quality}, but this codec has levels "
                              f"0..{self.n_qualities_ - 1}")
         return (c, h, w), header.quality
+
+    def _model_downsampling(self) -> int:
+        from aekit.models.transform_coding import DOWNSAMPLING
+
+        return int(getattr(self.autoencoder_.model, "downsampling", DOWNSAMPLING))
+
+    # ------------------------------------------------------------------------------------ context-adaptive coding
+    def _encode_adaptive(self, symbols: np.ndarray, bases: np.ndarray, offsets: np.ndarray) -> bytes:
+        """A block code (M, n) -> payload, in one range coder: the side information (the channels' base rows as
+        differences, then the classes' offsets, with the bank's row of scale 2), then channel by channel the
+        symbols of each activity class (:func:`~aekit.estimators._entropy.context_classes`) with the bank row of
+        that (channel, class) (:func:`~aekit.estimators._entropy.context_row`)."""
+        from aekit.codec import GroupWriter
+
+        bank = self.entropy_tables_
+        writer, side = GroupWriter(bank), side_row()
+        writer.write(np.diff(bases, prepend=0), side)
+        writer.write(offsets, side)
+        classes = context_classes(symbols)
+        for j, base in enumerate(bases):
+            if base:
+                for k, offset in enumerate(offsets):
+                    writer.write(symbols[j][classes[j] == k], context_row(base, offset, len(bank.low)))
+        return writer.payload()
+
+    def _decode_adaptive(self, payload: bytes, n: int) -> np.ndarray:
+        """Inverse of :meth:`_encode_adaptive`: payload -> the block code (M, n); a payload that is not exactly
+        what the encoder writes for what it decodes to is refused (:class:`CodecError`)."""
+        from aekit.codec import GroupReader
+
+        bank, m = self.entropy_tables_, self.autoencoder_.model.latent_dim
+        reader, side, n_rows = GroupReader(payload, bank), side_row(), len(bank.low)
+        bases = np.cumsum(reader.read(m, side))
+        if bases.min(initial=0) < 0 or bases.max(initial=0) >= n_rows:
+            raise CodecError(f"corrupted stream: its coding-table numbers fall outside this codec's {n_rows} tables")
+        offsets = reader.read(CONTEXT_CLASSES, side)
+        # channel by channel, the whole code allocated only once every channel decoded: a forged image size
+        # behind a short payload fails at its first coded channel, before (M, n) is allocated
+        channels: list[np.ndarray | None] = []
+        activity = np.zeros(n, np.int64)          # context_classes, one channel at a time
+        for j, base in enumerate(bases):
+            row = None
+            if base:
+                cls = np.minimum(np.floor(np.log2(1 + activity)).astype(np.int64), CONTEXT_CLASSES - 1)
+                row = np.zeros(n, np.int32)
+                for k, offset in enumerate(offsets):
+                    where = cls == k
+                    row[where] = reader.read(int(where.sum()), context_row(base, offset, n_rows))
+                if j:
+                    activity += np.abs(row)
+            channels.append(row)
+        symbols = np.zeros((m, n), np.int32)
+        for j, row in enumerate(channels):
+            if row is not None:
+                symbols[j] = row
+        if self._encode_adaptive(symbols, bases, offsets) != bytes(payload):
+            raise CodecError(f"corrupted stream: its {len(payload)}-byte payload is not the coding of {n} positions of "
+                             f"{m} latent channels written by this model")
+        return symbols
 
     def _check_payload_size(self, payload: bytes, positions: int) -> None:
         """Refuse a payload far shorter than any coding of ``positions`` latent positions (each channel's

@@ -5,7 +5,7 @@ Importing this package registers every family; each file holds one family.
 from aekit.models.base import Autoencoder, ModelOutput, create_model, list_models, model_class, register_model
 # importing the family modules registers them
 from aekit.models import (  # noqa: F401
-    compressive, contractive, conv, dense, domains, ensemble, prefix, residual_cnn, sequence, sparse,
+    block_coding, compressive, contractive, conv, dense, domains, ensemble, prefix, residual_cnn, sequence, sparse,
     transform_coding, unet, vae, video, vq)
 from aekit.models.transfer import copy_layers
 

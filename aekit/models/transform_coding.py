@@ -95,8 +95,29 @@ def _synthesis(m: int, n: int, c_out: int) -> nn.Sequential:
                          up(n, c_out))                                                    # (B, C, 16h, 16w)
 
 
+class QualityLevels:
+    """The quality levels of a codec model with one rate-distortion multiplier per level (``self.lambdas``,
+    increasing): their count, the default (middle) one, and the check of a level given by a caller."""
+
+    lambdas: tuple[float, ...]
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.lambdas)
+
+    @property
+    def default_level(self) -> int:
+        """The middle quality level (used in eval mode and by default)."""
+        return (len(self.lambdas) - 1) // 2
+
+    def check_level(self, level) -> int:
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < self.n_levels:
+            raise ValueError(f"quality level {level!r} is not one of this model's levels 0..{self.n_levels - 1}")
+        return level
+
+
 @register_model("transform-coding")
-class TransformCodingAutoencoder(Autoencoder):
+class TransformCodingAutoencoder(QualityLevels, Autoencoder):
     """Ballé et al.'s factorized-prior image codec with per-level gains (see the module docstring).
 
     Parameters
@@ -143,20 +164,6 @@ class TransformCodingAutoencoder(Autoencoder):
         self.log_inverse_gain = nn.Parameter(-start[:, None].repeat(1, m))                     # (L, M)
 
     # ------------------------------------------------------------------------------------ levels
-    @property
-    def n_levels(self) -> int:
-        return len(self.lambdas)
-
-    @property
-    def default_level(self) -> int:
-        """The middle quality level (used in eval mode and by default)."""
-        return (len(self.lambdas) - 1) // 2
-
-    def check_level(self, level) -> int:
-        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < self.n_levels:
-            raise ValueError(f"quality level {level!r} is not one of this model's levels 0..{self.n_levels - 1}")
-        return level
-
     def gain(self, level: int) -> torch.Tensor:
         """(M,) positive gain of ``level``."""
         return torch.exp(self.log_gain[level])
