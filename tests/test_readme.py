@@ -53,10 +53,13 @@ def option(cmd, name):
 
 
 def env():
-    """The environment of a new user: this Python's scripts first, this checkout importable, no shared data."""
+    """The environment of a new user: this Python's scripts first, this checkout importable, no shared data; one
+    compute thread per command, since :func:`run_in_order` runs two at once (on CI's 2 cores, two commands of
+    two threads each took 226 s for the README, two of one thread 162 s)."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     fresh = {k: v for k, v in os.environ.items() if k != "AEKIT_DATA_DIR"}
-    return {**fresh, "PATH": path, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "AEKIT_NO_SHARED_DATA": "1"}
+    return {**fresh, "PATH": path, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "AEKIT_NO_SHARED_DATA": "1",
+            "AEKIT_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 def run(cmd, cwd):
