@@ -149,14 +149,14 @@ def test_every_readme_command_runs(tmp_path):
     # installs: run by .ci/run; the test command: the one that runs the default tier (see above)
     ran = runnable_commands()
     run_in_order(ran, tmp_path)
-    # the TOML example: written to the file its comment names, run with the command in that comment
+    # then, two at a time, the TOML example (written to the file its comment names, run with the command in that
+    # comment) and the Python blocks (which may read what the commands wrote; `python` is this one: env() puts its
+    # folder first on PATH)
     toml_text = blocks("toml")[0]
     toml_name, toml_cmd = re.search(r"#\s*(\S+\.toml):\s*(.*)", toml_text).groups()
     (tmp_path / toml_name).write_text(toml_text)
-    run(toml_cmd, tmp_path)
+    run_in_order([toml_cmd] + [f"python -c {shlex.quote(python)}" for python in blocks("python")], tmp_path)
     ran.append(toml_cmd)
-    for python in blocks("python"):
-        run(f"{shlex.quote(sys.executable)} -c {shlex.quote(python)}", tmp_path)
 
     # every command that names an output wrote it
     for cmd in ran:
