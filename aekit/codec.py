@@ -269,22 +269,29 @@ def decode_channels(payload: bytes, tables: EntropyTables, n: int) -> np.ndarray
 
 
 # ------------------------------------------------------------------------------------------ streams
-class GroupWriter:
-    """Range-codes groups of integer symbols one after another, each group with one row of ``tables`` (rows
-    picked by the caller, per group: a context model whose choice of table depends on what came before)."""
+class _TableRows:
+    """One constriction model per row of ``tables``, built the first time a group asks for that row."""
 
     def __init__(self, tables: EntropyTables):
-        import constriction
-
         self.tables = tables
         self._models: dict[int, object] = {}
-        self._encoder = constriction.stream.queue.RangeEncoder()
 
     def _model(self, row: int):
         if row not in self._models:
             self._models[row] = _channel_models(EntropyTables(self.tables.low[row:row + 1],
                                                               self.tables.probs[row:row + 1]))[0]
         return self._models[row]
+
+
+class GroupWriter(_TableRows):
+    """Range-codes groups of integer symbols one after another, each group with one row of ``tables`` (rows
+    picked by the caller, per group: a context model whose choice of table depends on what came before)."""
+
+    def __init__(self, tables: EntropyTables):
+        import constriction
+
+        super().__init__(tables)
+        self._encoder = constriction.stream.queue.RangeEncoder()
 
     def write(self, symbols: np.ndarray, row: int) -> None:
         idx = np.asarray(symbols, dtype=np.int64) - self.tables.low[row]
@@ -297,15 +304,14 @@ class GroupWriter:
         return self._encoder.get_compressed().astype(">u4").tobytes().rstrip(b"\x00")
 
 
-class GroupReader(GroupWriter):
+class GroupReader(_TableRows):
     """Decodes what :class:`GroupWriter` wrote, group by group (the caller asks for each group's row and size in
     the writer's order); raises :class:`CodecError` when the payload cannot be decoded."""
 
     def __init__(self, payload: bytes, tables: EntropyTables):
         import constriction
 
-        self.tables = tables
-        self._models = {}
+        super().__init__(tables)
         padded = bytes(payload) + b"\x00" * (-len(payload) % 4)
         self._decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(padded, dtype=">u4").astype(np.uint32))
 

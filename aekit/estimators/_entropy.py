@@ -82,7 +82,12 @@ def context_classes(symbols: np.ndarray, classes: int = CONTEXT_CLASSES) -> np.n
     symbol exploits); a busy block's are wide. (M, n) -> (M, n) int."""
     mags = np.abs(np.asarray(symbols, dtype=np.int64))
     mags[:1] = 0
-    activity = np.cumsum(mags, axis=0) - mags                                          # channels before each
+    return activity_class(np.cumsum(mags, axis=0) - mags, classes)                    # channels before each
+
+
+def activity_class(activity: np.ndarray, classes: int = CONTEXT_CLASSES) -> np.ndarray:
+    """``floor(log2(1 + activity))``, at most ``classes - 1`` (see :func:`context_classes`; the decoder's one
+    channel at a time)."""
     return np.minimum(np.floor(np.log2(1 + activity)).astype(np.int64), classes - 1)
 
 

@@ -24,8 +24,8 @@ import torch
 from aekit.codec import IMAGE_VERSION, CodecError, decode_channels, encode_channels, model_id, pack_stream, \
     unpack_stream
 from aekit.estimators._core import register_estimator
-from aekit.estimators._entropy import CONTEXT_CLASSES, context_classes, context_row, density_tables, laplace_bank, \
-    pick_context_rows, side_row
+from aekit.estimators._entropy import CONTEXT_CLASSES, activity_class, context_classes, context_row, density_tables, \
+    laplace_bank, pick_context_rows, side_row
 from aekit.estimators._image import ImageEstimator, read_images, training_samples, value_range
 from aekit.estimators._state import INT
 from aekit.estimators.compressor import TablesInFolder
@@ -336,7 +336,7 @@ class ImageCodec(TablesInFolder, ImageEstimator):
             try:
                 header, payload = unpack_stream(stream, model=mid)
                 shape, level = self._check_header(header)
-                factor = self._model_downsampling()
+                factor = self.autoencoder_.model.downsampling
                 h, w = -(-shape[1] // factor), -(-shape[2] // factor)
                 if self._adaptive:
                     symbols = self._decode_adaptive(payload, h * w)
@@ -364,11 +364,6 @@ class ImageCodec(TablesInFolder, ImageEstimator):
             raise CodecError(f"corrupted stream: quality level {header.quality}, but this codec has levels "
                              f"0..{self.n_qualities_ - 1}")
         return (c, h, w), header.quality
-
-    def _model_downsampling(self) -> int:
-        from aekit.models.transform_coding import DOWNSAMPLING
-
-        return int(getattr(self.autoencoder_.model, "downsampling", DOWNSAMPLING))
 
     # ------------------------------------------------------------------------------------ context-adaptive coding
     def _encode_adaptive(self, symbols: np.ndarray, bases: np.ndarray, offsets: np.ndarray) -> bytes:
@@ -407,7 +402,7 @@ class ImageCodec(TablesInFolder, ImageEstimator):
         for j, base in enumerate(bases):
             row = None
             if base:
-                cls = np.minimum(np.floor(np.log2(1 + activity)).astype(np.int64), CONTEXT_CLASSES - 1)
+                cls = activity_class(activity)
                 row = np.zeros(n, np.int32)
                 for k, offset in enumerate(offsets):
                     where = cls == k

@@ -165,6 +165,7 @@ class BlockTransformCoding(QualityLevels, Autoencoder):
     # ------------------------------------------------------------------------------------ levels
     @property
     def downsampling(self) -> int:
+        """Image sides are padded to a multiple of this (the block side)."""
         return self.block
 
     def step(self, level: int) -> torch.Tensor:

@@ -163,6 +163,11 @@ class TransformCodingAutoencoder(QualityLevels, Autoencoder):
         self.log_gain = nn.Parameter(start[:, None].repeat(1, m))                              # (L, M)
         self.log_inverse_gain = nn.Parameter(-start[:, None].repeat(1, m))                     # (L, M)
 
+    @property
+    def downsampling(self) -> int:
+        """Image sides are padded to a multiple of this; the latent grid is ``1 / downsampling`` of them."""
+        return DOWNSAMPLING
+
     # ------------------------------------------------------------------------------------ levels
     def gain(self, level: int) -> torch.Tensor:
         """(M,) positive gain of ``level``."""
